@@ -1,0 +1,976 @@
+/*
+ * Strict loader for vmmap documents.
+ *
+ * A small pull parser walks the text once, straight from the mapped file, and
+ * the schema is checked while walking, so every diagnostic names the line and
+ * column of the value at fault.  jansson builds a DOM without positions and
+ * cannot hold integers above INT64_MAX, so it is used for output only.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "table.h"
+
+#define MAX_SAFE_INT ((UINT64_C(1) << 53) - 1)
+#define MAX_DEPTH 64 /* nesting allowed inside values that are skipped */
+
+enum tok {
+	T_EOF, T_LBRACE, T_RBRACE, T_LBRACK, T_RBRACK, T_COLON, T_COMMA,
+	T_STRING, T_NUMBER, T_TRUE, T_FALSE, T_NULL,
+};
+
+struct token {
+	enum tok t;
+	unsigned line, col;
+	/* T_STRING: decoded text in the lexer's scratch buffer (NUL-free). */
+	const char *str;
+	size_t slen;
+	/* T_NUMBER */
+	bool neg, frac, big; /* big: above UINT64_MAX */
+	uint64_t u;
+};
+
+struct lex {
+	const char *name;
+	const char *p, *end;
+	const char *line_start;
+	unsigned line;
+	char *scratch;
+	size_t scap;
+	struct token tok; /* the current token */
+	struct vm_error *err;
+};
+
+__attribute__((format(printf, 4, 5)))
+static int fail_at(struct lex *lx, unsigned line, unsigned col,
+		   const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(lx->err->msg, sizeof(lx->err->msg), "%s:%u:%u: ",
+			 lx->name, line, col);
+
+	if (n < 0 || (size_t)n >= sizeof(lx->err->msg))
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(lx->err->msg + n, sizeof(lx->err->msg) - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+#define fail_tok(lx, tk, ...) fail_at(lx, (tk)->line, (tk)->col, __VA_ARGS__)
+
+static unsigned col_of(const struct lex *lx, const char *p)
+{
+	return (unsigned)(p - lx->line_start) + 1;
+}
+
+static int scratch_put(struct lex *lx, size_t *n, const char *s, size_t k)
+{
+	if (*n + k + 1 > lx->scap) {
+		size_t cap = lx->scap ? lx->scap : 64;
+		char *ns;
+
+		while (cap < *n + k + 1)
+			cap *= 2;
+		ns = realloc(lx->scratch, cap);
+		if (!ns)
+			return -1;
+		lx->scratch = ns;
+		lx->scap = cap;
+	}
+	memcpy(lx->scratch + *n, s, k);
+	*n += k;
+	lx->scratch[*n] = '\0';
+	return 0;
+}
+
+static int hex4(const char *p, unsigned *out)
+{
+	unsigned v = 0;
+
+	for (int i = 0; i < 4; i++) {
+		char c = p[i];
+		int d = c >= '0' && c <= '9' ? c - '0'
+		      : c >= 'a' && c <= 'f' ? c - 'a' + 10
+		      : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+		if (d < 0)
+			return -1;
+		v = v << 4 | (unsigned)d;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Length of the valid UTF-8 sequence at p (at most end - p), or 0. */
+static size_t utf8_len(const unsigned char *p, const unsigned char *end)
+{
+	size_t n, i;
+	uint32_t cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	if ((size_t)(end - p) < n)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+static int lex_string(struct lex *lx, struct token *tk)
+{
+	const char *p = lx->p + 1;
+	size_t n = 0;
+
+	if (scratch_put(lx, &n, "", 0))
+		return fail_tok(lx, tk, "out of memory");
+	for (;;) {
+		const char *run = p;
+
+		while (p < lx->end && *p != '"' && *p != '\\' &&
+		       (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x80)
+			p++;
+		if (p > run && scratch_put(lx, &n, run, (size_t)(p - run)))
+			return fail_tok(lx, tk, "out of memory");
+		if (p >= lx->end)
+			return fail_tok(lx, tk, "unterminated string");
+		if (*p == '"')
+			break;
+		if (*p == '\n')
+			return fail_tok(lx, tk, "unterminated string (a line break inside it)");
+		if ((unsigned char)*p < 0x20)
+			return fail_at(lx, lx->line, col_of(lx, p),
+				       "control character in string (escape it)");
+		if ((unsigned char)*p >= 0x80) {
+			size_t k = utf8_len((const unsigned char *)p,
+					    (const unsigned char *)lx->end);
+
+			if (!k)
+				return fail_at(lx, lx->line, col_of(lx, p),
+					       "invalid UTF-8 in string");
+			if (scratch_put(lx, &n, p, k))
+				return fail_tok(lx, tk, "out of memory");
+			p += k;
+			continue;
+		}
+		/* Backslash escape. */
+		if (p + 1 >= lx->end)
+			return fail_tok(lx, tk, "unterminated string");
+		{
+			const char *esc = p;
+			char c = p[1], out[4];
+			unsigned cp, lo;
+			size_t k = 1;
+
+			p += 2;
+			switch (c) {
+			case '"': case '\\': case '/': out[0] = c; break;
+			case 'b': out[0] = '\b'; break;
+			case 'f': out[0] = '\f'; break;
+			case 'n': out[0] = '\n'; break;
+			case 'r': out[0] = '\r'; break;
+			case 't': out[0] = '\t'; break;
+			case 'u':
+				if (lx->end - p < 4 || hex4(p, &cp))
+					return fail_at(lx, lx->line, col_of(lx, esc),
+						       "bad \\u escape");
+				p += 4;
+				if (cp >= 0xd800 && cp <= 0xdbff) {
+					if (lx->end - p < 6 || p[0] != '\\' || p[1] != 'u' ||
+					    hex4(p + 2, &lo) || lo < 0xdc00 || lo > 0xdfff)
+						return fail_at(lx, lx->line, col_of(lx, esc),
+							       "unpaired surrogate in \\u escape");
+					p += 6;
+					cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+				} else if (cp >= 0xdc00 && cp <= 0xdfff) {
+					return fail_at(lx, lx->line, col_of(lx, esc),
+						       "unpaired surrogate in \\u escape");
+				}
+				if (cp == 0)
+					return fail_at(lx, lx->line, col_of(lx, esc),
+						       "\\u0000 is not allowed in strings");
+				if (cp < 0x80) {
+					out[0] = (char)cp;
+				} else if (cp < 0x800) {
+					out[0] = (char)(0xc0 | cp >> 6);
+					out[1] = (char)(0x80 | (cp & 0x3f));
+					k = 2;
+				} else if (cp < 0x10000) {
+					out[0] = (char)(0xe0 | cp >> 12);
+					out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+					out[2] = (char)(0x80 | (cp & 0x3f));
+					k = 3;
+				} else {
+					out[0] = (char)(0xf0 | cp >> 18);
+					out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+					out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+					out[3] = (char)(0x80 | (cp & 0x3f));
+					k = 4;
+				}
+				break;
+			default:
+				return fail_at(lx, lx->line, col_of(lx, esc),
+					       "unknown escape '\\%c'", c);
+			}
+			if (scratch_put(lx, &n, out, k))
+				return fail_tok(lx, tk, "out of memory");
+		}
+	}
+	tk->t = T_STRING;
+	tk->str = lx->scratch;
+	tk->slen = n;
+	lx->p = p + 1;
+	return 0;
+}
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static int lex_number(struct lex *lx, struct token *tk)
+{
+	const char *p = lx->p;
+
+	tk->t = T_NUMBER;
+	tk->neg = tk->frac = tk->big = false;
+	tk->u = 0;
+	if (*p == '-') {
+		tk->neg = true;
+		p++;
+	}
+	if (p >= lx->end || !is_digit(*p))
+		return fail_tok(lx, tk, "invalid number");
+	if (*p == '0' && p + 1 < lx->end && is_digit(p[1]))
+		return fail_tok(lx, tk, "invalid number: leading zero");
+	for (; p < lx->end && is_digit(*p); p++) {
+		unsigned d = (unsigned)(*p - '0');
+
+		if (tk->u > (UINT64_MAX - d) / 10)
+			tk->big = true;
+		else
+			tk->u = tk->u * 10 + d;
+	}
+	if (p < lx->end && *p == '.') {
+		tk->frac = true;
+		if (++p >= lx->end || !is_digit(*p))
+			return fail_tok(lx, tk, "invalid number");
+		while (p < lx->end && is_digit(*p))
+			p++;
+	}
+	if (p < lx->end && (*p == 'e' || *p == 'E')) {
+		tk->frac = true;
+		if (++p < lx->end && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= lx->end || !is_digit(*p))
+			return fail_tok(lx, tk, "invalid number");
+		while (p < lx->end && is_digit(*p))
+			p++;
+	}
+	lx->p = p;
+	return 0;
+}
+
+static int lex_word(struct lex *lx, struct token *tk, const char *w, enum tok t)
+{
+	size_t n = strlen(w);
+
+	if ((size_t)(lx->end - lx->p) < n || memcmp(lx->p, w, n))
+		return fail_tok(lx, tk, "unexpected character '%c'", *lx->p);
+	lx->p += n;
+	tk->t = t;
+	return 0;
+}
+
+/* Reads the next token into lx->tok. */
+static int next(struct lex *lx)
+{
+	struct token *tk = &lx->tok;
+
+	while (lx->p < lx->end) {
+		char c = *lx->p;
+
+		if (c == '\n') {
+			lx->line++;
+			lx->line_start = ++lx->p;
+		} else if (c == ' ' || c == '\t' || c == '\r') {
+			lx->p++;
+		} else {
+			break;
+		}
+	}
+	tk->line = lx->line;
+	tk->col = col_of(lx, lx->p);
+	if (lx->p >= lx->end) {
+		tk->t = T_EOF;
+		return 0;
+	}
+	switch (*lx->p) {
+	case '{': tk->t = T_LBRACE; lx->p++; return 0;
+	case '}': tk->t = T_RBRACE; lx->p++; return 0;
+	case '[': tk->t = T_LBRACK; lx->p++; return 0;
+	case ']': tk->t = T_RBRACK; lx->p++; return 0;
+	case ':': tk->t = T_COLON; lx->p++; return 0;
+	case ',': tk->t = T_COMMA; lx->p++; return 0;
+	case '"': return lex_string(lx, tk);
+	case 't': return lex_word(lx, tk, "true", T_TRUE);
+	case 'f': return lex_word(lx, tk, "false", T_FALSE);
+	case 'n': return lex_word(lx, tk, "null", T_NULL);
+	default:
+		if (*lx->p == '-' || is_digit(*lx->p))
+			return lex_number(lx, tk);
+		if ((unsigned char)*lx->p >= 0x20 && (unsigned char)*lx->p < 0x7f)
+			return fail_tok(lx, tk, "unexpected character '%c'", *lx->p);
+		return fail_tok(lx, tk, "unexpected byte 0x%02x",
+				(unsigned char)*lx->p);
+	}
+}
+
+static const char *tok_desc(enum tok t)
+{
+	switch (t) {
+	case T_EOF: return "end of input";
+	case T_LBRACE: return "an object";
+	case T_RBRACE: return "'}'";
+	case T_LBRACK: return "an array";
+	case T_RBRACK: return "']'";
+	case T_COLON: return "':'";
+	case T_COMMA: return "','";
+	case T_STRING: return "a string";
+	case T_NUMBER: return "a number";
+	case T_TRUE: case T_FALSE: return "a boolean";
+	case T_NULL: return "null";
+	}
+	return "?";
+}
+
+/* Fails unless the current token is t (what: the expected thing). */
+static int expect(struct lex *lx, enum tok t, const char *what)
+{
+	if (lx->tok.t != t)
+		return fail_tok(lx, &lx->tok, "expected %s, found %s", what,
+				tok_desc(lx->tok.t));
+	return 0;
+}
+
+/*
+ * Object iteration.  Call obj_begin on '{'; then obj_key returns 1 with the
+ * key in lx->tok (string) and the value's first token read, 0 at '}', -1 on
+ * error.  Duplicate keys are the caller's business.
+ */
+struct objit {
+	bool first;
+	char key[64];
+	unsigned key_line, key_col;
+};
+
+static int obj_begin(struct lex *lx, struct objit *it, const char *what)
+{
+	if (expect(lx, T_LBRACE, what))
+		return -1;
+	it->first = true;
+	return next(lx);
+}
+
+static int obj_key(struct lex *lx, struct objit *it)
+{
+	if (lx->tok.t == T_RBRACE) {
+		return next(lx) ? -1 : 0;
+	}
+	if (!it->first) {
+		if (expect(lx, T_COMMA, "',' or '}'") || next(lx))
+			return -1;
+	}
+	it->first = false;
+	if (expect(lx, T_STRING, "a key string"))
+		return -1;
+	it->key_line = lx->tok.line;
+	it->key_col = lx->tok.col;
+	/* Longer keys are never valid; keep a truncated copy for the message. */
+	snprintf(it->key, sizeof(it->key), "%s", lx->tok.str);
+	if (lx->tok.slen >= sizeof(it->key) - 1)
+		memcpy(it->key + sizeof(it->key) - 4, "...", 4);
+	if (next(lx) || expect(lx, T_COLON, "':'") || next(lx))
+		return -1;
+	return 1;
+}
+
+/* Array iteration: arr_begin on '['; arr_item returns 1 with the item's first
+ * token current, 0 at ']', -1 on error. */
+static int arr_begin(struct lex *lx, bool *first, const char *what)
+{
+	if (expect(lx, T_LBRACK, what))
+		return -1;
+	*first = true;
+	return next(lx);
+}
+
+static int arr_item(struct lex *lx, bool *first)
+{
+	if (lx->tok.t == T_RBRACK)
+		return next(lx) ? -1 : 0;
+	if (!*first && (expect(lx, T_COMMA, "',' or ']'") || next(lx)))
+		return -1;
+	*first = false;
+	return 1;
+}
+
+static int skip_value(struct lex *lx, int depth)
+{
+	int r;
+
+	if (depth > MAX_DEPTH)
+		return fail_tok(lx, &lx->tok, "nesting deeper than %d", MAX_DEPTH);
+	switch (lx->tok.t) {
+	case T_LBRACE: {
+		struct objit it;
+
+		if (obj_begin(lx, &it, "an object"))
+			return -1;
+		while ((r = obj_key(lx, &it)) > 0)
+			if (skip_value(lx, depth + 1))
+				return -1;
+		return r;
+	}
+	case T_LBRACK: {
+		bool first;
+
+		if (arr_begin(lx, &first, "an array"))
+			return -1;
+		while ((r = arr_item(lx, &first)) > 0)
+			if (skip_value(lx, depth + 1))
+				return -1;
+		return r;
+	}
+	case T_STRING: case T_NUMBER: case T_TRUE: case T_FALSE: case T_NULL:
+		return next(lx);
+	default:
+		return fail_tok(lx, &lx->tok, "expected a value, found %s",
+				tok_desc(lx->tok.t));
+	}
+}
+
+/* An address or size: "0x..." string or integer 0..2^53-1. */
+static int get_u64(struct lex *lx, const char *key, uint64_t *out)
+{
+	const struct token *tk = &lx->tok;
+
+	if (tk->t == T_NUMBER) {
+		if (tk->neg)
+			return fail_tok(lx, tk, "\"%s\" is negative", key);
+		if (tk->frac)
+			return fail_tok(lx, tk, "\"%s\" must be an integer", key);
+		if (tk->big || tk->u > MAX_SAFE_INT)
+			return fail_tok(lx, tk,
+					"\"%s\" is above 2^53-1; write large values as \"0x...\" strings",
+					key);
+		*out = tk->u;
+		return next(lx);
+	}
+	if (tk->t == T_STRING) {
+		const char *s = tk->str;
+		uint64_t v = 0;
+		size_t i = 2;
+
+		if (tk->slen < 3 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X'))
+			return fail_tok(lx, tk,
+					"\"%s\" must be a \"0x...\" hex string or an integer",
+					key);
+		for (; i < tk->slen; i++) {
+			char c = s[i];
+			int d = c >= '0' && c <= '9' ? c - '0'
+			      : c >= 'a' && c <= 'f' ? c - 'a' + 10
+			      : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+
+			if (d < 0)
+				return fail_tok(lx, tk, "\"%s\": '%c' is not a hex digit",
+						key, c);
+			if (v >> 60)
+				return fail_tok(lx, tk, "\"%s\" does not fit in 64 bits",
+						key);
+			v = v << 4 | (uint64_t)d;
+		}
+		*out = v;
+		return next(lx);
+	}
+	return fail_tok(lx, tk, "\"%s\" must be a \"0x...\" hex string or an integer, not %s",
+			key, tok_desc(tk->t));
+}
+
+/* A non-empty string value, copied to *out (malloc'ed). */
+static int get_name(struct lex *lx, const char *key, char **out)
+{
+	if (lx->tok.t != T_STRING)
+		return fail_tok(lx, &lx->tok, "\"%s\" must be a string, not %s",
+				key, tok_desc(lx->tok.t));
+	if (lx->tok.slen == 0)
+		return fail_tok(lx, &lx->tok, "\"%s\" must not be empty", key);
+	*out = strdup(lx->tok.str);
+	if (!*out)
+		return fail_tok(lx, &lx->tok, "out of memory");
+	return next(lx);
+}
+
+static int dup_key(struct lex *lx, const struct objit *it)
+{
+	return fail_at(lx, it->key_line, it->key_col, "duplicate key \"%s\"",
+		       it->key);
+}
+
+static int unknown_key(struct lex *lx, const struct objit *it,
+		       const char *where, const char *known)
+{
+	return fail_at(lx, it->key_line, it->key_col,
+		       "unknown key \"%s\" in %s (expected %s)", it->key, where,
+		       known);
+}
+
+static int parse_region(struct lex *lx, struct vm_table *t)
+{
+	static const char *const keys[] = {
+		"guest_phys_addr", "memory_size", "userspace_addr", "mmap_offset",
+	};
+	unsigned line = lx->tok.line, col = lx->tok.col;
+	unsigned size_line = 0, size_col = 0;
+	uint64_t v[4] = { 0 };
+	bool seen[5] = { false };
+	struct vm_region r = { 0 };
+	struct objit it;
+	int k, rc;
+
+	if (obj_begin(lx, &it, "a region object"))
+		return -1;
+	while ((rc = obj_key(lx, &it)) > 0) {
+		for (k = 0; k < 4 && strcmp(it.key, keys[k]); k++)
+			;
+		if (k == 4 && strcmp(it.key, "name")) {
+			rc = unknown_key(lx, &it, "region",
+					 "guest_phys_addr, memory_size, userspace_addr, mmap_offset, name");
+			break;
+		}
+		if (seen[k]) {
+			rc = dup_key(lx, &it);
+			break;
+		}
+		seen[k] = true;
+		if (k == 1) {
+			size_line = lx->tok.line;
+			size_col = lx->tok.col;
+		}
+		if (k < 4 ? get_u64(lx, keys[k], &v[k]) : get_name(lx, "name", &r.name)) {
+			rc = -1;
+			break;
+		}
+	}
+	if (rc < 0)
+		goto out;
+	for (k = 0; k < 4; k++)
+		if (!seen[k]) {
+			rc = fail_at(lx, line, col, "region is missing \"%s\"", keys[k]);
+			goto out;
+		}
+	r.guest_phys_addr = v[0];
+	r.memory_size = v[1];
+	r.userspace_addr = v[2];
+	r.mmap_offset = v[3];
+	if (r.memory_size == 0) {
+		rc = fail_at(lx, size_line, size_col, "\"memory_size\" is 0 (empty region)");
+		goto out;
+	}
+	switch (vm_umem_add(&t->umem, &r, NULL)) {
+	case 0:
+		rc = 0;
+		break;
+	case -EOVERFLOW:
+		rc = fail_at(lx, line, col,
+			     r.memory_size - 1 > UINT64_MAX - r.guest_phys_addr
+			     ? "region wraps past 2^64-1 in guest-physical space"
+			     : "region wraps past 2^64-1 in userspace_addr space");
+		break;
+	default:
+		rc = fail_at(lx, line, col, "out of memory");
+		break;
+	}
+out:
+	free(r.name);
+	return rc < 0 ? -1 : 0;
+}
+
+static int parse_memory(struct lex *lx, struct vm_table *t)
+{
+	bool seen_regions = false, seen_holes = false, first;
+	unsigned line = lx->tok.line, col = lx->tok.col;
+	struct objit it;
+	int rc;
+
+	if (obj_begin(lx, &it, "the \"memory\" object"))
+		return -1;
+	while ((rc = obj_key(lx, &it)) > 0) {
+		if (!strcmp(it.key, "regions")) {
+			if (seen_regions)
+				return dup_key(lx, &it);
+			seen_regions = true;
+			if (arr_begin(lx, &first, "an array of regions"))
+				return -1;
+			while ((rc = arr_item(lx, &first)) > 0)
+				if (parse_region(lx, t))
+					return -1;
+			if (rc < 0)
+				return -1;
+		} else if (!strcmp(it.key, "holes")) {
+			/* Derived by show; accepted so show output loads back. */
+			if (seen_holes)
+				return dup_key(lx, &it);
+			seen_holes = true;
+			if (expect(lx, T_LBRACK, "an array of holes") || skip_value(lx, 0))
+				return -1;
+		} else {
+			return unknown_key(lx, &it, "\"memory\"", "regions");
+		}
+	}
+	if (rc < 0)
+		return -1;
+	if (!seen_regions)
+		return fail_at(lx, line, col, "\"memory\" is missing \"regions\"");
+	return 0;
+}
+
+static int parse_io_range(struct lex *lx, struct vm_table *t, int bus)
+{
+	static const char *const keys[] = { "addr", "len", "device", "kind" };
+	unsigned line = lx->tok.line, col = lx->tok.col;
+	bool seen[4] = { false };
+	uint64_t addr = 0, len = 0;
+	char *dev = NULL, *kind = NULL;
+	int k, rc, kid = 0;
+	long idx;
+	struct objit it;
+
+	if (obj_begin(lx, &it, "a registration object"))
+		return -1;
+	while ((rc = obj_key(lx, &it)) > 0) {
+		for (k = 0; k < 4 && strcmp(it.key, keys[k]); k++)
+			;
+		if (k == 4) {
+			rc = unknown_key(lx, &it, "registration", "addr, len, device, kind");
+			break;
+		}
+		if (seen[k]) {
+			rc = dup_key(lx, &it);
+			break;
+		}
+		seen[k] = true;
+		if (k == 3 && lx->tok.t == T_STRING &&
+		    (kid = vm_io_kind_from_name(lx->tok.str)) < 0) {
+			rc = fail_tok(lx, &lx->tok,
+				      "unknown kind \"%s\" (expected device, ioeventfd or coalesced)",
+				      lx->tok.str);
+			break;
+		}
+		rc = k == 0 ? get_u64(lx, "addr", &addr)
+		   : k == 1 ? get_u64(lx, "len", &len)
+		   : k == 2 ? get_name(lx, "device", &dev)
+			    : get_name(lx, "kind", &kind);
+		if (rc < 0)
+			break;
+		rc = 1;
+	}
+	if (rc < 0)
+		goto out;
+	for (k = 0; k < 4; k++)
+		if (!seen[k]) {
+			rc = fail_at(lx, line, col, "registration is missing \"%s\"", keys[k]);
+			goto out;
+		}
+	idx = vm_io_bus_register_dev(&t->bus[bus], addr, len, dev, kid);
+	if (idx == -EOVERFLOW)
+		rc = fail_at(lx, line, col, "registration wraps past 2^64-1");
+	else if (idx == -ENOSPC)
+		rc = fail_at(lx, line, col,
+			     "bus %s already holds %d registrations that are not ioeventfds (KVM's NR_IOBUS_DEVS)",
+			     vm_bus_name(bus), VM_NR_IOBUS_DEVS);
+	else if (idx < 0)
+		rc = fail_at(lx, line, col, "out of memory");
+	else
+		rc = 0;
+out:
+	free(dev);
+	free(kind);
+	return rc < 0 ? -1 : 0;
+}
+
+static int parse_buses(struct lex *lx, struct vm_table *t)
+{
+	bool seen[VM_NR_BUSES] = { false }, first;
+	struct objit it;
+	int rc, bus;
+
+	if (obj_begin(lx, &it, "the \"buses\" object"))
+		return -1;
+	while ((rc = obj_key(lx, &it)) > 0) {
+		bus = vm_bus_from_name(it.key);
+		if (bus < 0)
+			return unknown_key(lx, &it, "\"buses\"",
+					   "mmio, pio, virtio-ccw, fast-mmio");
+		if (seen[bus])
+			return dup_key(lx, &it);
+		seen[bus] = true;
+		if (arr_begin(lx, &first, "an array of registrations"))
+			return -1;
+		while ((rc = arr_item(lx, &first)) > 0)
+			if (parse_io_range(lx, t, bus))
+				return -1;
+		if (rc < 0)
+			return -1;
+	}
+	return rc;
+}
+
+/* The "vmmap": 1 or "schema": 1 version member. */
+static int get_version(struct lex *lx, const char *key)
+{
+	const struct token *tk = &lx->tok;
+
+	if (tk->t != T_NUMBER || tk->neg || tk->frac || tk->big)
+		return fail_tok(lx, tk, "\"%s\" must be the integer %d", key,
+				VM_DOC_VERSION);
+	if (tk->u != VM_DOC_VERSION)
+		return fail_tok(lx, tk, "unsupported %s version %" PRIu64
+				" (this vmmap reads version %d)", key, tk->u,
+				VM_DOC_VERSION);
+	return next(lx);
+}
+
+static int parse_document(struct lex *lx, struct vm_table *t, int wrapped);
+
+/* {"schema": 1, "command": "show", "result": {document}}: show's output. */
+static int parse_wrapper_member(struct lex *lx, struct vm_table *t,
+				struct objit *it, bool *seen)
+{
+	if (!strcmp(it->key, "schema")) {
+		if (seen[0])
+			return dup_key(lx, it);
+		seen[0] = true;
+		return get_version(lx, "schema");
+	}
+	if (!strcmp(it->key, "command")) {
+		if (seen[1])
+			return dup_key(lx, it);
+		seen[1] = true;
+		if (lx->tok.t != T_STRING)
+			return fail_tok(lx, &lx->tok, "\"command\" must be a string");
+		if (strcmp(lx->tok.str, "show"))
+			return fail_tok(lx, &lx->tok,
+					"this is the output of \"%s\", not a table (only show output loads)",
+					lx->tok.str);
+		return next(lx);
+	}
+	if (seen[2])
+		return dup_key(lx, it);
+	seen[2] = true;
+	return parse_document(lx, t, 1);
+}
+
+static int mixed(struct lex *lx, const struct objit *it)
+{
+	return fail_at(lx, it->key_line, it->key_col,
+		       "\"%s\" mixes a table document with show's output wrapper",
+		       it->key);
+}
+
+static int parse_document(struct lex *lx, struct vm_table *t, int wrapped)
+{
+	/* vmmap, memory, buses | schema, command, result */
+	bool seen[6] = { false };
+	unsigned line = lx->tok.line, col = lx->tok.col;
+	struct objit it;
+	int rc;
+
+	if (obj_begin(lx, &it, wrapped ? "the \"result\" object" : "a JSON object"))
+		return -1;
+	while ((rc = obj_key(lx, &it)) > 0) {
+		int doc_key = !strcmp(it.key, "vmmap") ? 0
+			    : !strcmp(it.key, "memory") ? 1
+			    : !strcmp(it.key, "buses") ? 2 : -1;
+		int wrap_key = wrapped ? -1
+			     : !strcmp(it.key, "schema") ? 0
+			     : !strcmp(it.key, "command") ? 1
+			     : !strcmp(it.key, "result") ? 2 : -1;
+
+		if (wrap_key >= 0) {
+			if (seen[0] || seen[1] || seen[2])
+				return mixed(lx, &it);
+			if (parse_wrapper_member(lx, t, &it, seen + 3))
+				return -1;
+			continue;
+		}
+		if (doc_key < 0)
+			return unknown_key(lx, &it, wrapped ? "\"result\"" : "the document",
+					   "vmmap, memory, buses");
+		if (seen[3] || seen[4] || seen[5])
+			return mixed(lx, &it);
+		if (seen[doc_key])
+			return dup_key(lx, &it);
+		seen[doc_key] = true;
+		if ((doc_key == 0 && get_version(lx, "vmmap")) ||
+		    (doc_key == 1 && parse_memory(lx, t)) ||
+		    (doc_key == 2 && parse_buses(lx, t)))
+			return -1;
+	}
+	if (rc < 0)
+		return -1;
+	if (seen[3] || seen[4] || seen[5]) {
+		if (!seen[5])
+			return fail_at(lx, line, col, "show output is missing \"result\"");
+		if (!seen[4])
+			return fail_at(lx, line, col, "show output is missing \"command\"");
+		return 0;
+	}
+	if (!seen[0])
+		return fail_at(lx, line, col,
+			       "not a vmmap document: missing \"vmmap\": %d",
+			       VM_DOC_VERSION);
+	return 0;
+}
+
+int vm_table_load_buffer(struct vm_table *t, const char *name,
+			 const char *buf, size_t len, struct vm_error *err)
+{
+	struct lex lx = {
+		.name = name, .p = buf, .end = buf + len, .line_start = buf,
+		.line = 1, .err = err,
+	};
+	int rc = -1;
+
+	if (next(&lx))
+		goto out;
+	if (lx.tok.t == T_EOF) {
+		fail_tok(&lx, &lx.tok, "empty input, expected a vmmap document");
+		goto out;
+	}
+	if (parse_document(&lx, t, 0))
+		goto out;
+	if (lx.tok.t != T_EOF) {
+		fail_tok(&lx, &lx.tok, "trailing data after the document (found %s)",
+			 tok_desc(lx.tok.t));
+		goto out;
+	}
+	rc = 0;
+out:
+	free(lx.scratch);
+	if (rc) {
+		vm_table_clean(t);
+		vm_table_init(t);
+	}
+	return rc;
+}
+
+static int read_all(int fd, char **out, size_t *len)
+{
+	size_t cap = 65536, n = 0;
+	char *buf = malloc(cap), *nb;
+	ssize_t r;
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		if (n == cap) {
+			nb = realloc(buf, cap *= 2);
+			if (!nb) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = nb;
+		}
+		r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+
+			free(buf);
+			return -e;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+int vm_table_load_file(struct vm_table *t, const char *path,
+		       struct vm_error *err)
+{
+	const char *name = strcmp(path, "-") ? path : "<stdin>";
+	int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : 0;
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	void *map = NULL;
+	int rc, e;
+
+	if (fd < 0) {
+		snprintf(err->msg, sizeof(err->msg), "%s: %s", name, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st)) {
+		e = errno;
+		goto sys_fail;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		e = EISDIR;
+		goto sys_fail;
+	}
+	if (S_ISREG(st.st_mode) && st.st_size > 0) {
+		/* Map it: a table of hundreds of MB is read once, never copied. */
+		len = (size_t)st.st_size;
+		map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (map == MAP_FAILED) {
+			e = errno;
+			goto sys_fail;
+		}
+		madvise(map, len, MADV_SEQUENTIAL);
+		buf = map;
+	} else if ((rc = read_all(fd, &buf, &len))) {
+		e = -rc;
+		goto sys_fail;
+	}
+	if (fd)
+		close(fd);
+	rc = vm_table_load_buffer(t, name, buf, len, err);
+	if (map)
+		munmap(map, len);
+	else
+		free(buf);
+	return rc;
+
+sys_fail:
+	snprintf(err->msg, sizeof(err->msg), "%s: %s", name, strerror(e));
+	if (fd)
+		close(fd);
+	return -1;
+}

@@ -1,0 +1,139 @@
+/*
+ * Address and size parsing and formatting.  See num.h.
+ */
+#include "num.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Parses the number at the start of s; *end is where it stopped.  Hand-written
+ * instead of strtoull, which accepts signs and leading blanks.
+ */
+static int parse_number(const char *s, uint64_t *out, const char **end,
+			int *is_hex, const char **why)
+{
+	uint64_t v = 0;
+	const char *p = s;
+
+	*is_hex = 0;
+	if (*p == '-' || *p == '+') {
+		*why = *p == '-' ? "negative numbers are not addresses"
+				 : "no sign allowed";
+		return -EINVAL;
+	}
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+		*is_hex = 1;
+		p += 2;
+		if (hexval(*p) < 0) {
+			*why = "no hex digits after 0x";
+			return -EINVAL;
+		}
+		for (; hexval(*p) >= 0; p++) {
+			if (v >> 60) {
+				*why = "too large for 64 bits";
+				return -EINVAL;
+			}
+			v = v << 4 | (uint64_t)hexval(*p);
+		}
+	} else {
+		if (*p < '0' || *p > '9') {
+			*why = "not a number";
+			return -EINVAL;
+		}
+		if (p[0] == '0' && p[1] >= '0' && p[1] <= '9') {
+			*why = "leading zero (octal is not accepted; write 0x... for hex)";
+			return -EINVAL;
+		}
+		for (; *p >= '0' && *p <= '9'; p++) {
+			unsigned d = (unsigned)(*p - '0');
+
+			if (v > (UINT64_MAX - d) / 10) {
+				*why = "too large for 64 bits";
+				return -EINVAL;
+			}
+			v = v * 10 + d;
+		}
+	}
+	*out = v;
+	*end = p;
+	return 0;
+}
+
+int vm_parse_addr(const char *s, uint64_t *out, const char **why)
+{
+	const char *end;
+	int hex;
+
+	if (parse_number(s, out, &end, &hex, why))
+		return -EINVAL;
+	if (*end) {
+		*why = "trailing characters after the number";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int vm_parse_size(const char *s, uint64_t *out, const char **why)
+{
+	static const char units[] = "KMGTPE";
+	const char *end, *u;
+	uint64_t v;
+	int hex, shift;
+
+	if (parse_number(s, &v, &end, &hex, why))
+		return -EINVAL;
+	if (!*end) {
+		*out = v;
+		return 0;
+	}
+	if (hex) {
+		*why = "a hex number takes no unit suffix";
+		return -EINVAL;
+	}
+	u = *end ? strchr(units, *end >= 'a' ? *end - 32 : *end) : NULL;
+	if (!u || (end[1] && strcmp(end + 1, "iB"))) {
+		*why = "unknown suffix (use K, M, G, T, P or E, optionally with iB)";
+		return -EINVAL;
+	}
+	shift = 10 * (int)(u - units + 1);
+	if (v > UINT64_MAX >> shift) {
+		*why = "too large for 64 bits";
+		return -EINVAL;
+	}
+	*out = v << shift;
+	return 0;
+}
+
+void vm_fmt_hex(char buf[VM_HEX_MAX], uint64_t v)
+{
+	snprintf(buf, VM_HEX_MAX, "0x%" PRIx64, v);
+}
+
+void vm_fmt_size(char buf[VM_SIZE_MAX], uint64_t v)
+{
+	static const char units[] = "KMGTPE";
+	int i = -1;
+
+	while (v && i < 5 && (v & 1023) == 0) {
+		v >>= 10;
+		i++;
+	}
+	if (i < 0)
+		snprintf(buf, VM_SIZE_MAX, "%" PRIu64, v);
+	else
+		snprintf(buf, VM_SIZE_MAX, "%" PRIu64 "%c", v, units[i]);
+}

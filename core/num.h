@@ -1,0 +1,30 @@
+/*
+ * Numbers as people type them: addresses and sizes on the command line.
+ *
+ *   address: 0x<hex> (either case) or decimal; no sign, no octal-looking
+ *            leading zero ("010"), no trailing characters, no overflow.
+ *   size:    an address-style number, or decimal with a binary suffix
+ *            K, M, G, T, P, E (also KiB..EiB; x1024 each).  Hex takes no
+ *            suffix: in "0x20M" the letters are ambiguous.
+ *
+ * Parsers return 0, or -EINVAL with a reason in *why (a static string).
+ */
+#ifndef VMMAP_NUM_H
+#define VMMAP_NUM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+int vm_parse_addr(const char *s, uint64_t *out, const char **why);
+int vm_parse_size(const char *s, uint64_t *out, const char **why);
+
+/* "0x" + lowercase hex, no padding: the canonical JSON form. */
+#define VM_HEX_MAX 19
+void vm_fmt_hex(char buf[VM_HEX_MAX], uint64_t v);
+
+/* Exact human size: the largest binary unit that divides v (640K, 2G,
+ * 127232K, 4095); never rounded. */
+#define VM_SIZE_MAX 24
+void vm_fmt_size(char buf[VM_SIZE_MAX], uint64_t v);
+
+#endif

@@ -1,0 +1,64 @@
+/*
+ * A vmmap table: one guest memory table and the I/O buses, and its JSON
+ * document form (vmmap-json(5)):
+ *
+ *   {"vmmap": 1,
+ *    "memory": {"regions": [{"guest_phys_addr": "0x0", "memory_size": "0xa0000",
+ *                            "userspace_addr": "0x7f..", "mmap_offset": "0x0",
+ *                            "name": "pc.ram"}, ...]},
+ *    "buses": {"pio": [{"addr": "0x20", "len": "0x2", "device": "pic-master",
+ *                       "kind": "device"}, ...], "mmio": [...], ...}}
+ *
+ * Either part may be absent.  Addresses and sizes are "0x..." strings or JSON
+ * integers up to 2^53-1.  The output of `vmmap -j show` (the document wrapped
+ * as {"schema": 1, "command": "show", "result": {...}}) is accepted as well,
+ * so show output loads back unchanged.
+ */
+#ifndef VMMAP_TABLE_H
+#define VMMAP_TABLE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "iobus.h"
+#include "umem.h"
+
+#define VM_DOC_VERSION 1
+
+struct vm_table {
+	struct vm_umem umem;
+	struct vm_io_bus bus[VM_NR_BUSES];
+};
+
+/* A diagnostic, fully formatted: "FILE:LINE:COL: message" or "FILE: ...". */
+struct vm_error {
+	char msg[1024];
+};
+
+void vm_table_init(struct vm_table *t);
+void vm_table_clean(struct vm_table *t);
+
+/*
+ * Loads a document into an empty table.  path "-" reads standard input.
+ * Files are mapped, not copied.  Returns 0, or -1 with err filled in and the
+ * table left empty.
+ */
+int vm_table_load_file(struct vm_table *t, const char *path,
+		       struct vm_error *err);
+/* Same, from memory; name is used in diagnostics. */
+int vm_table_load_buffer(struct vm_table *t, const char *name,
+			 const char *buf, size_t len, struct vm_error *err);
+
+/*
+ * The table as a document, regions in guest-physical order and buses in bus
+ * order; with_holes adds "holes" to "memory" (show's derived list, ignored on
+ * input).  NULL on allocation failure.
+ */
+json_t *vm_table_to_json(const struct vm_table *t, int with_holes);
+
+/* JSON helpers shared with the CLI: a u64 as a canonical "0x..." string. */
+json_t *vm_json_hex(uint64_t v);
+json_t *vm_json_region(const struct vm_region *r);
+json_t *vm_json_io_range(const struct vm_io_range *r);
+
+#endif

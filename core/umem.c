@@ -1,0 +1,227 @@
+/*
+ * Guest memory table.  See umem.h.
+ */
+#include "umem.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+void vm_umem_init(struct vm_umem *umem)
+{
+	memset(umem, 0, sizeof(*umem));
+}
+
+static void node_free(struct vm_umem_node *node)
+{
+	free(node->region.name);
+	free(node);
+}
+
+void vm_umem_clean(struct vm_umem *umem)
+{
+	struct vm_umem_node *node = umem->head, *next;
+
+	for (; node; node = next) {
+		next = node->next;
+		node_free(node);
+	}
+	vm_umem_init(umem);
+}
+
+int vm_umem_add(struct vm_umem *umem, const struct vm_region *r,
+		struct vm_umem_node **out)
+{
+	struct vm_umem_node *node;
+
+	if (r->memory_size == 0)
+		return -EINVAL;
+	if (r->memory_size - 1 > UINT64_MAX - r->guest_phys_addr ||
+	    r->memory_size - 1 > UINT64_MAX - r->userspace_addr)
+		return -EOVERFLOW;
+
+	node = calloc(1, sizeof(*node));
+	if (!node)
+		return -ENOMEM;
+	node->region = *r;
+	node->region.name = NULL;
+	if (r->name && !(node->region.name = strdup(r->name))) {
+		free(node);
+		return -ENOMEM;
+	}
+	node->gpa.start = r->guest_phys_addr;
+	node->gpa.last = vm_region_last(r);
+	node->uaddr.start = r->userspace_addr;
+	node->uaddr.last = vm_region_ulast(r);
+	vm_itree_insert(&umem->gpa_tree, &node->gpa);
+	vm_itree_insert(&umem->uaddr_tree, &node->uaddr);
+
+	node->prev = umem->tail;
+	if (umem->tail)
+		umem->tail->next = node;
+	else
+		umem->head = node;
+	umem->tail = node;
+	umem->nregions++;
+	umem->generation++;
+	if (out)
+		*out = node;
+	return 0;
+}
+
+void vm_umem_remove(struct vm_umem *umem, struct vm_umem_node *node)
+{
+	vm_itree_remove(&umem->gpa_tree, &node->gpa);
+	vm_itree_remove(&umem->uaddr_tree, &node->uaddr);
+	if (node->prev)
+		node->prev->next = node->next;
+	else
+		umem->head = node->next;
+	if (node->next)
+		node->next->prev = node->prev;
+	else
+		umem->tail = node->prev;
+	umem->nregions--;
+	umem->generation++;
+	node_free(node);
+}
+
+struct vm_umem_node *vm_umem_find(const struct vm_umem *umem,
+				  uint64_t guest_phys_addr,
+				  uint64_t userspace_addr,
+				  uint64_t memory_size)
+{
+	const struct vm_itree_node *it;
+	struct vm_umem_node *best = NULL;
+
+	/* Candidates start exactly at guest_phys_addr; they sit together in
+	 * tree order, in insertion order. */
+	for (it = vm_itree_iter_first(&umem->gpa_tree, guest_phys_addr,
+				      guest_phys_addr);
+	     it && it->start <= guest_phys_addr;
+	     it = vm_itree_iter_next(it, guest_phys_addr, guest_phys_addr)) {
+		struct vm_umem_node *n = vm_container_of(it, struct vm_umem_node, gpa);
+
+		if (it->start == guest_phys_addr &&
+		    n->region.memory_size == memory_size &&
+		    n->region.userspace_addr == userspace_addr) {
+			best = n;
+			break;
+		}
+	}
+	return best;
+}
+
+static const struct vm_itree *tree_of(const struct vm_umem *umem,
+				      enum vm_space space)
+{
+	return space == VM_SPACE_GPA ? &umem->gpa_tree : &umem->uaddr_tree;
+}
+
+static struct vm_umem_node *node_of(const struct vm_itree_node *it,
+				    enum vm_space space)
+{
+	return space == VM_SPACE_GPA
+		? vm_container_of(it, struct vm_umem_node, gpa)
+		: vm_container_of(it, struct vm_umem_node, uaddr);
+}
+
+int vm_umem_translate(const struct vm_umem *umem, enum vm_space from,
+		      uint64_t addr, uint64_t len, struct vm_piece *pieces,
+		      size_t max_pieces, struct vm_translation *tr)
+{
+	const struct vm_itree *tree = tree_of(umem, from);
+	uint64_t last;
+
+	memset(tr, 0, sizeof(*tr));
+	if (len == 0)
+		return -EINVAL;
+	if (len - 1 > UINT64_MAX - addr)
+		return -EOVERFLOW;
+	/* last stays fixed while addr walks (the Nov 2022 translate_desc fix). */
+	last = addr + len - 1;
+
+	for (;;) {
+		const struct vm_itree_node *it;
+		const struct vm_umem_node *n;
+		struct vm_piece *p;
+		uint64_t delta, piece_last;
+
+		if (tr->npieces >= max_pieces) {
+			tr->fault_addr = addr;
+			return -ENOBUFS;
+		}
+		it = vm_itree_iter_first(tree, addr, last);
+		if (!it || it->start > addr) {
+			/* The lowest-starting overlap begins after addr, so it is
+			 * also where the hole ends. */
+			tr->fault_addr = addr;
+			if (!it)
+				it = vm_itree_iter_first(tree, addr, UINT64_MAX);
+			tr->hole_last = it ? it->start - 1 : UINT64_MAX;
+			return -EFAULT;
+		}
+		n = node_of(it, from);
+		delta = addr - it->start;
+		piece_last = it->last < last ? it->last : last;
+
+		p = &pieces[tr->npieces++];
+		p->region = &n->region;
+		p->len = piece_last - addr + 1;
+		p->guest_phys_addr = n->region.guest_phys_addr + delta;
+		p->userspace_addr = n->region.userspace_addr + delta;
+		p->mmap_offset = n->region.mmap_offset + delta;
+		if (piece_last == last)
+			return 0;
+		addr = piece_last + 1;
+	}
+}
+
+struct vm_umem_node **vm_umem_sorted(const struct vm_umem *umem)
+{
+	struct vm_umem_node **v;
+	const struct vm_itree_node *it;
+	size_t i = 0;
+
+	v = malloc((umem->nregions ? umem->nregions : 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	for (it = vm_itree_first(&umem->gpa_tree); it; it = vm_itree_next(it))
+		v[i++] = vm_container_of(it, struct vm_umem_node, gpa);
+	return v;
+}
+
+long vm_umem_holes(const struct vm_umem *umem, struct vm_hole **out)
+{
+	const struct vm_itree_node *it = vm_itree_first(&umem->gpa_tree);
+	struct vm_hole *v = NULL;
+	size_t n = 0, cap = 0;
+	uint64_t covered;
+
+	*out = NULL;
+	if (!it)
+		return 0;
+	covered = it->last; /* highest address mapped so far */
+	for (it = vm_itree_next(it); it; it = vm_itree_next(it)) {
+		if (covered != UINT64_MAX && it->start > covered + 1) {
+			if (n == cap) {
+				struct vm_hole *nv;
+
+				cap = cap ? 2 * cap : 8;
+				nv = realloc(v, cap * sizeof(*v));
+				if (!nv) {
+					free(v);
+					return -ENOMEM;
+				}
+				v = nv;
+			}
+			v[n].start = covered + 1;
+			v[n].last = it->start - 1;
+			n++;
+		}
+		if (it->last > covered)
+			covered = it->last;
+	}
+	*out = v;
+	return (long)n;
+}

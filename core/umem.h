@@ -1,0 +1,128 @@
+/*
+ * The guest memory table: vhost memory regions kept in insertion order (as the
+ * kernel keeps umem_list) and indexed by two interval trees, one over guest
+ * physical addresses (what translate_desc walks) and one over the frontend's
+ * user addresses (what backends walk for vring addresses, qva_to_va).
+ *
+ * Overlapping regions are accepted, as the kernel accepts them.  Lookups are
+ * deterministic: the covering region with the lowest start wins, and among
+ * regions with the same start the one inserted first.
+ *
+ * Functions return 0 or a negative errno, kernel style.
+ */
+#ifndef VMMAP_UMEM_H
+#define VMMAP_UMEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "itree.h"
+
+struct vm_region {
+	uint64_t guest_phys_addr;
+	uint64_t memory_size;
+	uint64_t userspace_addr;
+	uint64_t mmap_offset;
+	char *name; /* NULL when unnamed; owned by the table */
+};
+
+struct vm_umem_node {
+	struct vm_region region;
+	struct vm_itree_node gpa;   /* [guest_phys_addr, +memory_size) */
+	struct vm_itree_node uaddr; /* [userspace_addr, +memory_size) */
+	struct vm_umem_node *prev, *next; /* insertion order */
+};
+
+struct vm_umem {
+	struct vm_itree gpa_tree;
+	struct vm_itree uaddr_tree;
+	struct vm_umem_node *head, *tail;
+	size_t nregions;
+	uint64_t generation; /* bumped by every add and remove */
+};
+
+/* Which address space an address is given in. */
+enum vm_space {
+	VM_SPACE_GPA,   /* guest physical address */
+	VM_SPACE_UADDR, /* frontend user address (userspace_addr) */
+};
+
+/* One piece of a translated range: the part that lies in one region. */
+struct vm_piece {
+	uint64_t guest_phys_addr;
+	uint64_t userspace_addr;
+	uint64_t mmap_offset; /* offset in the region's fd */
+	uint64_t len;
+	const struct vm_region *region;
+};
+
+struct vm_translation {
+	size_t npieces;
+	/* On -EFAULT: the first unmapped address and the last address of the
+	 * hole it starts.  On -ENOBUFS: where the next piece would start. */
+	uint64_t fault_addr;
+	uint64_t hole_last;
+};
+
+struct vm_hole {
+	uint64_t start, last;
+};
+
+void vm_umem_init(struct vm_umem *umem);
+/* Frees every region. */
+void vm_umem_clean(struct vm_umem *umem);
+
+/*
+ * Copies r (and its name) into the table.  -EINVAL for a zero size,
+ * -EOVERFLOW when the guest or user range would wrap past 2^64-1,
+ * -ENOMEM.  On success *out (if out) is the new node.
+ */
+int vm_umem_add(struct vm_umem *umem, const struct vm_region *r,
+		struct vm_umem_node **out);
+/* Removes and frees one node. */
+void vm_umem_remove(struct vm_umem *umem, struct vm_umem_node *node);
+/*
+ * The first inserted region with exactly this guest_phys_addr,
+ * userspace_addr and memory_size (REM_MEM_REG identity), or NULL.
+ */
+struct vm_umem_node *vm_umem_find(const struct vm_umem *umem,
+				  uint64_t guest_phys_addr,
+				  uint64_t userspace_addr,
+				  uint64_t memory_size);
+
+/*
+ * Translate [addr, addr + len - 1] given in space `from`, region by region,
+ * like vhost's translate_desc: one piece per region crossed, at most
+ * max_pieces.  Returns 0, -EINVAL (len 0), -EOVERFLOW (the range wraps past
+ * 2^64-1), -EFAULT (a hole; see tr->fault_addr) or -ENOBUFS (more pieces
+ * needed than max_pieces).  The pieces before a failure are kept in pieces[]
+ * and counted in tr->npieces.
+ */
+int vm_umem_translate(const struct vm_umem *umem, enum vm_space from,
+		      uint64_t addr, uint64_t len, struct vm_piece *pieces,
+		      size_t max_pieces, struct vm_translation *tr);
+
+/* The region nodes in guest-physical order (equal starts: insertion order).
+ * Returns a malloc'ed array of nregions pointers, or NULL (-ENOMEM) when
+ * nregions > 0 and allocation fails. */
+struct vm_umem_node **vm_umem_sorted(const struct vm_umem *umem);
+
+/*
+ * The unmapped gaps between the lowest and the highest mapped guest-physical
+ * address, in order.  *out is malloc'ed (NULL when there are none).  Returns
+ * the number of holes, or -ENOMEM.
+ */
+long vm_umem_holes(const struct vm_umem *umem, struct vm_hole **out);
+
+static inline uint64_t vm_region_last(const struct vm_region *r)
+{
+	return r->guest_phys_addr + r->memory_size - 1;
+}
+
+static inline uint64_t vm_region_ulast(const struct vm_region *r)
+{
+	return r->userspace_addr + r->memory_size - 1;
+}
+
+#endif
