@@ -1,0 +1,150 @@
+/*
+ * Argument handling shared by the commands: the global options, running a
+ * command's argp parser, and address queries.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "num.h"
+
+static const struct argp_option global_options[] = {
+	{ "json", 'j', NULL, 0, "Print one JSON document on standard output", 0 },
+	{ "pretty", 'p', NULL, 0, "Indent the JSON output (implies --json)", 0 },
+	{ "quiet", 'q', NULL, 0, "Print no result; the exit status answers", 0 },
+	{ 0 },
+};
+
+static error_t global_parse(int key, char *arg, struct argp_state *state)
+{
+	struct vmmap_ctx *ctx = state->input;
+
+	(void)arg;
+	switch (key) {
+	case 'p': /* -p implies -j */
+		ctx->pretty = true;
+		ctx->json = true;
+		return 0;
+	case 'j':
+		ctx->json = true;
+		return 0;
+	case 'q':
+		ctx->quiet = true;
+		return 0;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+}
+
+const struct argp cli_global_argp = {
+	.options = global_options,
+	.parser = global_parse,
+};
+
+int cli_parse(struct vmmap_ctx *ctx, const struct argp *argp, int argc,
+	      char **argv, void *input)
+{
+	char name[64];
+	char *saved = argv[0];
+	error_t e;
+
+	snprintf(name, sizeof(name), "vmmap %s", ctx->cmd);
+	argv[0] = name;
+	e = argp_parse(argp, argc, argv, ctx->argp_flags, NULL, input);
+	argv[0] = saved;
+	return e ? VMMAP_EXIT_ERROR : 0;
+}
+
+/* A plain number: no '+' and no '-' (a '-' cannot lead a valid number). */
+static bool is_plain(const char *s)
+{
+	return !strchr(s, '+') && !strchr(s, '-');
+}
+
+static int bad_number(struct vmmap_ctx *ctx, const char *what,
+		      const char *arg, const char *why)
+{
+	return cli_error(ctx, "usage", "invalid %s '%s': %s", what, arg, why);
+}
+
+static int parse_one(struct vmmap_ctx *ctx, const char *arg, const char *len_arg,
+		     struct cli_query *q)
+{
+	const char *why, *sep;
+	char head[64];
+	uint64_t last;
+
+	q->len = 1;
+	sep = len_arg ? NULL : strpbrk(arg + (arg[0] == '-'), "+-");
+	if (sep) {
+		size_t n = (size_t)(sep - arg);
+
+		if (n >= sizeof(head))
+			return bad_number(ctx, "address", arg, "too long");
+		memcpy(head, arg, n);
+		head[n] = '\0';
+		if (vm_parse_addr(head, &q->addr, &why))
+			return bad_number(ctx, "address", head, why);
+		if (*sep == '+') {
+			if (vm_parse_size(sep + 1, &q->len, &why))
+				return bad_number(ctx, "length", sep + 1, why);
+		} else {
+			if (vm_parse_addr(sep + 1, &last, &why))
+				return bad_number(ctx, "address", sep + 1, why);
+			if (last < q->addr)
+				return cli_error(ctx, "usage",
+						 "invalid range '%s': last address is below the first",
+						 arg);
+			if (q->addr == 0 && last == UINT64_MAX)
+				return cli_error(ctx, "usage",
+						 "invalid range '%s': 2^64 bytes do not fit a 64-bit length",
+						 arg);
+			q->len = last - q->addr + 1;
+		}
+	} else {
+		if (vm_parse_addr(arg, &q->addr, &why))
+			return bad_number(ctx, "address", arg, why);
+		if (len_arg && vm_parse_size(len_arg, &q->len, &why))
+			return bad_number(ctx, "length", len_arg, why);
+	}
+	if (q->len == 0)
+		return cli_error(ctx, "usage", "invalid length in '%s%s%s': must be at least 1",
+				 arg, len_arg ? " " : "", len_arg ? len_arg : "");
+	if (q->len - 1 > UINT64_MAX - q->addr)
+		return cli_error(ctx, "usage", "range '%s%s%s' wraps past 2^64-1",
+				 arg, len_arg ? " " : "", len_arg ? len_arg : "");
+	return 0;
+}
+
+int cli_parse_queries(struct vmmap_ctx *ctx, char **args, int n,
+		      struct cli_query **out, size_t *nq)
+{
+	struct cli_query *q;
+	size_t count = 0;
+
+	*out = NULL;
+	*nq = 0;
+	if (n < 1)
+		return cli_error(ctx, "usage", "missing ADDR (try 'vmmap %s --help')",
+				 ctx->cmd);
+	q = calloc((size_t)n, sizeof(*q));
+	if (!q)
+		return cli_error(ctx, "nomem", "out of memory");
+	if (n == 2 && is_plain(args[0]) && is_plain(args[1])) {
+		if (parse_one(ctx, args[0], args[1], &q[0]))
+			goto fail;
+		count = 1;
+	} else {
+		for (int i = 0; i < n; i++, count++)
+			if (parse_one(ctx, args[i], NULL, &q[i]))
+				goto fail;
+	}
+	*out = q;
+	*nq = count;
+	return 0;
+fail:
+	free(q);
+	return VMMAP_EXIT_ERROR;
+}

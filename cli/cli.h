@@ -1,0 +1,91 @@
+/*
+ * The vmmap command-line front end: shared context, command table entry,
+ * output and argument helpers.  Commands live in cmd_<name>.c; each builds one
+ * result struct and has a plain-text and a JSON emitter for it.
+ */
+#ifndef VMMAP_CLI_H
+#define VMMAP_CLI_H
+
+#include <argp.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "table.h"
+
+/* Exit statuses. */
+enum {
+	VMMAP_EXIT_OK = 0,       /* found, mapped */
+	VMMAP_EXIT_NEGATIVE = 1, /* unmapped, no device */
+	VMMAP_EXIT_ERROR = 2,    /* usage or input error */
+};
+
+struct vmmap_ctx {
+	bool json;   /* -j: one JSON document on stdout */
+	bool pretty; /* -p: indented JSON (implies json) */
+	bool quiet;  /* -q: nothing on stdout; the exit status answers */
+	const char *cmd; /* the command being run, for messages */
+	int argp_flags;  /* extra argp_parse flags for commands */
+};
+
+struct vmmap_cmd {
+	const char *name;
+	int (*fn)(struct vmmap_ctx *ctx, int argc, char **argv);
+	const char *usage;   /* arguments, for the command list */
+	const char *summary; /* one line, for the command list */
+};
+
+int cmd_show(struct vmmap_ctx *ctx, int argc, char **argv);
+int cmd_translate(struct vmmap_ctx *ctx, int argc, char **argv);
+int cmd_lookup(struct vmmap_ctx *ctx, int argc, char **argv);
+
+/* The global options (-j, -p, -q), a child of every command's parser so they
+ * may also follow the command.  Its input is the struct vmmap_ctx. */
+extern const struct argp cli_global_argp;
+
+/*
+ * Runs a command's argp parser over argv (argv[0] is the command name) with
+ * "vmmap CMD" as the program name in messages.  input's first member must be
+ * a struct vmmap_ctx pointer.  Returns 0 or VMMAP_EXIT_ERROR.
+ */
+int cli_parse(struct vmmap_ctx *ctx, const struct argp *argp, int argc,
+	      char **argv, void *input);
+
+/*
+ * Reports a usage or runtime error: "vmmap: CMD: message" on stderr, or under
+ * -j {"schema":1,"command":CMD,"error":{"code":code,"message":...}} on stdout.
+ * Returns VMMAP_EXIT_ERROR.
+ */
+__attribute__((format(printf, 3, 4)))
+int cli_error(struct vmmap_ctx *ctx, const char *code, const char *fmt, ...);
+/* The same for an input diagnostic that already names its place
+ * ("FILE:LINE:COL: ..."): printed as "vmmap: FILE:LINE:COL: ...". */
+int cli_input_error(struct vmmap_ctx *ctx, const char *msg);
+
+/* Prints {"schema":1,"command":CMD,"result":result} (takes the reference).
+ * Returns 0, or VMMAP_EXIT_ERROR when result is NULL (out of memory). */
+int cli_emit_json(struct vmmap_ctx *ctx, json_t *result);
+
+/* Loads FILE (or "-") into t, reporting failures.  0 or VMMAP_EXIT_ERROR. */
+int cli_load_table(struct vmmap_ctx *ctx, const char *path, struct vm_table *t);
+
+/* One address query from the command line. */
+struct cli_query {
+	uint64_t addr, len;
+};
+
+/*
+ * Parses the queries after the fixed arguments.  Exactly two plain numbers
+ * are ADDR LEN; otherwise each argument is one query: ADDR (length 1),
+ * ADDR+LEN, or FIRST-LAST (inclusive).  LEN takes size suffixes.  Rejects a
+ * zero length and ranges that wrap past 2^64-1.  *out is malloc'ed.
+ */
+int cli_parse_queries(struct vmmap_ctx *ctx, char **args, int n,
+		      struct cli_query **out, size_t *nq);
+
+/* Fixed-width inclusive range "%016x-%016x". */
+#define CLI_RANGE_MAX 40
+void cli_fmt_range(char buf[CLI_RANGE_MAX], uint64_t first, uint64_t last);
+
+#endif

@@ -1,0 +1,269 @@
+/*
+ * vmmap translate FILE ADDR [LEN]: vhost translate_desc over the table, one
+ * piece per region crossed; --from uaddr walks the frontend's user addresses
+ * instead (a backend's qva_to_va for vring addresses).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "num.h"
+
+#define DEFAULT_MAX_PIECES 1024   /* the kernel's UIO_MAXIOV */
+#define LIMIT_MAX_PIECES (1 << 20)
+
+enum { OPT_FROM = 1000, OPT_MAX_PIECES };
+
+struct translate_args {
+	struct vmmap_ctx *ctx;
+	enum vm_space from;
+	uint64_t max_pieces;
+	const char *bad; /* first invalid option value, reported after parsing */
+	const char *bad_why;
+	char **pos;
+	int npos;
+};
+
+struct translate_query {
+	struct cli_query q;
+	int rc; /* 0, -EFAULT or -ENOBUFS */
+	struct vm_translation tr;
+	struct vm_piece *pieces;
+};
+
+struct translate_result {
+	enum vm_space from;
+	uint64_t max_pieces;
+	size_t n;
+	struct translate_query *q;
+};
+
+static const struct argp_option translate_options[] = {
+	{ "from", OPT_FROM, "SPACE", 0,
+	  "Address space of ADDR: gpa (guest physical, default) or uaddr "
+	  "(the frontend's userspace_addr)", 0 },
+	{ "max-pieces", OPT_MAX_PIECES, "N", 0,
+	  "Fail when a range needs more than N pieces (default 1024)", 0 },
+	{ 0 },
+};
+
+static error_t translate_parse(int key, char *arg, struct argp_state *state)
+{
+	struct translate_args *a = state->input;
+	const char *why;
+
+	switch (key) {
+	case ARGP_KEY_INIT:
+		state->child_inputs[0] = a->ctx;
+		return 0;
+	case OPT_FROM:
+		if (!strcmp(arg, "gpa"))
+			a->from = VM_SPACE_GPA;
+		else if (!strcmp(arg, "uaddr"))
+			a->from = VM_SPACE_UADDR;
+		else if (!a->bad)
+			a->bad = arg, a->bad_why = "--from takes gpa or uaddr";
+		return 0;
+	case OPT_MAX_PIECES:
+		if (vm_parse_addr(arg, &a->max_pieces, &why) && !a->bad)
+			a->bad = arg, a->bad_why = why;
+		else if ((a->max_pieces < 1 || a->max_pieces > LIMIT_MAX_PIECES) && !a->bad)
+			a->bad = arg, a->bad_why = "--max-pieces takes 1 to 1048576";
+		return 0;
+	case ARGP_KEY_ARGS:
+		a->pos = state->argv + state->next;
+		a->npos = state->argc - state->next;
+		return 0;
+	case ARGP_KEY_NO_ARGS:
+		argp_error(state, "missing FILE and ADDR");
+		return 0;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+}
+
+static const struct argp_child translate_children[] = {
+	{ &cli_global_argp, 0, "Global options:", 0 },
+	{ 0 },
+};
+
+static const struct argp translate_argp = {
+	.options = translate_options,
+	.parser = translate_parse,
+	.args_doc = "FILE ADDR [LEN]\nFILE QUERY...",
+	.doc = "Translate addresses the way vhost's translate_desc does: walk the "
+	       "range region by region and print one piece per region crossed, "
+	       "or the first unmapped address.\v"
+	       "With one or two plain numbers they are ADDR and LEN (default 1).  "
+	       "Otherwise each QUERY is ADDR, ADDR+LEN or FIRST-LAST (inclusive).  "
+	       "Addresses are 0x hex or decimal; LEN also takes K, M, G, T "
+	       "suffixes.  When regions overlap, the one with the lowest start "
+	       "(then the first listed) maps the address.\n"
+	       "Exit status: 0 all mapped, 1 a query is unmapped or needs too "
+	       "many pieces, 2 usage or input error.",
+	.children = translate_children,
+};
+
+static const char *space_name(enum vm_space s)
+{
+	return s == VM_SPACE_GPA ? "gpa" : "uaddr";
+}
+
+static void translate_print_plain(const struct translate_result *r)
+{
+	char range[CLI_RANGE_MAX], size[VM_SIZE_MAX], hole[CLI_RANGE_MAX];
+
+	for (size_t i = 0; i < r->n; i++) {
+		const struct translate_query *tq = &r->q[i];
+
+		cli_fmt_range(range, tq->q.addr, tq->q.addr + tq->q.len - 1);
+		vm_fmt_size(size, tq->q.len);
+		printf("%s %s (%s): ", space_name(r->from), range, size);
+		if (tq->rc == -EFAULT) {
+			cli_fmt_range(hole, tq->tr.fault_addr, tq->tr.hole_last);
+			printf("unmapped at 0x%" PRIx64 " (hole %s)\n",
+			       tq->tr.fault_addr, hole);
+		} else if (tq->rc == -ENOBUFS) {
+			printf("needs more than %" PRIu64 " pieces (stopped at 0x%"
+			       PRIx64 ")\n", r->max_pieces, tq->tr.fault_addr);
+		} else {
+			printf("%zu piece%s\n", tq->tr.npieces,
+			       tq->tr.npieces == 1 ? "" : "s");
+		}
+		for (size_t k = 0; k < tq->tr.npieces; k++) {
+			const struct vm_piece *p = &tq->pieces[k];
+
+			cli_fmt_range(range, p->guest_phys_addr,
+				      p->guest_phys_addr + p->len - 1);
+			vm_fmt_size(size, p->len);
+			printf("  gpa %s %8s  uaddr %016" PRIx64 "  offset 0x%-10" PRIx64
+			       " %s\n", range, size, p->userspace_addr, p->mmap_offset,
+			       p->region->name ? p->region->name : "-");
+		}
+	}
+}
+
+static json_t *piece_json(const struct vm_piece *p)
+{
+	return json_pack("{s:o, s:o, s:o, s:o, s:o}",
+			 "guest_phys_addr", vm_json_hex(p->guest_phys_addr),
+			 "userspace_addr", vm_json_hex(p->userspace_addr),
+			 "mmap_offset", vm_json_hex(p->mmap_offset),
+			 "len", vm_json_hex(p->len),
+			 "region", vm_json_region(p->region));
+}
+
+static json_t *query_error_json(const struct translate_result *r,
+				const struct translate_query *tq)
+{
+	char msg[128];
+
+	if (tq->rc == -EFAULT) {
+		snprintf(msg, sizeof(msg), "no region maps 0x%" PRIx64,
+			 tq->tr.fault_addr);
+		return json_pack("{s:s, s:s, s:o, s:o}", "code", "unmapped",
+				 "message", msg,
+				 "addr", vm_json_hex(tq->tr.fault_addr),
+				 "hole_last", vm_json_hex(tq->tr.hole_last));
+	}
+	snprintf(msg, sizeof(msg), "the range needs more than %" PRIu64 " pieces",
+		 r->max_pieces);
+	return json_pack("{s:s, s:s, s:o, s:I}", "code", "too-many-pieces",
+			 "message", msg, "addr", vm_json_hex(tq->tr.fault_addr),
+			 "max_pieces", (json_int_t)r->max_pieces);
+}
+
+static json_t *translate_json(const struct translate_result *r)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < r->n; i++) {
+		const struct translate_query *tq = &r->q[i];
+		json_t *pieces = json_array(), *o;
+
+		for (size_t k = 0; pieces && k < tq->tr.npieces; k++)
+			if (json_array_append_new(pieces, piece_json(&tq->pieces[k]))) {
+				json_decref(pieces);
+				pieces = NULL;
+			}
+		o = json_pack("{s:s, s:o, s:o, s:o, s:o}",
+			      "from", space_name(r->from),
+			      "addr", vm_json_hex(tq->q.addr),
+			      "len", vm_json_hex(tq->q.len),
+			      "last", vm_json_hex(tq->q.addr + tq->q.len - 1),
+			      "pieces", pieces);
+		if (o && tq->rc && json_object_set_new(o, "error", query_error_json(r, tq))) {
+			json_decref(o);
+			o = NULL;
+		}
+		if (json_array_append_new(arr, o)) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	}
+	return arr;
+}
+
+int cmd_translate(struct vmmap_ctx *ctx, int argc, char **argv)
+{
+	struct translate_args a = {
+		.ctx = ctx, .from = VM_SPACE_GPA, .max_pieces = DEFAULT_MAX_PIECES,
+	};
+	struct translate_result r = { 0 };
+	struct cli_query *queries = NULL;
+	struct vm_table t;
+	size_t nq = 0;
+	int rc, negative = 0;
+
+	if ((rc = cli_parse(ctx, &translate_argp, argc, argv, &a)))
+		return rc;
+	if (a.bad)
+		return cli_error(ctx, "usage", "invalid option value '%s': %s",
+				 a.bad, a.bad_why);
+	if (a.npos < 2)
+		return cli_error(ctx, "usage", "missing ADDR (try 'vmmap translate --help')");
+	if ((rc = cli_parse_queries(ctx, a.pos + 1, a.npos - 1, &queries, &nq)))
+		return rc;
+	if ((rc = cli_load_table(ctx, a.pos[0], &t))) {
+		free(queries);
+		return rc;
+	}
+
+	r.from = a.from;
+	r.max_pieces = a.max_pieces;
+	r.q = calloc(nq, sizeof(*r.q));
+	if (!r.q) {
+		rc = cli_error(ctx, "nomem", "out of memory");
+		goto out;
+	}
+	for (r.n = 0; r.n < nq; r.n++) {
+		struct translate_query *tq = &r.q[r.n];
+
+		tq->q = queries[r.n];
+		tq->pieces = malloc(a.max_pieces * sizeof(*tq->pieces));
+		if (!tq->pieces) {
+			rc = cli_error(ctx, "nomem", "out of memory");
+			goto out;
+		}
+		/* Arguments were checked, so only a hole or the piece limit remain. */
+		tq->rc = vm_umem_translate(&t.umem, a.from, tq->q.addr, tq->q.len,
+					   tq->pieces, a.max_pieces, &tq->tr);
+		negative |= tq->rc != 0;
+	}
+	if (ctx->json)
+		rc = cli_emit_json(ctx, translate_json(&r));
+	else if (!ctx->quiet)
+		translate_print_plain(&r);
+	if (!rc)
+		rc = negative ? VMMAP_EXIT_NEGATIVE : VMMAP_EXIT_OK;
+out:
+	for (size_t i = 0; i < r.n; i++)
+		free(r.q[i].pieces);
+	free(r.q);
+	free(queries);
+	vm_table_clean(&t);
+	return rc;
+}

@@ -1,0 +1,138 @@
+/*
+ * vmmap: the command table and the top-level option parser.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct vmmap_cmd commands[] = {
+	{ "show", cmd_show, "FILE",
+	  "regions by address, holes, bus registrations" },
+	{ "translate", cmd_translate, "FILE ADDR [LEN]",
+	  "translate addresses region by region" },
+	{ "lookup", cmd_lookup, "FILE BUS ADDR [LEN]",
+	  "registrations an I/O access reaches" },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+const char *argp_program_version = "vmmap " VMMAP_VERSION;
+
+static const char doc[] =
+	"Inspect guest memory tables and KVM I/O bus registrations.\v"
+	"Commands:" /* the list is filled in by help_filter */;
+
+static const char doc_tail[] =
+	"\nRun 'vmmap COMMAND --help' for a command's options.\n"
+	"Exit status: 0 found/mapped, 1 unmapped or no device, 2 usage or input "
+	"error.";
+
+/* The command list in --help comes from the command table. */
+static char *help_filter(int key, const char *text, void *input)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)input;
+	if (key != ARGP_KEY_HELP_POST_DOC || !(f = open_memstream(&buf, &len)))
+		return (char *)text;
+	fputs(text, f);
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		char head[64];
+
+		snprintf(head, sizeof(head), "%s %s", commands[i].name,
+			 commands[i].usage);
+		fprintf(f, "\n  %-28s %s", head, commands[i].summary);
+	}
+	fprintf(f, "\n%s", doc_tail);
+	if (fclose(f)) {
+		free(buf);
+		return (char *)text;
+	}
+	return buf;
+}
+
+struct root_args {
+	struct vmmap_ctx *ctx; /* first: the global child parser's input */
+	int cmd_index;
+};
+
+static error_t root_parse(int key, char *arg, struct argp_state *state)
+{
+	struct root_args *a = state->input;
+
+	(void)arg;
+	switch (key) {
+	case ARGP_KEY_INIT:
+		state->child_inputs[0] = a->ctx;
+		return 0;
+	case ARGP_KEY_ARG:
+		/* The command: stop here, the rest belongs to it. */
+		a->cmd_index = state->next - 1;
+		state->next = state->argc;
+		return 0;
+	case ARGP_KEY_END:
+		if (a->cmd_index < 0)
+			argp_error(state, "missing COMMAND");
+		return 0;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+}
+
+static const struct argp_child root_children[] = {
+	{ &cli_global_argp, 0, NULL, 0 },
+	{ 0 },
+};
+
+static const struct argp root_argp = {
+	.parser = root_parse,
+	.args_doc = "COMMAND [ARG...]",
+	.doc = doc,
+	.children = root_children,
+	.help_filter = help_filter,
+};
+
+static const struct vmmap_cmd *find_command(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct vmmap_ctx ctx = { 0 };
+	struct root_args root = { .ctx = &ctx, .cmd_index = -1 };
+	const struct vmmap_cmd *cmd;
+	int rc;
+
+	argp_err_exit_status = VMMAP_EXIT_ERROR;
+	if (argp_parse(&root_argp, argc, argv, ARGP_IN_ORDER, NULL, &root))
+		return VMMAP_EXIT_ERROR;
+
+	cmd = find_command(argv[root.cmd_index]);
+	if (!cmd) {
+		char names[256] = "";
+
+		for (size_t i = 0; i < NCOMMANDS; i++)
+			snprintf(names + strlen(names), sizeof(names) - strlen(names),
+				 "%s%s", i ? ", " : "", commands[i].name);
+		return cli_error(&ctx, "usage", "unknown command '%s' (commands: %s)",
+				 argv[root.cmd_index], names);
+	}
+	ctx.cmd = cmd->name;
+	rc = cmd->fn(&ctx, argc - root.cmd_index, argv + root.cmd_index);
+
+	if (fflush(stdout) || ferror(stdout)) {
+		fprintf(stderr, "vmmap: %s: error writing output: %s\n", ctx.cmd,
+			strerror(errno));
+		rc = VMMAP_EXIT_ERROR;
+	}
+	return rc;
+}
