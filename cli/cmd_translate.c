@@ -123,12 +123,13 @@ static void translate_print_plain(const struct translate_result *r)
 		vm_fmt_size(size, tq->q.len);
 		printf("%s %s (%s): ", space_name(r->from), range, size);
 		if (tq->rc == -EFAULT) {
-			cli_fmt_range(hole, tq->tr.fault_addr, tq->tr.hole_last);
+			cli_fmt_range(hole, tq->tr.hole_first, tq->tr.hole_last);
 			printf("unmapped at 0x%" PRIx64 " (hole %s)\n",
 			       tq->tr.fault_addr, hole);
 		} else if (tq->rc == -ENOBUFS) {
-			printf("needs more than %" PRIu64 " pieces (stopped at 0x%"
-			       PRIx64 ")\n", r->max_pieces, tq->tr.fault_addr);
+			printf("needs more than %" PRIu64 " piece%s (stopped at 0x%"
+			       PRIx64 ")\n", r->max_pieces,
+			       r->max_pieces == 1 ? "" : "s", tq->tr.fault_addr);
 		} else {
 			printf("%zu piece%s\n", tq->tr.npieces,
 			       tq->tr.npieces == 1 ? "" : "s");
@@ -164,13 +165,14 @@ static json_t *query_error_json(const struct translate_result *r,
 	if (tq->rc == -EFAULT) {
 		snprintf(msg, sizeof(msg), "no region maps 0x%" PRIx64,
 			 tq->tr.fault_addr);
-		return json_pack("{s:s, s:s, s:o, s:o}", "code", "unmapped",
+		return json_pack("{s:s, s:s, s:o, s:o, s:o}", "code", "unmapped",
 				 "message", msg,
 				 "addr", vm_json_hex(tq->tr.fault_addr),
+				 "hole_first", vm_json_hex(tq->tr.hole_first),
 				 "hole_last", vm_json_hex(tq->tr.hole_last));
 	}
-	snprintf(msg, sizeof(msg), "the range needs more than %" PRIu64 " pieces",
-		 r->max_pieces);
+	snprintf(msg, sizeof(msg), "the range needs more than %" PRIu64 " piece%s",
+		 r->max_pieces, r->max_pieces == 1 ? "" : "s");
 	return json_pack("{s:s, s:s, s:o, s:I}", "code", "too-many-pieces",
 			 "message", msg, "addr", vm_json_hex(tq->tr.fault_addr),
 			 "max_pieces", (json_int_t)r->max_pieces);

@@ -126,6 +126,35 @@ static struct vm_umem_node *node_of(const struct vm_itree_node *it,
 		: vm_container_of(it, struct vm_umem_node, uaddr);
 }
 
+/*
+ * First address of the hole around an unmapped addr: one past the highest
+ * `last` of the ranges starting at or before addr (all of which end before
+ * it), or 0.  O(log n) with subtree_last.
+ */
+static uint64_t hole_first(const struct vm_itree *tree, uint64_t addr)
+{
+	const struct vm_itree_node *n = tree->root;
+	uint64_t best = 0;
+	int found = 0;
+
+	while (n) {
+		if (n->start <= addr) {
+			/* n and its whole left subtree start at or before addr. */
+			uint64_t m = n->last;
+
+			if (n->left && n->left->subtree_last > m)
+				m = n->left->subtree_last;
+			if (!found || m > best)
+				best = m;
+			found = 1;
+			n = n->right;
+		} else {
+			n = n->left;
+		}
+	}
+	return found ? best + 1 : 0;
+}
+
 int vm_umem_translate(const struct vm_umem *umem, enum vm_space from,
 		      uint64_t addr, uint64_t len, struct vm_piece *pieces,
 		      size_t max_pieces, struct vm_translation *tr)
@@ -156,6 +185,7 @@ int vm_umem_translate(const struct vm_umem *umem, enum vm_space from,
 			/* The lowest-starting overlap begins after addr, so it is
 			 * also where the hole ends. */
 			tr->fault_addr = addr;
+			tr->hole_first = hole_first(tree, addr);
 			if (!it)
 				it = vm_itree_iter_first(tree, addr, UINT64_MAX);
 			tr->hole_last = it ? it->start - 1 : UINT64_MAX;

@@ -59,10 +59,11 @@ struct vm_piece {
 
 struct vm_translation {
 	size_t npieces;
-	/* On -EFAULT: the first unmapped address and the last address of the
-	 * hole it starts.  On -ENOBUFS: where the next piece would start. */
+	/* On -EFAULT: the first unmapped address, and the whole hole around
+	 * it, [hole_first, hole_last].  On -ENOBUFS: where the next piece
+	 * would start. */
 	uint64_t fault_addr;
-	uint64_t hole_last;
+	uint64_t hole_first, hole_last;
 };
 
 struct vm_hole {

@@ -1,0 +1,112 @@
+/*
+ * Address and size grammar, and the exact human sizes.
+ */
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "num.h"
+
+struct case_ok {
+	const char *in;
+	uint64_t want;
+};
+
+static const struct case_ok addr_ok[] = {
+	{ "0", 0 },
+	{ "0x0", 0 },
+	{ "4096", 4096 },
+	{ "0x1000", 0x1000 },
+	{ "0X1f", 0x1f },
+	{ "0x00000000000000000001", 1 }, /* leading zeros in hex are fine */
+	{ "18446744073709551615", UINT64_MAX },
+	{ "0xffffffffffffffff", UINT64_MAX },
+};
+
+static const char *const addr_bad[] = {
+	"", "010", "00", "-1", "+1", " 1", "1 ", "0x", "0xg", "12abc", "1K",
+	"18446744073709551616", "0x10000000000000000", "99999999999999999999",
+	"0x1-", "1.5",
+};
+
+static const struct case_ok size_ok[] = {
+	{ "1", 1 },
+	{ "0x30000", 0x30000 },
+	{ "640K", 640 << 10 },
+	{ "640k", 640 << 10 },
+	{ "2G", UINT64_C(2) << 30 },
+	{ "1KiB", 1024 },
+	{ "4MiB", 4 << 20 },
+	{ "3T", UINT64_C(3) << 40 },
+	{ "15E", UINT64_C(15) << 60 },
+	{ "16383P", UINT64_C(16383) << 50 },
+};
+
+static const char *const size_bad[] = {
+	"0x20M", "1.5G", "4Q", "16E", "16384P", "1KB", "1Ki", "K", "-4K",
+	"17179869184G", "010K",
+};
+
+Test(num, addresses)
+{
+	const char *why;
+	uint64_t v;
+
+	for (size_t i = 0; i < sizeof(addr_ok) / sizeof(addr_ok[0]); i++) {
+		cr_expect_eq(vm_parse_addr(addr_ok[i].in, &v, &why), 0, "'%s'",
+			     addr_ok[i].in);
+		cr_expect_eq(v, addr_ok[i].want, "'%s'", addr_ok[i].in);
+	}
+	for (size_t i = 0; i < sizeof(addr_bad) / sizeof(addr_bad[0]); i++) {
+		why = NULL;
+		cr_expect_neq(vm_parse_addr(addr_bad[i], &v, &why), 0,
+			      "'%s' must be rejected", addr_bad[i]);
+		cr_expect_not_null(why, "'%s' has a reason", addr_bad[i]);
+	}
+}
+
+Test(num, sizes)
+{
+	const char *why;
+	uint64_t v;
+
+	for (size_t i = 0; i < sizeof(size_ok) / sizeof(size_ok[0]); i++) {
+		cr_expect_eq(vm_parse_size(size_ok[i].in, &v, &why), 0, "'%s'",
+			     size_ok[i].in);
+		cr_expect_eq(v, size_ok[i].want, "'%s'", size_ok[i].in);
+	}
+	for (size_t i = 0; i < sizeof(size_bad) / sizeof(size_bad[0]); i++)
+		cr_expect_neq(vm_parse_size(size_bad[i], &v, &why), 0,
+			      "'%s' must be rejected", size_bad[i]);
+}
+
+Test(num, octal_is_explained)
+{
+	const char *why = NULL;
+	uint64_t v;
+
+	cr_assert_neq(vm_parse_addr("010", &v, &why), 0);
+	cr_assert(why && strstr(why, "octal"), "%s", why);
+}
+
+Test(num, formats)
+{
+	char buf[VM_SIZE_MAX], hex[VM_HEX_MAX];
+	static const struct { uint64_t v; const char *s; } sizes[] = {
+		{ 0, "0" }, { 1, "1" }, { 4095, "4095" }, { 640 << 10, "640K" },
+		{ 0x7f40000, "130304K" }, { UINT64_C(2) << 30, "2G" },
+		{ UINT64_C(1) << 60, "1E" }, { UINT64_MAX, "18446744073709551615" },
+		{ UINT64_MAX - 1023, "18014398509481983K" },
+	};
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		vm_fmt_size(buf, sizes[i].v);
+		cr_expect_str_eq(buf, sizes[i].s);
+	}
+	vm_fmt_hex(hex, 0);
+	cr_expect_str_eq(hex, "0x0");
+	vm_fmt_hex(hex, UINT64_MAX);
+	cr_expect_str_eq(hex, "0xffffffffffffffff");
+	vm_fmt_hex(hex, 0xABC);
+	cr_expect_str_eq(hex, "0xabc");
+}

@@ -1,0 +1,331 @@
+/*
+ * The memory table: translate_desc semantics (pieces, holes, the piece limit,
+ * adjacent regions, the 2^64-1 end, wrapping), reverse translation, overlap
+ * order, identity lookup, holes, and a randomized check against a model.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "umem.h"
+
+static struct vm_umem umem;
+
+static void setup(void)
+{
+	vm_umem_init(&umem);
+}
+
+static void teardown(void)
+{
+	vm_umem_clean(&umem);
+}
+
+TestSuite(umem, .init = setup, .fini = teardown);
+
+static struct vm_umem_node *add(uint64_t gpa, uint64_t size, uint64_t uaddr,
+				uint64_t off, const char *name)
+{
+	struct vm_region r = {
+		.guest_phys_addr = gpa, .memory_size = size,
+		.userspace_addr = uaddr, .mmap_offset = off, .name = (char *)name,
+	};
+	struct vm_umem_node *n = NULL;
+
+	cr_assert_eq(vm_umem_add(&umem, &r, &n), 0, "add %s", name ? name : "?");
+	return n;
+}
+
+#define MAXP 64
+static struct vm_piece pieces[MAXP];
+static struct vm_translation tr;
+
+static int tr_gpa(uint64_t addr, uint64_t len, size_t max)
+{
+	return vm_umem_translate(&umem, VM_SPACE_GPA, addr, len, pieces, max, &tr);
+}
+
+Test(umem, single_region_piece)
+{
+	add(0x100000, 0x100000, 0x7f0000000000, 0x4000, "ram");
+	cr_assert_eq(tr_gpa(0x180000, 0x10, MAXP), 0);
+	cr_assert_eq(tr.npieces, 1);
+	cr_assert_eq(pieces[0].guest_phys_addr, 0x180000);
+	cr_assert_eq(pieces[0].userspace_addr, 0x7f0000080000);
+	cr_assert_eq(pieces[0].mmap_offset, 0x84000);
+	cr_assert_eq(pieces[0].len, 0x10);
+	cr_assert_str_eq(pieces[0].region->name, "ram");
+}
+
+Test(umem, adjacent_regions_give_one_piece_each)
+{
+	add(0x0, 0x1000, 0xa000, 0, "a");
+	add(0x1000, 0x1000, 0x5000, 0, "b");
+	add(0x2000, 0x1000, 0x1000, 0, "c");
+	cr_assert_eq(tr_gpa(0xff0, 0x1020, MAXP), 0);
+	cr_assert_eq(tr.npieces, 3);
+	cr_assert_eq(pieces[0].len, 0x10);
+	cr_assert_eq(pieces[0].userspace_addr, 0xaff0);
+	cr_assert_eq(pieces[1].len, 0x1000);
+	cr_assert_eq(pieces[1].userspace_addr, 0x5000);
+	cr_assert_eq(pieces[2].len, 0x10);
+	cr_assert_eq(pieces[2].guest_phys_addr, 0x2000);
+	cr_assert_eq(pieces[2].userspace_addr, 0x1000);
+}
+
+Test(umem, hole_names_first_unmapped_address)
+{
+	add(0x0, 0xa0000, 0x7f0000000000, 0, "low");
+	add(0xc0000, 0x7f40000, 0x7f00000c0000, 0xc0000, "high");
+	cr_assert_eq(tr_gpa(0x9fff0, 0x30000, MAXP), -EFAULT);
+	cr_assert_eq(tr.fault_addr, 0xa0000);
+	cr_assert_eq(tr.hole_first, 0xa0000);
+	cr_assert_eq(tr.hole_last, 0xbffff);
+	cr_assert_eq(tr.npieces, 1, "the piece before the hole is kept");
+	cr_assert_eq(pieces[0].len, 0x10);
+
+	/* A range starting in the hole, and one past the end of RAM. */
+	cr_assert_eq(tr_gpa(0xb0000, 1, MAXP), -EFAULT);
+	cr_assert_eq(tr.fault_addr, 0xb0000);
+	cr_assert_eq(tr.hole_first, 0xa0000, "the hole is named whole");
+	cr_assert_eq(tr.hole_last, 0xbffff);
+	cr_assert_eq(tr.npieces, 0);
+	cr_assert_eq(tr_gpa(0x7fffff0, 0x20, MAXP), -EFAULT);
+	cr_assert_eq(tr.fault_addr, 0x8000000);
+	cr_assert_eq(tr.hole_first, 0x8000000);
+	cr_assert_eq(tr.hole_last, UINT64_MAX);
+}
+
+Test(umem, piece_limit_is_its_own_error)
+{
+	for (uint64_t i = 0; i < 4; i++)
+		add(i * 0x1000, 0x1000, 0x100000 + i * 0x2000, 0, NULL);
+	cr_assert_eq(tr_gpa(0, 0x4000, 4), 0, "exactly enough pieces");
+	cr_assert_eq(tr.npieces, 4);
+	cr_assert_eq(tr_gpa(0, 0x4000, 3), -ENOBUFS);
+	cr_assert_eq(tr.npieces, 3);
+	cr_assert_eq(tr.fault_addr, 0x3000);
+	/* The limit is checked before the next lookup, as the kernel does:
+	 * a range that would run into a hole right after the limit is
+	 * still -ENOBUFS. */
+	cr_assert_eq(tr_gpa(0, 0x5000, 4), -ENOBUFS);
+	cr_assert_eq(tr_gpa(0, 0x5000, 5), -EFAULT);
+	cr_assert_eq(tr.fault_addr, 0x4000);
+}
+
+Test(umem, range_ending_at_2_64_minus_1)
+{
+	add(UINT64_MAX - 0xfff, 0x1000, 0x7f0000000000, 0, "top");
+	cr_assert_eq(tr_gpa(UINT64_MAX - 0xf, 0x10, MAXP), 0);
+	cr_assert_eq(tr.npieces, 1);
+	cr_assert_eq(pieces[0].len, 0x10);
+	cr_assert_eq(pieces[0].userspace_addr, 0x7f0000000ff0);
+	cr_assert_eq(tr_gpa(UINT64_MAX, 1, MAXP), 0);
+	cr_assert_eq(pieces[0].userspace_addr, 0x7f0000000fff);
+	/* The largest range: 2^64-1 bytes from 1, stops at the hole at 0x1. */
+	cr_assert_eq(tr_gpa(1, UINT64_MAX, MAXP), -EFAULT);
+	cr_assert_eq(tr.fault_addr, 1);
+	cr_assert_eq(tr.hole_first, 0, "nothing below: the hole starts at 0");
+	cr_assert_eq(tr.hole_last, UINT64_MAX - 0x1000);
+}
+
+Test(umem, wrapping_and_empty_ranges_are_refused)
+{
+	add(0, 0x1000, 0x1000, 0, NULL);
+	cr_assert_eq(tr_gpa(UINT64_MAX - 0xf, 0x11, MAXP), -EOVERFLOW);
+	cr_assert_eq(tr_gpa(1, UINT64_MAX, MAXP), -EFAULT, "1 + (2^64-1) - 1 does not wrap");
+	cr_assert_eq(tr_gpa(2, UINT64_MAX, MAXP), -EOVERFLOW);
+	cr_assert_eq(tr_gpa(0, 0, MAXP), -EINVAL);
+}
+
+Test(umem, regions_that_cannot_exist_are_refused)
+{
+	struct vm_region r = { .guest_phys_addr = 0, .memory_size = 0 };
+
+	cr_assert_eq(vm_umem_add(&umem, &r, NULL), -EINVAL);
+	r.memory_size = 0x2000;
+	r.guest_phys_addr = UINT64_MAX - 0xfff;
+	cr_assert_eq(vm_umem_add(&umem, &r, NULL), -EOVERFLOW);
+	r.guest_phys_addr = 0;
+	r.userspace_addr = UINT64_MAX - 0xfff;
+	cr_assert_eq(vm_umem_add(&umem, &r, NULL), -EOVERFLOW);
+	r.memory_size = 0x1000; /* now it ends exactly at 2^64-1 */
+	cr_assert_eq(vm_umem_add(&umem, &r, NULL), 0);
+	cr_assert_eq(umem.nregions, 1);
+}
+
+Test(umem, overlap_lowest_start_then_first_inserted)
+{
+	struct vm_umem_node *second = add(0x100000, 0x100000, 0x10000000, 0, "second");
+	add(0x0, 0x180000, 0x20000000, 0, "low");
+	add(0x100000, 0x200000, 0x30000000, 0, "third");
+
+	cr_assert_eq(tr_gpa(0x170000, 0x20000, MAXP), 0);
+	cr_assert_eq(tr.npieces, 2);
+	cr_assert_str_eq(pieces[0].region->name, "low");
+	cr_assert_eq(pieces[0].len, 0x10000);
+	cr_assert_str_eq(pieces[1].region->name, "second");
+	cr_assert_eq(pieces[1].guest_phys_addr, 0x180000);
+	cr_assert_eq(pieces[1].userspace_addr, 0x10080000);
+
+	vm_umem_remove(&umem, second);
+	cr_assert_eq(tr_gpa(0x180000, 1, MAXP), 0);
+	cr_assert_str_eq(pieces[0].region->name, "third");
+	cr_assert_eq(tr_gpa(0x200000, 0x100000, MAXP), 0);
+	cr_assert_str_eq(pieces[0].region->name, "third");
+}
+
+Test(umem, reverse_translation_from_user_addresses)
+{
+	add(0x0, 0xa0000, 0x7f0000000000, 0, "low");
+	add(0x100000000, 0x80000000, 0x7f0080000000, 0x80000000, "high");
+	cr_assert_eq(vm_umem_translate(&umem, VM_SPACE_UADDR, 0x7f0080001000, 0x40,
+				       pieces, MAXP, &tr), 0);
+	cr_assert_eq(tr.npieces, 1);
+	cr_assert_eq(pieces[0].guest_phys_addr, 0x100001000);
+	cr_assert_eq(pieces[0].userspace_addr, 0x7f0080001000);
+	cr_assert_eq(pieces[0].mmap_offset, 0x80001000);
+	/* The user range between the two mappings is a hole in uaddr space. */
+	cr_assert_eq(vm_umem_translate(&umem, VM_SPACE_UADDR, 0x7f00000a0000, 1,
+				       pieces, MAXP, &tr), -EFAULT);
+	cr_assert_eq(tr.fault_addr, 0x7f00000a0000);
+	cr_assert_eq(tr.hole_last, 0x7f007fffffff);
+}
+
+Test(umem, user_address_aliases_resolve_to_first_inserted)
+{
+	add(0x1000, 0x1000, 0x500000, 0, "first");
+	add(0x9000, 0x1000, 0x500000, 0, "alias");
+	cr_assert_eq(vm_umem_translate(&umem, VM_SPACE_UADDR, 0x500800, 1, pieces,
+				       MAXP, &tr), 0);
+	cr_assert_str_eq(pieces[0].region->name, "first");
+	cr_assert_eq(pieces[0].guest_phys_addr, 0x1800);
+}
+
+Test(umem, insertion_order_list_and_identity)
+{
+	struct vm_umem_node *a = add(0x3000, 0x1000, 0x100, 0, "a");
+	struct vm_umem_node *b = add(0x1000, 0x1000, 0x200, 0, "b");
+	struct vm_umem_node *c = add(0x1000, 0x1000, 0x300, 0, "c");
+	uint64_t gen = umem.generation;
+
+	cr_assert_eq(umem.head, a);
+	cr_assert_eq(a->next, b);
+	cr_assert_eq(b->next, c);
+	cr_assert_eq(umem.tail, c);
+	cr_assert_eq(vm_umem_find(&umem, 0x1000, 0x300, 0x1000), c);
+	cr_assert_eq(vm_umem_find(&umem, 0x1000, 0x200, 0x1000), b);
+	cr_assert_null(vm_umem_find(&umem, 0x1000, 0x200, 0x2000));
+	cr_assert_null(vm_umem_find(&umem, 0x1800, 0x200, 0x1000));
+
+	vm_umem_remove(&umem, b);
+	cr_assert_gt(umem.generation, gen);
+	cr_assert_eq(umem.head, a);
+	cr_assert_eq(a->next, c);
+	cr_assert_eq(c->prev, a);
+	cr_assert_eq(umem.nregions, 2);
+	cr_assert_null(vm_umem_find(&umem, 0x1000, 0x200, 0x1000));
+	cr_assert_null(vm_itree_check(&umem.gpa_tree));
+	cr_assert_null(vm_itree_check(&umem.uaddr_tree));
+}
+
+Test(umem, holes_are_gaps_in_the_union)
+{
+	struct vm_hole *h;
+	long n;
+
+	cr_assert_eq(vm_umem_holes(&umem, &h), 0);
+	add(0x0, 0xa0000, 0x1000000, 0, NULL);
+	add(0xc0000, 0x40000, 0x2000000, 0, NULL);
+	add(0xd0000, 0x10000, 0x3000000, 0, NULL);    /* inside the previous */
+	add(0x100000, 0x100000, 0x4000000, 0, NULL);  /* adjacent: no hole */
+	add(UINT64_MAX - 0xfff, 0x1000, 0x5000000, 0, NULL);
+	n = vm_umem_holes(&umem, &h);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(h[0].start, 0xa0000);
+	cr_assert_eq(h[0].last, 0xbffff);
+	cr_assert_eq(h[1].start, 0x200000);
+	cr_assert_eq(h[1].last, UINT64_MAX - 0x1000);
+	free(h);
+}
+
+/* Random tables (overlaps allowed) against a brute-force translate. */
+Test(umem, random_translate_against_model)
+{
+	enum { NREG = 60, QUERIES = 20000 };
+	struct vm_region regs[NREG];
+	uint64_t x = 12345;
+
+	for (int round = 0; round < 20; round++) {
+		vm_umem_clean(&umem);
+		for (int i = 0; i < NREG; i++) {
+			x = x * 6364136223846793005u + 1442695040888963407u;
+			regs[i] = (struct vm_region){
+				.guest_phys_addr = (x >> 20) % 0x100000,
+				.memory_size = 1 + (x >> 40) % 0x8000,
+				.userspace_addr = 0x7f0000000000 + (uint64_t)i * 0x100000,
+			};
+			cr_assert_eq(vm_umem_add(&umem, &regs[i], NULL), 0);
+		}
+		for (int q = 0; q < QUERIES / 20; q++) {
+			uint64_t addr, len, a, last;
+			size_t k = 0;
+			int rc, want = 0;
+
+			x = x * 6364136223846793005u + 1442695040888963407u;
+			addr = (x >> 16) % 0x110000;
+			len = 1 + (x >> 44) % 0x10000;
+			rc = tr_gpa(addr, len, MAXP);
+			last = addr + len - 1;
+			for (a = addr;;) {
+				int best = -1;
+
+				for (int i = 0; i < NREG; i++)
+					if (regs[i].guest_phys_addr <= a &&
+					    a <= vm_region_last(&regs[i]) &&
+					    (best < 0 ||
+					     regs[i].guest_phys_addr < regs[best].guest_phys_addr))
+						best = i;
+				if (k == MAXP) {
+					want = -ENOBUFS;
+					break;
+				}
+				if (best < 0) {
+					uint64_t hf = 0, hl = UINT64_MAX;
+
+					want = -EFAULT;
+					cr_assert_eq(tr.fault_addr, a);
+					for (int i = 0; i < NREG; i++) {
+						uint64_t rl = vm_region_last(&regs[i]);
+
+						if (rl < a && rl + 1 > hf)
+							hf = rl + 1;
+						if (regs[i].guest_phys_addr > a &&
+						    regs[i].guest_phys_addr - 1 < hl)
+							hl = regs[i].guest_phys_addr - 1;
+					}
+					cr_assert_eq(tr.hole_first, hf, "hole start below %#lx",
+						     (unsigned long)a);
+					cr_assert_eq(tr.hole_last, hl, "hole end above %#lx",
+						     (unsigned long)a);
+					break;
+				}
+				uint64_t pl = vm_region_last(&regs[best]) < last
+					? vm_region_last(&regs[best]) : last;
+				cr_assert_eq(pieces[k].guest_phys_addr, a);
+				cr_assert_eq(pieces[k].len, pl - a + 1);
+				cr_assert_eq(pieces[k].userspace_addr,
+					     regs[best].userspace_addr + (a - regs[best].guest_phys_addr));
+				k++;
+				if (pl == last)
+					break;
+				a = pl + 1;
+			}
+			cr_assert_eq(rc, want, "round %d query %#lx+%#lx", round,
+				     (unsigned long)addr, (unsigned long)len);
+			cr_assert_eq(tr.npieces, k);
+		}
+	}
+}
