@@ -1,0 +1,71 @@
+# bash completion for vmmap                                -*- shell-script -*-
+# Installed as .../bash-completion/completions/vmmap.
+
+_vmmap()
+{
+    local cur prev words cword
+    _init_completion || return
+
+    local globals='-j --json -p --pretty -q --quiet -V --version --help --usage'
+    local commands='show translate lookup'
+    local buses='mmio pio virtio-ccw fast-mmio'
+
+    # Find the command word and the positional arguments after it.
+    local i cmd='' cmd_index=0
+    for ((i = 1; i < cword; i++)); do
+        case ${words[i]} in
+            -*) ;;
+            *) cmd=${words[i]}; cmd_index=$i; break ;;
+        esac
+    done
+
+    if [[ -z $cmd ]]; then
+        if [[ $cur == -* ]]; then
+            COMPREPLY=($(compgen -W "$globals" -- "$cur"))
+        else
+            COMPREPLY=($(compgen -W "$commands" -- "$cur"))
+        fi
+        return
+    fi
+
+    case $prev in
+        --from) COMPREPLY=($(compgen -W 'gpa uaddr' -- "$cur")); return ;;
+        --max-pieces) return ;;
+    esac
+    if [[ $cur == --from=* ]]; then
+        COMPREPLY=($(compgen -W 'gpa uaddr' -- "${cur#--from=}"))
+        return
+    fi
+
+    local opts="-j --json -p --pretty -q --quiet --help --usage"
+    [[ $cmd == translate ]] && opts+=" --from --max-pieces"
+    if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+        return
+    fi
+
+    # Count positionals already given after the command (skip option values).
+    local npos=0 file=''
+    for ((i = cmd_index + 1; i < cword; i++)); do
+        case ${words[i]} in
+            --from|--max-pieces) ((i++)) ;;
+            -*) ;;
+            *) ((npos == 0)) && file=${words[i]}; ((npos++)) ;;
+        esac
+    done
+
+    case $cmd:$npos in
+        show:0|translate:0|lookup:0)
+            _filedir json
+            ;;
+        lookup:1)
+            # Offer the buses the file really has, asking vmmap itself.
+            local have
+            have=$(vmmap -j show "$file" 2>/dev/null |
+                   grep -o '"buses":{.*' | grep -oE '"(mmio|pio|virtio-ccw|fast-mmio)":\[' |
+                   tr -d '":[')
+            COMPREPLY=($(compgen -W "${have:-$buses}" -- "$cur"))
+            ;;
+    esac
+} &&
+    complete -F _vmmap vmmap

@@ -1,0 +1,51 @@
+# fish completion for vmmap
+
+set -l commands show translate lookup
+
+function __vmmap_buses
+    set -l tokens (commandline -opc)
+    set -l file
+    for i in (seq 2 (count $tokens))
+        switch $tokens[$i]
+            case '-*' lookup
+            case '*'
+                set file $tokens[$i]
+                break
+        end
+    end
+    set -l have (vmmap -j show $file 2>/dev/null | string match -ar '"(mmio|pio|virtio-ccw|fast-mmio)":\[' | string match -r '^[a-z-]+$')
+    if test (count $have) -eq 0
+        set have mmio pio virtio-ccw fast-mmio
+    end
+    printf '%s\n' $have
+end
+
+function __vmmap_lookup_wants_bus
+    set -l tokens (commandline -opc)
+    set -l npos 0
+    set -l seen 0
+    for t in $tokens[2..-1]
+        if test $seen -eq 1
+            string match -q -- '-*' $t; or set npos (math $npos + 1)
+        else if test "$t" = lookup
+            set seen 1
+        end
+    end
+    test $seen -eq 1 -a $npos -eq 1
+end
+
+complete -c vmmap -f
+complete -c vmmap -s j -l json -d 'Print one JSON document'
+complete -c vmmap -s p -l pretty -d 'Indent the JSON output (implies --json)'
+complete -c vmmap -s q -l quiet -d 'Print no result; the exit status answers'
+complete -c vmmap -s V -l version -n "not __fish_seen_subcommand_from $commands" -d 'Print the version'
+complete -c vmmap -l help -d 'Print help'
+
+complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a show -d 'Print regions, holes and bus registrations'
+complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a translate -d 'Translate addresses region by region'
+complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a lookup -d 'List the registrations an I/O access reaches'
+
+complete -c vmmap -n "__fish_seen_subcommand_from $commands" -k -a '(__fish_complete_suffix .json)'
+complete -c vmmap -n "__fish_seen_subcommand_from translate" -l from -x -a 'gpa uaddr' -d 'Address space of ADDR'
+complete -c vmmap -n "__fish_seen_subcommand_from translate" -l max-pieces -x -d 'Fail above N pieces'
+complete -c vmmap -n "__vmmap_lookup_wants_bus" -x -a '(__vmmap_buses)' -d 'Bus'
