@@ -43,6 +43,11 @@ const struct argp cli_global_argp = {
 	.parser = global_parse,
 };
 
+const struct argp_child cli_global_children[] = {
+	{ &cli_global_argp, 0, "Global options:", 0 },
+	{ 0 },
+};
+
 int cli_parse(struct vmmap_ctx *ctx, const struct argp *argp, int argc,
 	      char **argv, void *input)
 {

@@ -43,6 +43,9 @@ int cmd_lookup(struct vmmap_ctx *ctx, int argc, char **argv);
 /* The global options (-j, -p, -q), a child of every command's parser so they
  * may also follow the command.  Its input is the struct vmmap_ctx. */
 extern const struct argp cli_global_argp;
+/* The same as the children of a command's parser, under "Global options:";
+ * the command's ARGP_KEY_INIT passes its ctx as child_inputs[0]. */
+extern const struct argp_child cli_global_children[];
 
 /*
  * Runs a command's argp parser over argv (argv[0] is the command name) with
@@ -87,5 +90,7 @@ int cli_parse_queries(struct vmmap_ctx *ctx, char **args, int n,
 /* Fixed-width inclusive range "%016x-%016x". */
 #define CLI_RANGE_MAX 40
 void cli_fmt_range(char buf[CLI_RANGE_MAX], uint64_t first, uint64_t last);
+/* A registration's range: inclusive, or "ADDR (any length)" for len 0. */
+void cli_fmt_io_range(char buf[CLI_RANGE_MAX], const struct vm_io_range *io);
 
 #endif

@@ -50,11 +50,6 @@ static error_t lookup_parse(int key, char *arg, struct argp_state *state)
 	}
 }
 
-static const struct argp_child lookup_children[] = {
-	{ &cli_global_argp, 0, "Global options:", 0 },
-	{ 0 },
-};
-
 static const struct argp lookup_argp = {
 	.parser = lookup_parse,
 	.args_doc = "FILE BUS ADDR [LEN]\nFILE BUS QUERY...",
@@ -67,7 +62,7 @@ static const struct argp lookup_argp = {
 	       "any number of ADDR, ADDR+LEN, FIRST-LAST.\n"
 	       "Exit status: 0 every access reaches a device, 1 some access "
 	       "reaches none, 2 usage or input error.",
-	.children = lookup_children,
+	.children = cli_global_children,
 };
 
 static void lookup_print_plain(const struct lookup_result *r)
@@ -89,11 +84,7 @@ static void lookup_print_plain(const struct lookup_result *r)
 		for (size_t k = 0; k < lq->nmatch; k++) {
 			const struct vm_io_range *io = &r->bus->range[lq->match[k]];
 
-			if (io->len)
-				cli_fmt_range(range, io->addr, io->addr + io->len - 1);
-			else
-				snprintf(range, sizeof(range), "%016" PRIx64 " (any length)",
-					 io->addr);
+			cli_fmt_io_range(range, io);
 			vm_fmt_size(size, io->len);
 			printf("  #%-4zu %-33s %8s  %-10s %s\n", lq->match[k], range,
 			       size, vm_io_kind_name(io->kind), io->dev);

@@ -43,18 +43,13 @@ static error_t show_parse(int key, char *arg, struct argp_state *state)
 	}
 }
 
-static const struct argp_child show_children[] = {
-	{ &cli_global_argp, 0, "Global options:", 0 },
-	{ 0 },
-};
-
 static const struct argp show_argp = {
 	.parser = show_parse,
 	.args_doc = "FILE",
 	.doc = "Print a table: memory regions sorted by guest-physical address with "
 	       "inclusive ranges, the holes between them, then every bus's "
 	       "registrations in bus order.  FILE may be - for standard input.",
-	.children = show_children,
+	.children = cli_global_children,
 };
 
 static void show_print_plain(const struct show_result *r)
@@ -95,11 +90,7 @@ static void show_print_plain(const struct show_result *r)
 		for (size_t i = 0; i < bus->dev_count; i++) {
 			const struct vm_io_range *io = &bus->range[i];
 
-			if (io->len)
-				cli_fmt_range(range, io->addr, io->addr + io->len - 1);
-			else
-				snprintf(range, sizeof(range), "%016" PRIx64 " (any length)",
-					 io->addr);
+			cli_fmt_io_range(range, io);
 			vm_fmt_size(size, io->len);
 			printf("  %-33s %8s  %-10s %s\n", range, size,
 			       vm_io_kind_name(io->kind), io->dev);

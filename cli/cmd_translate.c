@@ -85,11 +85,6 @@ static error_t translate_parse(int key, char *arg, struct argp_state *state)
 	}
 }
 
-static const struct argp_child translate_children[] = {
-	{ &cli_global_argp, 0, "Global options:", 0 },
-	{ 0 },
-};
-
 static const struct argp translate_argp = {
 	.options = translate_options,
 	.parser = translate_parse,
@@ -104,7 +99,7 @@ static const struct argp translate_argp = {
 	       "(then the first listed) maps the address.\n"
 	       "Exit status: 0 all mapped, 1 a query is unmapped or needs too "
 	       "many pieces, 2 usage or input error.",
-	.children = translate_children,
+	.children = cli_global_children,
 };
 
 static const char *space_name(enum vm_space s)

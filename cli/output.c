@@ -96,3 +96,11 @@ void cli_fmt_range(char buf[CLI_RANGE_MAX], uint64_t first, uint64_t last)
 {
 	snprintf(buf, CLI_RANGE_MAX, "%016" PRIx64 "-%016" PRIx64, first, last);
 }
+
+void cli_fmt_io_range(char buf[CLI_RANGE_MAX], const struct vm_io_range *io)
+{
+	if (io->len)
+		cli_fmt_range(buf, io->addr, io->addr + io->len - 1);
+	else
+		snprintf(buf, CLI_RANGE_MAX, "%016" PRIx64 " (any length)", io->addr);
+}
