@@ -925,8 +925,9 @@ static int read_all(int fd, char **out, size_t *len)
 int vm_table_load_file(struct vm_table *t, const char *path,
 		       struct vm_error *err)
 {
-	const char *name = strcmp(path, "-") ? path : "<stdin>";
-	int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : 0;
+	bool is_stdin = !strcmp(path, "-");
+	const char *name = is_stdin ? "<stdin>" : path;
+	int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	char *buf = NULL;
 	size_t len = 0;
@@ -959,7 +960,7 @@ int vm_table_load_file(struct vm_table *t, const char *path,
 		e = -rc;
 		goto sys_fail;
 	}
-	if (fd)
+	if (!is_stdin)
 		close(fd);
 	rc = vm_table_load_buffer(t, name, buf, len, err);
 	if (map)
@@ -970,7 +971,7 @@ int vm_table_load_file(struct vm_table *t, const char *path,
 
 sys_fail:
 	snprintf(err->msg, sizeof(err->msg), "%s: %s", name, strerror(e));
-	if (fd)
+	if (!is_stdin)
 		close(fd);
 	return -1;
 }
