@@ -39,6 +39,8 @@ struct vmmap_cmd {
 int cmd_show(struct vmmap_ctx *ctx, int argc, char **argv);
 int cmd_translate(struct vmmap_ctx *ctx, int argc, char **argv);
 int cmd_lookup(struct vmmap_ctx *ctx, int argc, char **argv);
+int cmd_diff(struct vmmap_ctx *ctx, int argc, char **argv);
+int cmd_validate(struct vmmap_ctx *ctx, int argc, char **argv);
 
 /* The global options (-j, -p, -q), a child of every command's parser so they
  * may also follow the command.  Its input is the struct vmmap_ctx. */
@@ -70,8 +72,10 @@ int cli_input_error(struct vmmap_ctx *ctx, const char *msg);
  * Returns 0, or VMMAP_EXIT_ERROR when result is NULL (out of memory). */
 int cli_emit_json(struct vmmap_ctx *ctx, json_t *result);
 
-/* Loads FILE (or "-") into t, reporting failures.  0 or VMMAP_EXIT_ERROR. */
-int cli_load_table(struct vmmap_ctx *ctx, const char *path, struct vm_table *t);
+/* Loads FILE (or "-") into t with VM_LOAD_* flags, reporting failures.
+ * 0 or VMMAP_EXIT_ERROR. */
+int cli_load_table(struct vmmap_ctx *ctx, const char *path, unsigned flags,
+		   struct vm_table *t);
 
 /* One address query from the command line. */
 struct cli_query {

@@ -141,7 +141,7 @@ int cmd_lookup(struct vmmap_ctx *ctx, int argc, char **argv)
 				 a.pos[1]);
 	if ((rc = cli_parse_queries(ctx, a.pos + 2, a.npos - 2, &queries, &nq)))
 		return rc;
-	if ((rc = cli_load_table(ctx, a.pos[0], &t))) {
+	if ((rc = cli_load_table(ctx, a.pos[0], 0, &t))) {
 		free(queries);
 		return rc;
 	}

@@ -112,7 +112,7 @@ int cmd_show(struct vmmap_ctx *ctx, int argc, char **argv)
 
 	if ((rc = cli_parse(ctx, &show_argp, argc, argv, &a)))
 		return rc;
-	if ((rc = cli_load_table(ctx, a.file, &t)))
+	if ((rc = cli_load_table(ctx, a.file, 0, &t)))
 		return rc;
 
 	r.t = &t;

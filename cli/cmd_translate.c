@@ -224,7 +224,7 @@ int cmd_translate(struct vmmap_ctx *ctx, int argc, char **argv)
 		return cli_error(ctx, "usage", "missing ADDR (try 'vmmap translate --help')");
 	if ((rc = cli_parse_queries(ctx, a.pos + 1, a.npos - 1, &queries, &nq)))
 		return rc;
-	if ((rc = cli_load_table(ctx, a.pos[0], &t))) {
+	if ((rc = cli_load_table(ctx, a.pos[0], 0, &t))) {
 		free(queries);
 		return rc;
 	}

@@ -15,6 +15,10 @@ static const struct vmmap_cmd commands[] = {
 	  "translate addresses region by region" },
 	{ "lookup", cmd_lookup, "FILE BUS ADDR [LEN]",
 	  "registrations an I/O access reaches" },
+	{ "diff", cmd_diff, "OLD NEW",
+	  "changes as REM_MEM_REG/ADD_MEM_REG" },
+	{ "validate", cmd_validate, "FILE",
+	  "check overlaps and vhost/KVM limits" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

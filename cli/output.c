@@ -82,12 +82,13 @@ int cli_emit_json(struct vmmap_ctx *ctx, json_t *result)
 	return 0;
 }
 
-int cli_load_table(struct vmmap_ctx *ctx, const char *path, struct vm_table *t)
+int cli_load_table(struct vmmap_ctx *ctx, const char *path, unsigned flags,
+		   struct vm_table *t)
 {
 	struct vm_error err;
 
 	vm_table_init(t);
-	if (vm_table_load_file(t, path, &err))
+	if (vm_table_load_file(t, path, flags, &err))
 		return cli_input_error(ctx, err.msg);
 	return 0;
 }

@@ -7,7 +7,7 @@ _vmmap()
     _init_completion || return
 
     local globals='-j --json -p --pretty -q --quiet -V --version --help --usage'
-    local commands='show translate lookup'
+    local commands='show translate lookup diff validate'
     local buses='mmio pio virtio-ccw fast-mmio'
 
     # Find the command word and the positional arguments after it.
@@ -28,17 +28,20 @@ _vmmap()
         return
     fi
 
+    local profiles='vhost-kernel vhost-user vhost-user-slots kvm'
     case $prev in
         --from) COMPREPLY=($(compgen -W 'gpa uaddr' -- "$cur")); return ;;
-        --max-pieces) return ;;
+        --profile|-P) COMPREPLY=($(compgen -W "$profiles" -- "$cur")); return ;;
+        --max-pieces|--max-slots) return ;;
     esac
-    if [[ $cur == --from=* ]]; then
-        COMPREPLY=($(compgen -W 'gpa uaddr' -- "${cur#--from=}"))
-        return
-    fi
+    case $cur in
+        --from=*) COMPREPLY=($(compgen -W 'gpa uaddr' -- "${cur#--from=}")); return ;;
+        --profile=*) COMPREPLY=($(compgen -W "$profiles" -- "${cur#--profile=}")); return ;;
+    esac
 
     local opts="-j --json -p --pretty -q --quiet --help --usage"
     [[ $cmd == translate ]] && opts+=" --from --max-pieces"
+    [[ $cmd == validate ]] && opts+=" --profile --max-slots --strict"
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
         return
@@ -48,14 +51,14 @@ _vmmap()
     local npos=0 file=''
     for ((i = cmd_index + 1; i < cword; i++)); do
         case ${words[i]} in
-            --from|--max-pieces) ((i++)) ;;
+            --from|--max-pieces|--profile|-P|--max-slots) ((i++)) ;;
             -*) ;;
             *) ((npos == 0)) && file=${words[i]}; ((npos++)) ;;
         esac
     done
 
     case $cmd:$npos in
-        show:0|translate:0|lookup:0)
+        show:0|translate:0|lookup:0|validate:0|diff:0|diff:1)
             _filedir json
             ;;
         lookup:1)

@@ -1,6 +1,6 @@
 # fish completion for vmmap
 
-set -l commands show translate lookup
+set -l commands show translate lookup diff validate
 
 function __vmmap_buses
     set -l tokens (commandline -opc)
@@ -44,8 +44,13 @@ complete -c vmmap -l help -d 'Print help'
 complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a show -d 'Print regions, holes and bus registrations'
 complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a translate -d 'Translate addresses region by region'
 complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a lookup -d 'List the registrations an I/O access reaches'
+complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a diff -d 'Changes as REM_MEM_REG/ADD_MEM_REG messages'
+complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a validate -d 'Check overlaps and vhost/KVM limits'
 
 complete -c vmmap -n "__fish_seen_subcommand_from $commands" -k -a '(__fish_complete_suffix .json)'
 complete -c vmmap -n "__fish_seen_subcommand_from translate" -l from -x -a 'gpa uaddr' -d 'Address space of ADDR'
 complete -c vmmap -n "__fish_seen_subcommand_from translate" -l max-pieces -x -d 'Fail above N pieces'
 complete -c vmmap -n "__vmmap_lookup_wants_bus" -x -a '(__vmmap_buses)' -d 'Bus'
+complete -c vmmap -n "__fish_seen_subcommand_from validate" -s P -l profile -x -a 'vhost-kernel vhost-user vhost-user-slots kvm' -d 'Also check the limits of a profile'
+complete -c vmmap -n "__fish_seen_subcommand_from validate" -l max-slots -x -d 'Region limit for vhost-user-slots'
+complete -c vmmap -n "__fish_seen_subcommand_from validate" -l strict -d 'Fail on warnings too'

@@ -151,21 +151,28 @@ long vm_io_bus_register_dev(struct vm_io_bus *bus, uint64_t addr, uint64_t len,
 	return (long)lo;
 }
 
+void vm_io_bus_remove(struct vm_io_bus *bus, size_t idx)
+{
+	struct vm_io_range *r = &bus->range[idx];
+
+	if (r->kind == VM_IO_IOEVENTFD)
+		bus->ioeventfd_count--;
+	free(r->dev);
+	memmove(r, r + 1, (bus->dev_count - idx - 1) * sizeof(*r));
+	bus->dev_count--;
+	recompute_max_last(bus, idx);
+}
+
 int vm_io_bus_unregister_dev(struct vm_io_bus *bus, uint64_t addr,
 			     uint64_t len, const char *dev)
 {
 	for (size_t i = 0; i < bus->dev_count; i++) {
-		struct vm_io_range *r = &bus->range[i];
+		const struct vm_io_range *r = &bus->range[i];
 
-		if (r->addr != addr || r->len != len || strcmp(r->dev, dev))
-			continue;
-		if (r->kind == VM_IO_IOEVENTFD)
-			bus->ioeventfd_count--;
-		free(r->dev);
-		memmove(r, r + 1, (bus->dev_count - i - 1) * sizeof(*r));
-		bus->dev_count--;
-		recompute_max_last(bus, i);
-		return 0;
+		if (r->addr == addr && r->len == len && !strcmp(r->dev, dev)) {
+			vm_io_bus_remove(bus, i);
+			return 0;
+		}
 	}
 	return -ENOENT;
 }

@@ -42,6 +42,7 @@ struct vm_io_range {
 	uint64_t len; /* 0: wildcard, matches any access at addr */
 	char *dev;    /* device name; owned by the bus */
 	enum vm_io_kind kind;
+	unsigned line, col; /* where it was read from; 0 if unknown */
 };
 
 struct vm_io_bus {
@@ -76,6 +77,8 @@ long vm_io_bus_register_dev(struct vm_io_bus *bus, uint64_t addr, uint64_t len,
 /* Removes the first registration with this range and device: 0 or -ENOENT. */
 int vm_io_bus_unregister_dev(struct vm_io_bus *bus, uint64_t addr,
 			     uint64_t len, const char *dev);
+/* Removes the registration at index idx (< dev_count). */
+void vm_io_bus_remove(struct vm_io_bus *bus, size_t idx);
 
 /* Whether registration r receives the access [addr, addr + len - 1]. */
 int vm_io_range_matches(const struct vm_io_range *r, uint64_t addr,

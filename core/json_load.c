@@ -41,6 +41,7 @@ struct token {
 
 struct lex {
 	const char *name;
+	unsigned flags;
 	const char *p, *end;
 	const char *line_start;
 	unsigned line;
@@ -547,6 +548,39 @@ static int unknown_key(struct lex *lx, const struct objit *it,
 		       known);
 }
 
+/* A lenient load keeps what the table cannot hold, for validate. */
+static int keep_invalid(struct lex *lx, struct vm_table *t, const char *rule,
+			int bus, const struct vm_region *r,
+			const struct vm_io_range *io, unsigned line, unsigned col)
+{
+	struct vm_invalid *v, *nv;
+
+	if (t->ninvalid % 16 == 0) {
+		nv = realloc(t->invalid, (t->ninvalid + 16) * sizeof(*nv));
+		if (!nv)
+			return fail_at(lx, line, col, "out of memory");
+		t->invalid = nv;
+	}
+	v = &t->invalid[t->ninvalid];
+	memset(v, 0, sizeof(*v));
+	v->rule = rule;
+	v->bus = bus;
+	v->line = line;
+	v->col = col;
+	if (r) {
+		v->region = *r;
+		v->region.name = NULL;
+		if (r->name && !(v->region.name = strdup(r->name)))
+			return fail_at(lx, line, col, "out of memory");
+	} else {
+		v->io = *io;
+		if (!(v->io.dev = strdup(io->dev)))
+			return fail_at(lx, line, col, "out of memory");
+	}
+	t->ninvalid++;
+	return 0;
+}
+
 static int parse_region(struct lex *lx, struct vm_table *t)
 {
 	static const char *const keys[] = {
@@ -557,6 +591,7 @@ static int parse_region(struct lex *lx, struct vm_table *t)
 	uint64_t v[4] = { 0 };
 	bool seen[5] = { false };
 	struct vm_region r = { 0 };
+	struct vm_umem_node *node;
 	struct objit it;
 	int k, rc;
 
@@ -595,20 +630,28 @@ static int parse_region(struct lex *lx, struct vm_table *t)
 	r.memory_size = v[1];
 	r.userspace_addr = v[2];
 	r.mmap_offset = v[3];
-	if (r.memory_size == 0) {
-		rc = fail_at(lx, size_line, size_col, "\"memory_size\" is 0 (empty region)");
-		goto out;
-	}
-	switch (vm_umem_add(&t->umem, &r, NULL)) {
+	switch (vm_umem_add(&t->umem, &r, &node)) {
 	case 0:
+		node->line = line;
+		node->col = col;
 		rc = 0;
 		break;
-	case -EOVERFLOW:
-		rc = fail_at(lx, line, col,
-			     r.memory_size - 1 > UINT64_MAX - r.guest_phys_addr
-			     ? "region wraps past 2^64-1 in guest-physical space"
-			     : "region wraps past 2^64-1 in userspace_addr space");
+	case -EINVAL:
+		rc = (lx->flags & VM_LOAD_KEEP_INVALID)
+			? keep_invalid(lx, t, "zero-size", -1, &r, NULL, line, col)
+			: fail_at(lx, size_line, size_col, "\"memory_size\" is 0 (empty region)");
 		break;
+	case -EOVERFLOW: {
+		bool gpa = r.memory_size - 1 > UINT64_MAX - r.guest_phys_addr;
+
+		rc = (lx->flags & VM_LOAD_KEEP_INVALID)
+			? keep_invalid(lx, t, gpa ? "gpa-wrap" : "uaddr-wrap", -1, &r,
+				       NULL, line, col)
+			: fail_at(lx, line, col, gpa
+				  ? "region wraps past 2^64-1 in guest-physical space"
+				  : "region wraps past 2^64-1 in userspace_addr space");
+		break;
+	}
 	default:
 		rc = fail_at(lx, line, col, "out of memory");
 		break;
@@ -705,16 +748,27 @@ static int parse_io_range(struct lex *lx, struct vm_table *t, int bus)
 			goto out;
 		}
 	idx = vm_io_bus_register_dev(&t->bus[bus], addr, len, dev, kid);
-	if (idx == -EOVERFLOW)
+	if (idx >= 0) {
+		t->bus[bus].range[idx].line = line;
+		t->bus[bus].range[idx].col = col;
+		rc = 0;
+	} else if ((idx == -EOVERFLOW || idx == -ENOSPC) &&
+		   (lx->flags & VM_LOAD_KEEP_INVALID)) {
+		struct vm_io_range io = {
+			.addr = addr, .len = len, .dev = dev, .kind = kid,
+		};
+
+		rc = keep_invalid(lx, t, idx == -EOVERFLOW ? "bus-wrap" : "bus-full",
+				  bus, NULL, &io, line, col);
+	} else if (idx == -EOVERFLOW) {
 		rc = fail_at(lx, line, col, "registration wraps past 2^64-1");
-	else if (idx == -ENOSPC)
+	} else if (idx == -ENOSPC) {
 		rc = fail_at(lx, line, col,
 			     "bus %s already holds %d registrations that are not ioeventfds (KVM's NR_IOBUS_DEVS)",
 			     vm_bus_name(bus), VM_NR_IOBUS_DEVS);
-	else if (idx < 0)
+	} else {
 		rc = fail_at(lx, line, col, "out of memory");
-	else
-		rc = 0;
+	}
 out:
 	free(dev);
 	free(kind);
@@ -856,11 +910,12 @@ static int parse_document(struct lex *lx, struct vm_table *t, int wrapped)
 }
 
 int vm_table_load_buffer(struct vm_table *t, const char *name,
-			 const char *buf, size_t len, struct vm_error *err)
+			 const char *buf, size_t len, unsigned flags,
+			 struct vm_error *err)
 {
 	struct lex lx = {
-		.name = name, .p = buf, .end = buf + len, .line_start = buf,
-		.line = 1, .err = err,
+		.name = name, .flags = flags, .p = buf, .end = buf + len,
+		.line_start = buf, .line = 1, .err = err,
 	};
 	int rc = -1;
 
@@ -922,7 +977,7 @@ static int read_all(int fd, char **out, size_t *len)
 	return 0;
 }
 
-int vm_table_load_file(struct vm_table *t, const char *path,
+int vm_table_load_file(struct vm_table *t, const char *path, unsigned flags,
 		       struct vm_error *err)
 {
 	bool is_stdin = !strcmp(path, "-");
@@ -962,7 +1017,7 @@ int vm_table_load_file(struct vm_table *t, const char *path,
 	}
 	if (!is_stdin)
 		close(fd);
-	rc = vm_table_load_buffer(t, name, buf, len, err);
+	rc = vm_table_load_buffer(t, name, buf, len, flags, err);
 	if (map)
 		munmap(map, len);
 	else

@@ -12,6 +12,8 @@ void vm_table_init(struct vm_table *t)
 	vm_umem_init(&t->umem);
 	for (int i = 0; i < VM_NR_BUSES; i++)
 		vm_io_bus_init(&t->bus[i]);
+	t->invalid = NULL;
+	t->ninvalid = 0;
 }
 
 void vm_table_clean(struct vm_table *t)
@@ -19,6 +21,12 @@ void vm_table_clean(struct vm_table *t)
 	vm_umem_clean(&t->umem);
 	for (int i = 0; i < VM_NR_BUSES; i++)
 		vm_io_bus_clean(&t->bus[i]);
+	for (size_t i = 0; i < t->ninvalid; i++) {
+		free(t->invalid[i].region.name);
+		free(t->invalid[i].io.dev);
+	}
+	free(t->invalid);
+	vm_table_init(t);
 }
 
 json_t *vm_json_hex(uint64_t v)

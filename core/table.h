@@ -25,10 +25,28 @@
 
 #define VM_DOC_VERSION 1
 
+/*
+ * An entry that a lenient load (VM_LOAD_KEEP_INVALID) kept aside because the
+ * table cannot hold it: a zero-size or wrapping region, a wrapping
+ * registration, or one past KVM's NR_IOBUS_DEVS.  validate reports them.
+ */
+struct vm_invalid {
+	const char *rule; /* "zero-size", "gpa-wrap", "uaddr-wrap", "bus-wrap", "bus-full" */
+	int bus;          /* -1 for a region, else an enum vm_bus */
+	struct vm_region region; /* for a region; name owned */
+	struct vm_io_range io;   /* for a registration; dev owned */
+	unsigned line, col;
+};
+
 struct vm_table {
 	struct vm_umem umem;
 	struct vm_io_bus bus[VM_NR_BUSES];
+	struct vm_invalid *invalid; /* only after a lenient load */
+	size_t ninvalid;
 };
+
+/* Load flags. */
+#define VM_LOAD_KEEP_INVALID 1u /* keep what the table cannot hold in invalid[] */
 
 /* A diagnostic, fully formatted: "FILE:LINE:COL: message" or "FILE: ...". */
 struct vm_error {
@@ -43,11 +61,12 @@ void vm_table_clean(struct vm_table *t);
  * Files are mapped, not copied.  Returns 0, or -1 with err filled in and the
  * table left empty.
  */
-int vm_table_load_file(struct vm_table *t, const char *path,
+int vm_table_load_file(struct vm_table *t, const char *path, unsigned flags,
 		       struct vm_error *err);
 /* Same, from memory; name is used in diagnostics. */
 int vm_table_load_buffer(struct vm_table *t, const char *name,
-			 const char *buf, size_t len, struct vm_error *err);
+			 const char *buf, size_t len, unsigned flags,
+			 struct vm_error *err);
 
 /*
  * The table as a document, regions in guest-physical order and buses in bus

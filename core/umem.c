@@ -63,7 +63,7 @@ int vm_umem_add(struct vm_umem *umem, const struct vm_region *r,
 		umem->head = node;
 	umem->tail = node;
 	umem->nregions++;
-	umem->generation++;
+	node->seq = ++umem->generation;
 	if (out)
 		*out = node;
 	return 0;
@@ -86,30 +86,64 @@ void vm_umem_remove(struct vm_umem *umem, struct vm_umem_node *node)
 	node_free(node);
 }
 
+int vm_region_equal(const struct vm_region *a, const struct vm_region *b)
+{
+	return a->guest_phys_addr == b->guest_phys_addr &&
+	       a->memory_size == b->memory_size &&
+	       a->userspace_addr == b->userspace_addr &&
+	       a->mmap_offset == b->mmap_offset &&
+	       (a->name && b->name ? !strcmp(a->name, b->name) : a->name == b->name);
+}
+
+/* The first inserted region starting at gpa for which match() holds. */
+static struct vm_umem_node *find_at(const struct vm_umem *umem, uint64_t gpa,
+				    int (*match)(const struct vm_region *, const void *),
+				    const void *arg)
+{
+	const struct vm_itree_node *it;
+
+	/* Candidates start exactly at gpa; in tree order they come in
+	 * insertion order, after any regions that start lower and cover gpa. */
+	for (it = vm_itree_iter_first(&umem->gpa_tree, gpa, gpa);
+	     it && it->start <= gpa; it = vm_itree_iter_next(it, gpa, gpa)) {
+		struct vm_umem_node *n = vm_container_of(it, struct vm_umem_node, gpa);
+
+		if (it->start == gpa && match(&n->region, arg))
+			return n;
+	}
+	return NULL;
+}
+
+static int match_identity(const struct vm_region *r, const void *arg)
+{
+	const struct vm_region *want = arg;
+
+	return r->memory_size == want->memory_size &&
+	       r->userspace_addr == want->userspace_addr;
+}
+
+static int match_exact(const struct vm_region *r, const void *arg)
+{
+	return vm_region_equal(r, arg);
+}
+
 struct vm_umem_node *vm_umem_find(const struct vm_umem *umem,
 				  uint64_t guest_phys_addr,
 				  uint64_t userspace_addr,
 				  uint64_t memory_size)
 {
-	const struct vm_itree_node *it;
-	struct vm_umem_node *best = NULL;
+	struct vm_region want = {
+		.guest_phys_addr = guest_phys_addr, .memory_size = memory_size,
+		.userspace_addr = userspace_addr,
+	};
 
-	/* Candidates start exactly at guest_phys_addr; they sit together in
-	 * tree order, in insertion order. */
-	for (it = vm_itree_iter_first(&umem->gpa_tree, guest_phys_addr,
-				      guest_phys_addr);
-	     it && it->start <= guest_phys_addr;
-	     it = vm_itree_iter_next(it, guest_phys_addr, guest_phys_addr)) {
-		struct vm_umem_node *n = vm_container_of(it, struct vm_umem_node, gpa);
+	return find_at(umem, guest_phys_addr, match_identity, &want);
+}
 
-		if (it->start == guest_phys_addr &&
-		    n->region.memory_size == memory_size &&
-		    n->region.userspace_addr == userspace_addr) {
-			best = n;
-			break;
-		}
-	}
-	return best;
+struct vm_umem_node *vm_umem_find_exact(const struct vm_umem *umem,
+					const struct vm_region *r)
+{
+	return find_at(umem, r->guest_phys_addr, match_exact, r);
 }
 
 static const struct vm_itree *tree_of(const struct vm_umem *umem,

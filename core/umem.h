@@ -32,6 +32,8 @@ struct vm_umem_node {
 	struct vm_itree_node gpa;   /* [guest_phys_addr, +memory_size) */
 	struct vm_itree_node uaddr; /* [userspace_addr, +memory_size) */
 	struct vm_umem_node *prev, *next; /* insertion order */
+	uint64_t seq;        /* increases with every insert: insertion order */
+	unsigned line, col;  /* where the region was read from; 0 if unknown */
 };
 
 struct vm_umem {
@@ -91,6 +93,11 @@ struct vm_umem_node *vm_umem_find(const struct vm_umem *umem,
 				  uint64_t guest_phys_addr,
 				  uint64_t userspace_addr,
 				  uint64_t memory_size);
+/* The first inserted region equal to r in every field, name included. */
+struct vm_umem_node *vm_umem_find_exact(const struct vm_umem *umem,
+					const struct vm_region *r);
+/* Whether two regions are equal in every field, name included. */
+int vm_region_equal(const struct vm_region *a, const struct vm_region *b);
 
 /*
  * Translate [addr, addr + len - 1] given in space `from`, region by region,

@@ -33,9 +33,14 @@ check() { # expected words... -- command line words (last one is being completed
     fi
 }
 
-check show translate lookup -- vmmap ''
+check show translate lookup diff validate -- vmmap ''
 check translate -- vmmap tr
-check show translate lookup -- vmmap -j ''
+check show translate lookup diff validate -- vmmap -j ''
+check vhost-kernel vhost-user vhost-user-slots kvm -- vmmap validate --profile ''
+check vhost-user vhost-user-slots -- vmmap validate -P vhost-u
+check kvm -- vmmap validate --profile=k
+check --strict -- vmmap validate --st
+check fixtures -- vmmap diff fixtures/qemu-pc-128m.json fix
 check --json -- vmmap --js
 check --from --help --json --max-pieces --pretty --quiet --usage -- vmmap translate fixtures/qemu-pc-128m.json --
 check gpa uaddr -- vmmap translate --from ''

@@ -12,6 +12,7 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,4 +234,111 @@ Test(cli, show_json_round_trip)
 		}
 	}
 	unlink(tmp);
+}
+
+static json_t *run_json(const char *a0, const char *a1, const char *a2, int want_status)
+{
+	struct cli_case c = { .name = "json", .argc = 3 };
+	char *out, *err;
+	json_error_t jerr;
+	json_t *doc;
+
+	snprintf(c.args[0], sizeof(c.args[0]), "%s", a0);
+	snprintf(c.args[1], sizeof(c.args[1]), "%s", a1);
+	snprintf(c.args[2], sizeof(c.args[2]), "%s", a2);
+	cr_assert_eq(run(&c, &out, &err), want_status, "%s %s %s: %s", a0, a1, a2, err);
+	doc = json_loads(out, 0, &jerr);
+	cr_assert_not_null(doc, "not JSON: %s\n%s", jerr.text, out);
+	cr_assert_str_eq(json_string_value(json_object_get(doc, "command")), a1);
+	cr_assert_eq(json_integer_value(json_object_get(doc, "schema")), 1);
+	free(out);
+	free(err);
+	return doc;
+}
+
+/* validate's JSON, field by field, for a region finding and a bus finding. */
+Test(cli, validate_json_fields)
+{
+	json_t *doc = run_json("-j", "validate", "fixtures/validate/gpa-overlap.json", 1);
+	json_t *res = json_object_get(doc, "result"), *f, *regs, *r;
+
+	cr_assert_str_eq(json_string_value(json_object_get(res, "file")),
+			 "fixtures/validate/gpa-overlap.json");
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(res, "profile"), "name")),
+			 "none");
+	cr_assert(json_is_null(json_object_get(json_object_get(res, "profile"), "max_regions")));
+	cr_assert(json_is_false(json_object_get(res, "strict")));
+	cr_assert_eq(json_integer_value(json_object_get(res, "errors")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(res, "warnings")), 0);
+	cr_assert_eq(json_array_size(json_object_get(res, "findings")), 1);
+	f = json_array_get(json_object_get(res, "findings"), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(f, "rule")), "gpa-overlap");
+	cr_assert_str_eq(json_string_value(json_object_get(f, "severity")), "error");
+	cr_assert(strstr(json_string_value(json_object_get(f, "message")), "overlaps region"));
+	cr_assert_eq(json_integer_value(json_object_get(f, "line")), 6);
+	cr_assert_eq(json_integer_value(json_object_get(f, "col")), 7);
+	cr_assert_eq(json_array_size(json_object_get(f, "registrations")), 0);
+	regs = json_object_get(f, "regions");
+	cr_assert_eq(json_array_size(regs), 2);
+	r = json_array_get(regs, 0);
+	cr_assert_str_eq(json_string_value(json_object_get(r, "guest_phys_addr")), "0x100000");
+	cr_assert_str_eq(json_string_value(json_object_get(r, "memory_size")), "0x200000");
+	cr_assert_str_eq(json_string_value(json_object_get(r, "name")), "high");
+	cr_assert_eq(json_integer_value(json_object_get(r, "line")), 6);
+	r = json_array_get(regs, 1);
+	cr_assert_str_eq(json_string_value(json_object_get(r, "guest_phys_addr")), "0x0");
+	cr_assert_str_eq(json_string_value(json_object_get(r, "name")), "low");
+	cr_assert_eq(json_integer_value(json_object_get(r, "line")), 5);
+	json_decref(doc);
+
+	doc = run_json("-j", "validate", "fixtures/validate/duplicate.json", 1);
+	f = json_array_get(json_object_get(json_object_get(doc, "result"), "findings"), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(f, "rule")), "duplicate");
+	regs = json_object_get(f, "registrations");
+	cr_assert_eq(json_array_size(regs), 2);
+	cr_assert_eq(json_array_size(json_object_get(f, "regions")), 0);
+	r = json_array_get(regs, 0);
+	cr_assert_str_eq(json_string_value(json_object_get(r, "bus")), "pio");
+	cr_assert_str_eq(json_string_value(json_object_get(r, "addr")), "0x40");
+	cr_assert_str_eq(json_string_value(json_object_get(r, "len")), "0x4");
+	cr_assert_str_eq(json_string_value(json_object_get(r, "device")), "kvm-pit");
+	cr_assert_str_eq(json_string_value(json_object_get(r, "kind")), "device");
+	json_decref(doc);
+}
+
+/* diff's JSON: the operation list a frontend would send. */
+Test(cli, diff_json_fields)
+{
+	json_t *doc, *res, *ops, *op;
+	struct cli_case c = { .name = "diff", .argc = 4 };
+	char *out, *err;
+
+	snprintf(c.args[0], sizeof(c.args[0]), "-j");
+	snprintf(c.args[1], sizeof(c.args[1]), "diff");
+	snprintf(c.args[2], sizeof(c.args[2]), "fixtures/qemu-pc-128m-dimm.json");
+	snprintf(c.args[3], sizeof(c.args[3]), "fixtures/qemu-q35-4g.json");
+	cr_assert_eq(run(&c, &out, &err), 1, "%s", err);
+	doc = json_loads(out, 0, NULL);
+	cr_assert_not_null(doc);
+	res = json_object_get(doc, "result");
+	cr_assert(json_is_false(json_object_get(res, "identical")));
+	ops = json_object_get(json_object_get(res, "memory"), "operations");
+	cr_assert_eq(json_array_size(ops), 6);
+	/* Removals first, in reverse table order: dimm1, then the two pc.ram. */
+	op = json_array_get(ops, 0);
+	cr_assert_str_eq(json_string_value(json_object_get(op, "request")), "REM_MEM_REG");
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(op, "region"), "name")),
+			 "dimm1");
+	op = json_array_get(ops, 2);
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(op, "region"),
+							   "guest_phys_addr")), "0x0");
+	op = json_array_get(ops, 3);
+	cr_assert_str_eq(json_string_value(json_object_get(op, "request")), "ADD_MEM_REG");
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(op, "region"),
+							   "userspace_addr")), "0x7f0e40000000");
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(res, "memory"),
+							"unchanged")), 0);
+	json_decref(doc);
+	free(out);
+	free(err);
 }

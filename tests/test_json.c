@@ -107,7 +107,7 @@ Test(json, every_error_class_names_its_place)
 
 		vm_table_init(&t);
 		cr_expect_eq(vm_table_load_buffer(&t, "t", bad[i].text,
-						  strlen(bad[i].text), &err), -1,
+						  strlen(bad[i].text), 0, &err), -1,
 			     "case %zu must fail: %s", i, bad[i].text);
 		cr_expect_str_eq(err.msg, bad[i].want, "case %zu:\n got: %s\nwant: %s", i, err.msg, bad[i].want);
 		cr_expect_eq(t.umem.nregions, 0, "case %zu leaves the table empty", i);
@@ -120,7 +120,7 @@ static void load_ok(struct vm_table *t, const char *text)
 	struct vm_error err = { { 0 } };
 
 	vm_table_init(t);
-	cr_assert_eq(vm_table_load_buffer(t, "t", text, strlen(text), &err), 0,
+	cr_assert_eq(vm_table_load_buffer(t, "t", text, strlen(text), 0, &err), 0,
 		     "%s", err.msg);
 }
 
@@ -173,7 +173,7 @@ Test(json, bus_full_is_an_error_ioeventfds_are_not_counted)
 				      4 * i, i);
 	snprintf(buf + n, cap - n, "]}}");
 	vm_table_init(&t);
-	cr_assert_eq(vm_table_load_buffer(&t, "t", buf, strlen(buf), &err), 0, "%s", err.msg);
+	cr_assert_eq(vm_table_load_buffer(&t, "t", buf, strlen(buf), 0, &err), 0, "%s", err.msg);
 	cr_assert_eq(t.bus[VM_MMIO_BUS].dev_count, 3000);
 	vm_table_clean(&t);
 
@@ -181,7 +181,7 @@ Test(json, bus_full_is_an_error_ioeventfds_are_not_counted)
 	snprintf(buf + n, cap - n,
 		 ",{\"addr\":\"0x9000\",\"len\":4,\"device\":\"extra\",\"kind\":\"coalesced\"}]}}");
 	vm_table_init(&t);
-	cr_assert_eq(vm_table_load_buffer(&t, "t", buf, strlen(buf), &err), -1);
+	cr_assert_eq(vm_table_load_buffer(&t, "t", buf, strlen(buf), 0, &err), -1);
 	cr_assert(strstr(err.msg, "bus mmio already holds 1000 registrations that are not ioeventfds"),
 		  "%s", err.msg);
 	cr_assert_eq(t.bus[VM_MMIO_BUS].dev_count, 0, "a failed load leaves the table empty");
@@ -216,7 +216,7 @@ Test(json, fixtures_round_trip_byte_stable)
 
 		snprintf(path, sizeof(path), "%s/fixtures/%s", VMMAP_SRC, files[i]);
 		vm_table_init(&a);
-		cr_assert_eq(vm_table_load_file(&a, path, &err), 0, "%s", err.msg);
+		cr_assert_eq(vm_table_load_file(&a, path, 0, &err), 0, "%s", err.msg);
 		s1 = dump(&a);
 		/* Load the document back, plain and inside show's wrapper. */
 		load_ok(&b, s1);
@@ -243,11 +243,11 @@ Test(json, file_errors)
 	struct vm_error err;
 
 	vm_table_init(&t);
-	cr_assert_eq(vm_table_load_file(&t, "/nonexistent/vmmap.json", &err), -1);
+	cr_assert_eq(vm_table_load_file(&t, "/nonexistent/vmmap.json", 0, &err), -1);
 	cr_assert_str_eq(err.msg, "/nonexistent/vmmap.json: No such file or directory");
-	cr_assert_eq(vm_table_load_file(&t, VMMAP_SRC "/fixtures", &err), -1);
+	cr_assert_eq(vm_table_load_file(&t, VMMAP_SRC "/fixtures", 0, &err), -1);
 	cr_assert(strstr(err.msg, ": Is a directory"), "%s", err.msg);
-	cr_assert_eq(vm_table_load_file(&t, VMMAP_SRC "/fixtures/invalid/empty.json", &err), -1);
+	cr_assert_eq(vm_table_load_file(&t, VMMAP_SRC "/fixtures/invalid/empty.json", 0, &err), -1);
 	cr_assert(strstr(err.msg, "empty.json:1:1: empty input"), "%s", err.msg);
 	vm_table_clean(&t);
 }
