@@ -115,7 +115,7 @@ static void diff_print_plain(const struct diff_result *r)
 			if (o->mmap_offset != n->mmap_offset)
 				printf("  mmap_offset 0x%" PRIx64 " -> 0x%" PRIx64,
 				       o->mmap_offset, n->mmap_offset);
-			if (!(o->name && n->name ? !strcmp(o->name, n->name) : o->name == n->name))
+			if (!vm_name_equal(o->name, n->name))
 				printf("  name %s -> %s", name_or_dash(o->name),
 				       name_or_dash(n->name));
 			putchar('\n');

@@ -74,11 +74,6 @@ static const struct vm_umem_node **by_identity(const struct vm_umem *umem)
 	return v;
 }
 
-static int same_name(const char *a, const char *b)
-{
-	return a && b ? !strcmp(a, b) : a == b;
-}
-
 static int diff_memory(const struct vm_umem *old, const struct vm_umem *new,
 		       struct vm_diff *d)
 {
@@ -103,7 +98,7 @@ static int diff_memory(const struct vm_umem *old, const struct vm_umem *new,
 			adds[nadd++] = (struct vm_mem_op){ VM_ADD_MEM_REG, b[j++] };
 		} else {
 			if (a[i]->region.mmap_offset != b[j]->region.mmap_offset ||
-			    !same_name(a[i]->region.name, b[j]->region.name))
+			    !vm_name_equal(a[i]->region.name, b[j]->region.name))
 				d->changes[d->nchanges++] =
 					(struct vm_mem_change){ a[i], b[j] };
 			else
@@ -133,24 +128,7 @@ out:
 	return rc;
 }
 
-/* Registrations by (addr, len, device, kind, position). */
-static int cmp_io(const void *x, const void *y)
-{
-	const struct vm_io_range *a = *(const struct vm_io_range *const *)x;
-	const struct vm_io_range *b = *(const struct vm_io_range *const *)y;
-	int c;
-
-	if (a->addr != b->addr)
-		return a->addr < b->addr ? -1 : 1;
-	if (a->len != b->len)
-		return a->len < b->len ? -1 : 1;
-	if ((c = strcmp(a->dev, b->dev)))
-		return c;
-	if (a->kind != b->kind)
-		return a->kind < b->kind ? -1 : 1;
-	return a < b ? -1 : a > b; /* position in the bus array */
-}
-
+/* A registration's identity: (addr, len, device, kind). */
 static int cmp_io_key(const struct vm_io_range *a, const struct vm_io_range *b)
 {
 	int c;
@@ -162,6 +140,16 @@ static int cmp_io_key(const struct vm_io_range *a, const struct vm_io_range *b)
 	if ((c = strcmp(a->dev, b->dev)))
 		return c;
 	return a->kind < b->kind ? -1 : a->kind > b->kind;
+}
+
+/* qsort order: identity, then position in the bus array. */
+static int cmp_io(const void *x, const void *y)
+{
+	const struct vm_io_range *a = *(const struct vm_io_range *const *)x;
+	const struct vm_io_range *b = *(const struct vm_io_range *const *)y;
+	int c = cmp_io_key(a, b);
+
+	return c ? c : (a < b ? -1 : a > b);
 }
 
 /* Registrations by (device, position in the bus). */

@@ -86,13 +86,18 @@ void vm_umem_remove(struct vm_umem *umem, struct vm_umem_node *node)
 	node_free(node);
 }
 
+int vm_name_equal(const char *a, const char *b)
+{
+	return a && b ? !strcmp(a, b) : a == b;
+}
+
 int vm_region_equal(const struct vm_region *a, const struct vm_region *b)
 {
 	return a->guest_phys_addr == b->guest_phys_addr &&
 	       a->memory_size == b->memory_size &&
 	       a->userspace_addr == b->userspace_addr &&
 	       a->mmap_offset == b->mmap_offset &&
-	       (a->name && b->name ? !strcmp(a->name, b->name) : a->name == b->name);
+	       vm_name_equal(a->name, b->name);
 }
 
 /* The first inserted region starting at gpa for which match() holds. */

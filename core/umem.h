@@ -123,6 +123,9 @@ struct vm_umem_node **vm_umem_sorted(const struct vm_umem *umem);
  */
 long vm_umem_holes(const struct vm_umem *umem, struct vm_hole **out);
 
+/* Whether two optional names are equal (both NULL counts as equal). */
+int vm_name_equal(const char *a, const char *b);
+
 static inline uint64_t vm_region_last(const struct vm_region *r)
 {
 	return r->guest_phys_addr + r->memory_size - 1;
