@@ -41,6 +41,7 @@ int cmd_translate(struct vmmap_ctx *ctx, int argc, char **argv);
 int cmd_lookup(struct vmmap_ctx *ctx, int argc, char **argv);
 int cmd_diff(struct vmmap_ctx *ctx, int argc, char **argv);
 int cmd_validate(struct vmmap_ctx *ctx, int argc, char **argv);
+int cmd_capture(struct vmmap_ctx *ctx, int argc, char **argv);
 
 /* The global options (-j, -p, -q), a child of every command's parser so they
  * may also follow the command.  Its input is the struct vmmap_ctx. */

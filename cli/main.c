@@ -19,6 +19,8 @@ static const struct vmmap_cmd commands[] = {
 	  "changes as REM_MEM_REG/ADD_MEM_REG" },
 	{ "validate", cmd_validate, "FILE",
 	  "check overlaps and vhost/KVM limits" },
+	{ "capture", cmd_capture, "--listen|--connect PATH",
+	  "record the table a frontend sends" },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -50,7 +52,7 @@ static char *help_filter(int key, const char *text, void *input)
 
 		snprintf(head, sizeof(head), "%s %s", commands[i].name,
 			 commands[i].usage);
-		fprintf(f, "\n  %-28s %s", head, commands[i].summary);
+		fprintf(f, "\n  %-31s %s", head, commands[i].summary);
 	}
 	fprintf(f, "\n%s", doc_tail);
 	if (fclose(f)) {

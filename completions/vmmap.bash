@@ -7,7 +7,7 @@ _vmmap()
     _init_completion || return
 
     local globals='-j --json -p --pretty -q --quiet -V --version --help --usage'
-    local commands='show translate lookup diff validate'
+    local commands='show translate lookup diff validate capture'
     local buses='mmio pio virtio-ccw fast-mmio'
 
     # Find the command word and the positional arguments after it.
@@ -32,7 +32,9 @@ _vmmap()
     case $prev in
         --from) COMPREPLY=($(compgen -W 'gpa uaddr' -- "$cur")); return ;;
         --profile|-P) COMPREPLY=($(compgen -W "$profiles" -- "$cur")); return ;;
-        --max-pieces|--max-slots) return ;;
+        --max-pieces|--max-slots|--timeout|--updates) return ;;
+        --listen|--connect) _filedir; return ;;
+        -o|--output) _filedir json; return ;;
     esac
     case $cur in
         --from=*) COMPREPLY=($(compgen -W 'gpa uaddr' -- "${cur#--from=}")); return ;;
@@ -42,6 +44,7 @@ _vmmap()
     local opts="-j --json -p --pretty -q --quiet --help --usage"
     [[ $cmd == translate ]] && opts+=" --from --max-pieces"
     [[ $cmd == validate ]] && opts+=" --profile --max-slots --strict"
+    [[ $cmd == capture ]] && opts+=" --listen --connect --output --timeout --updates --no-mem-slots --max-slots --follow"
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
         return
@@ -51,7 +54,7 @@ _vmmap()
     local npos=0 file=''
     for ((i = cmd_index + 1; i < cword; i++)); do
         case ${words[i]} in
-            --from|--max-pieces|--profile|-P|--max-slots) ((i++)) ;;
+            --from|--max-pieces|--profile|-P|--max-slots|--listen|--connect|-o|--output|--timeout|--updates) ((i++)) ;;
             -*) ;;
             *) ((npos == 0)) && file=${words[i]}; ((npos++)) ;;
         esac

@@ -1,6 +1,6 @@
 # fish completion for vmmap
 
-set -l commands show translate lookup diff validate
+set -l commands show translate lookup diff validate capture
 
 function __vmmap_buses
     set -l tokens (commandline -opc)
@@ -46,6 +46,7 @@ complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a translate -d
 complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a lookup -d 'List the registrations an I/O access reaches'
 complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a diff -d 'Changes as REM_MEM_REG/ADD_MEM_REG messages'
 complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a validate -d 'Check overlaps and vhost/KVM limits'
+complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a capture -d 'Record the table a vhost-user frontend sends'
 
 complete -c vmmap -n "__fish_seen_subcommand_from $commands" -k -a '(__fish_complete_suffix .json)'
 complete -c vmmap -n "__fish_seen_subcommand_from translate" -l from -x -a 'gpa uaddr' -d 'Address space of ADDR'
@@ -54,3 +55,11 @@ complete -c vmmap -n "__vmmap_lookup_wants_bus" -x -a '(__vmmap_buses)' -d 'Bus'
 complete -c vmmap -n "__fish_seen_subcommand_from validate" -s P -l profile -x -a 'vhost-kernel vhost-user vhost-user-slots kvm' -d 'Also check the limits of a profile'
 complete -c vmmap -n "__fish_seen_subcommand_from validate" -l max-slots -x -d 'Region limit for vhost-user-slots'
 complete -c vmmap -n "__fish_seen_subcommand_from validate" -l strict -d 'Fail on warnings too'
+complete -c vmmap -n "__fish_seen_subcommand_from capture" -l listen -r -F -d 'Create the socket and wait for a frontend'
+complete -c vmmap -n "__fish_seen_subcommand_from capture" -l connect -r -F -d 'Connect to a listening frontend'
+complete -c vmmap -n "__fish_seen_subcommand_from capture" -s o -l output -r -F -d 'Write the capture to a file'
+complete -c vmmap -n "__fish_seen_subcommand_from capture" -l timeout -x -d 'Stop after seconds'
+complete -c vmmap -n "__fish_seen_subcommand_from capture" -l updates -x -d 'Stop after N table changes'
+complete -c vmmap -n "__fish_seen_subcommand_from capture" -l no-mem-slots -d 'Do not offer CONFIGURE_MEM_SLOTS'
+complete -c vmmap -n "__fish_seen_subcommand_from capture" -l max-slots -x -d 'Answer GET_MAX_MEM_SLOTS with N'
+complete -c vmmap -n "__fish_seen_subcommand_from capture" -l follow -d 'Print each message as it arrives'

@@ -856,8 +856,8 @@ static int mixed(struct lex *lx, const struct objit *it)
 
 static int parse_document(struct lex *lx, struct vm_table *t, int wrapped)
 {
-	/* vmmap, memory, buses | schema, command, result */
-	bool seen[6] = { false };
+	/* vmmap, memory, buses, capture | schema, command, result */
+	bool seen[7] = { false };
 	unsigned line = lx->tok.line, col = lx->tok.col;
 	struct objit it;
 	int rc;
@@ -867,38 +867,43 @@ static int parse_document(struct lex *lx, struct vm_table *t, int wrapped)
 	while ((rc = obj_key(lx, &it)) > 0) {
 		int doc_key = !strcmp(it.key, "vmmap") ? 0
 			    : !strcmp(it.key, "memory") ? 1
-			    : !strcmp(it.key, "buses") ? 2 : -1;
+			    : !strcmp(it.key, "buses") ? 2
+			    : !strcmp(it.key, "capture") ? 3 : -1;
 		int wrap_key = wrapped ? -1
 			     : !strcmp(it.key, "schema") ? 0
 			     : !strcmp(it.key, "command") ? 1
 			     : !strcmp(it.key, "result") ? 2 : -1;
 
 		if (wrap_key >= 0) {
-			if (seen[0] || seen[1] || seen[2])
+			if (seen[0] || seen[1] || seen[2] || seen[3])
 				return mixed(lx, &it);
-			if (parse_wrapper_member(lx, t, &it, seen + 3))
+			if (parse_wrapper_member(lx, t, &it, seen + 4))
 				return -1;
 			continue;
 		}
 		if (doc_key < 0)
 			return unknown_key(lx, &it, wrapped ? "\"result\"" : "the document",
-					   "vmmap, memory, buses");
-		if (seen[3] || seen[4] || seen[5])
+					   "vmmap, memory, buses, capture");
+		if (seen[4] || seen[5] || seen[6])
 			return mixed(lx, &it);
 		if (seen[doc_key])
 			return dup_key(lx, &it);
 		seen[doc_key] = true;
+		/* capture: what vmmap capture recorded around the table; the
+		 * table is all that loads. */
 		if ((doc_key == 0 && get_version(lx, "vmmap")) ||
 		    (doc_key == 1 && parse_memory(lx, t)) ||
-		    (doc_key == 2 && parse_buses(lx, t)))
+		    (doc_key == 2 && parse_buses(lx, t)) ||
+		    (doc_key == 3 && (expect(lx, T_LBRACE, "the \"capture\" object") ||
+				      skip_value(lx, 0))))
 			return -1;
 	}
 	if (rc < 0)
 		return -1;
-	if (seen[3] || seen[4] || seen[5]) {
-		if (!seen[5])
+	if (seen[4] || seen[5] || seen[6]) {
+		if (!seen[6])
 			return fail_at(lx, line, col, "show output is missing \"result\"");
-		if (!seen[4])
+		if (!seen[5])
 			return fail_at(lx, line, col, "show output is missing \"command\"");
 		return 0;
 	}

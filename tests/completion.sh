@@ -33,9 +33,11 @@ check() { # expected words... -- command line words (last one is being completed
     fi
 }
 
-check show translate lookup diff validate -- vmmap ''
+check show translate lookup diff validate capture -- vmmap ''
 check translate -- vmmap tr
-check show translate lookup diff validate -- vmmap -j ''
+check show translate lookup diff validate capture -- vmmap -j ''
+check --listen -- vmmap capture --li
+check --no-mem-slots -- vmmap capture --listen /tmp/s --no
 check vhost-kernel vhost-user vhost-user-slots kvm -- vmmap validate --profile ''
 check vhost-user vhost-user-slots -- vmmap validate -P vhost-u
 check kvm -- vmmap validate --profile=k

@@ -32,7 +32,7 @@ static const struct bad_case bad[] = {
 	{ "{\"vmmap\": \"1\"}", "t:1:11: \"vmmap\" must be the integer 1" },
 	{ "{\"vmmap\": 1, \"vmmap\": 1}", "t:1:14: duplicate key \"vmmap\"" },
 	{ "{\"vmmap\": 1, \"extra\": 1}",
-	  "t:1:14: unknown key \"extra\" in the document (expected vmmap, memory, buses)" },
+	  "t:1:14: unknown key \"extra\" in the document (expected vmmap, memory, buses, capture)" },
 	{ "{\"vmmap\": 1, \"memory\": []}",
 	  "t:1:24: expected the \"memory\" object, found an array" },
 	{ "{\"vmmap\": 1, \"memory\": {}}", "t:1:24: \"memory\" is missing \"regions\"" },
@@ -90,10 +90,11 @@ static const struct bad_case bad[] = {
 	{ "{\"schema\":1,\"command\":\"lookup\",\"result\":[]}",
 	  "t:1:23: this is the output of \"lookup\", not a table (only show output loads)" },
 	{ "{\"schema\":1,\"command\":\"show\"}", "t:1:1: show output is missing \"result\"" },
+	{ "{\"vmmap\":1,\"capture\":[]}", "t:1:22: expected the \"capture\" object, found an array" },
 	{ "{\"schema\":1,\"vmmap\":1}",
 	  "t:1:13: \"vmmap\" mixes a table document with show's output wrapper" },
 	{ "{\"schema\":1,\"command\":\"show\",\"result\":{\"schema\":1}}",
-	  "t:1:40: unknown key \"schema\" in \"result\" (expected vmmap, memory, buses)" },
+	  "t:1:40: unknown key \"schema\" in \"result\" (expected vmmap, memory, buses, capture)" },
 	{ "{\"vmmap\":1,\"memory\":{\"regions\":[],\"holes\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
 	  "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}}",
 	  "t:1:108: nesting deeper than 64" },
@@ -206,6 +207,7 @@ Test(json, fixtures_round_trip_byte_stable)
 	static const char *const files[] = {
 		"qemu-pc-128m.json", "qemu-q35-4g.json", "dpdk-virtio-user-nohuge.json",
 		"pc-iobus.json", "edge-u64.json", "overlap.json",
+		"captured/qemu-pc-128m.json", "captured/dpdk-testpmd-nohuge.json",
 	};
 
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {

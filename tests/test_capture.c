@@ -1,0 +1,543 @@
+/*
+ * vmmap capture against a scripted frontend: this test plays QEMU or DPDK on
+ * the socket, sends well-formed and malformed sequences, and checks the
+ * replies byte by byte, the recorded table and timeline, the violations, the
+ * exit status, socket safety, and that vmmap's open fd count comes back to
+ * where it started.
+ */
+#include <criterion/criterion.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REPLY_ACK (1u << 3)
+#define MEM_SLOTS (1u << 15)
+#define MQ (1u << 0)
+
+static char dir[64], sock_path[128], out_path[128], err_path[128];
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/vmmap-capture-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(sock_path, sizeof(sock_path), "%s/vu.sock", dir);
+	snprintf(out_path, sizeof(out_path), "%s/capture.json", dir);
+	snprintf(err_path, sizeof(err_path), "%s/stderr.txt", dir);
+}
+
+static void teardown(void)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd))
+		fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+TestSuite(capture, .init = setup, .fini = teardown, .timeout = 60);
+
+/* Starts vmmap capture with extra arguments (NULL-terminated). */
+static pid_t start_vmmap(const char *first, ...)
+{
+	const char *argv[32] = { VMMAP_BIN, "capture", "-o", out_path };
+	int argc = 4;
+	va_list ap;
+	pid_t pid;
+
+	va_start(ap, first);
+	for (const char *a = first; a && argc < 31; a = va_arg(ap, const char *))
+		argv[argc++] = a;
+	va_end(ap);
+	argv[argc] = NULL;
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		dup2(fd, 2);
+		execv(VMMAP_BIN, (char **)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int wait_status(pid_t pid)
+{
+	int st;
+
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st), "vmmap died with signal %d", WTERMSIG(st));
+	return WEXITSTATUS(st);
+}
+
+static int connect_retry(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	strcpy(sa.sun_path, path);
+	for (int i = 0; i < 200; i++) {
+		if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+			return fd;
+		usleep(10000);
+	}
+	cr_assert_fail("cannot connect to %s: %s", path, strerror(errno));
+	return -1;
+}
+
+/* Sends one message with nfds fresh fds (of /dev/null). */
+static void send_msg(int fd, uint32_t request, uint32_t flags, const void *payload,
+		     uint32_t size, int nfds)
+{
+	uint32_t hdr[3] = { request, flags, size };
+	char buf[12 + 8192];
+	union {
+		char b[CMSG_SPACE(64 * sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { buf, 12 + size };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	int fds[64];
+
+	memcpy(buf, hdr, 12);
+	if (size)
+		memcpy(buf + 12, payload, size);
+	if (nfds) {
+		struct cmsghdr *c;
+
+		for (int i = 0; i < nfds; i++)
+			fds[i] = open("/dev/null", O_RDONLY);
+		mh.msg_control = ctl.b;
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+	}
+	cr_assert_eq(sendmsg(fd, &mh, MSG_NOSIGNAL), (ssize_t)(12 + size),
+		     "sendmsg: %s", strerror(errno));
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+}
+
+/* Reads a reply and checks its header: same request, flags exactly 0x5. */
+static uint64_t read_reply(int fd, uint32_t request, uint32_t size)
+{
+	uint32_t hdr[3];
+	uint8_t p[64] = { 0 };
+	uint64_t v = 0;
+
+	cr_assert_eq(recv(fd, hdr, 12, MSG_WAITALL), 12, "reply header to %u", request);
+	cr_assert_eq(hdr[0], request, "reply code %u to request %u", hdr[0], request);
+	cr_assert_eq(hdr[1], 0x5, "reply flags 0x%x, must be VERSION|REPLY", hdr[1]);
+	cr_assert_eq(hdr[2], size, "reply size %u to request %u", hdr[2], request);
+	cr_assert_eq(recv(fd, p, size, MSG_WAITALL), (ssize_t)size);
+	memcpy(&v, p, size < 8 ? size : 8);
+	return v;
+}
+
+static void u64_msg(int fd, uint32_t req, uint32_t flags, uint64_t v, int nfds)
+{
+	send_msg(fd, req, flags, &v, 8, nfds);
+}
+
+static void region_msg(int fd, uint32_t req, uint32_t flags, uint64_t gpa,
+		       uint64_t size, uint64_t uaddr, uint64_t off, int nfds)
+{
+	uint64_t p[5] = { 0, gpa, size, uaddr, off };
+
+	send_msg(fd, req, flags, p, 40, nfds);
+}
+
+/* The QEMU handshake up to SET_OWNER, negotiating proto features. */
+static void handshake(int fd, uint64_t proto)
+{
+	uint64_t f = read_reply((send_msg(fd, 1, 1, NULL, 0, 0), fd), 1, 8);
+
+	cr_assert(f & (UINT64_C(1) << 32), "VERSION_1 offered");
+	cr_assert(f & (UINT64_C(1) << 30), "PROTOCOL_FEATURES offered");
+	send_msg(fd, 15, 1, NULL, 0, 0);
+	cr_assert_eq(read_reply(fd, 15, 8) & proto, proto, "protocol features offered");
+	u64_msg(fd, 16, 1, proto, 0);
+	if (proto & MQ) {
+		send_msg(fd, 17, 1, NULL, 0, 0);
+		cr_assert_eq(read_reply(fd, 17, 8), 1);
+	}
+	send_msg(fd, 3, 1, NULL, 0, 0);
+}
+
+static size_t count_fds(pid_t pid)
+{
+	char path[64];
+	size_t n = 0;
+	FILE *p;
+	char line[256];
+
+	snprintf(path, sizeof(path), "ls /proc/%d/fd", (int)pid);
+	p = popen(path, "r");
+	cr_assert_not_null(p);
+	while (fgets(line, sizeof(line), p))
+		n++;
+	pclose(p);
+	return n;
+}
+
+static json_t *load_output(void)
+{
+	json_error_t e;
+	json_t *doc = json_load_file(out_path, 0, &e);
+
+	cr_assert_not_null(doc, "%s: %s", out_path, e.text);
+	return doc;
+}
+
+static const char *jstr(json_t *o, const char *path)
+{
+	json_t *v = o;
+	char buf[128], *save, *tok;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (tok = strtok_r(buf, ".", &save); tok; tok = strtok_r(NULL, ".", &save))
+		v = isdigit((unsigned char)tok[0]) ? json_array_get(v, (size_t)atoi(tok))
+						   : json_object_get(v, tok);
+	cr_assert(json_is_string(v), "%s is not a string", path);
+	return json_string_value(v);
+}
+
+static json_int_t jint(json_t *o, const char *path)
+{
+	json_t *v = o;
+	char buf[128], *save, *tok;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (tok = strtok_r(buf, ".", &save); tok; tok = strtok_r(NULL, ".", &save))
+		v = isdigit((unsigned char)tok[0]) ? json_array_get(v, (size_t)atoi(tok))
+						   : json_object_get(v, tok);
+	cr_assert(json_is_integer(v), "%s is not an integer", path);
+	return json_integer_value(v);
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	static char buf[65536];
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+Test(capture, add_rem_mem_reg_path_like_qemu)
+{
+	pid_t pid = start_vmmap("--listen", sock_path, "--max-slots", "32", NULL);
+	int fd = connect_retry(sock_path);
+	uint64_t ring[5] = { 0 };
+	struct stat st;
+	json_t *doc;
+
+	cr_assert_eq(lstat(sock_path, &st), 0);
+	cr_assert(S_ISSOCK(st.st_mode));
+	cr_assert_eq(st.st_mode & 0777, 0600, "socket mode %o", st.st_mode & 0777);
+
+	handshake(fd, MQ | REPLY_ACK | MEM_SLOTS);
+	send_msg(fd, 36, 1, NULL, 0, 0);
+	cr_assert_eq(read_reply(fd, 36, 8), 32, "GET_MAX_MEM_SLOTS answers --max-slots");
+	region_msg(fd, 37, 0x9, 0x0, 0xa0000, 0x7f0000000000, 0x0, 1);
+	cr_assert_eq(read_reply(fd, 37, 8), 0, "ADD_MEM_REG acked");
+	region_msg(fd, 37, 0x9, 0xc0000, 0x7f40000, 0x7f00000c0000, 0xc0000, 1);
+	cr_assert_eq(read_reply(fd, 37, 8), 0);
+	/* vring 1 at user addresses inside the second region */
+	memcpy(ring, (uint32_t[2]){ 1, 0 }, 8);
+	ring[1] = 0x7f0007f5e000;
+	ring[2] = 0x7f0007f60000;
+	ring[3] = 0x7f0007f5f000;
+	send_msg(fd, 9, 1, ring, 40, 0);
+	u64_msg(fd, 13, 1, 1, 1); /* SET_VRING_CALL index 1 with an fd */
+	region_msg(fd, 37, 0x9, 0x100000000, 0x8000000, 0x7f1000000000, 0x0, 1);
+	cr_assert_eq(read_reply(fd, 37, 8), 0);
+	region_msg(fd, 38, 0x9, 0x100000000, 0x8000000, 0x7f1000000000, 0x0, 0);
+	cr_assert_eq(read_reply(fd, 38, 8), 0, "REM_MEM_REG acked");
+	close(fd);
+
+	cr_assert_eq(wait_status(pid), 0, "stderr: %s", slurp(err_path));
+	cr_assert_neq(access(sock_path, F_OK), 0, "the socket is removed at exit");
+	doc = load_output();
+	cr_assert_eq(json_array_size(json_object_get(json_object_get(doc, "memory"), "regions")), 2);
+	cr_assert_str_eq(jstr(doc, "memory.regions.0.guest_phys_addr"), "0x0");
+	cr_assert_str_eq(jstr(doc, "memory.regions.1.memory_size"), "0x7f40000");
+	cr_assert_str_eq(jstr(doc, "memory.regions.1.mmap_offset"), "0xc0000");
+	cr_assert_str_eq(jstr(doc, "capture.end"), "disconnect");
+	cr_assert_str_eq(jstr(doc, "capture.protocol_features.acked"), "0x8009");
+	cr_assert_eq(json_array_size(json_object_get(json_object_get(doc, "capture"), "timeline")), 4);
+	cr_assert_str_eq(jstr(doc, "capture.timeline.3.request"), "REM_MEM_REG");
+	cr_assert_eq(jint(doc, "capture.timeline.3.regions"), 2);
+	cr_assert_str_eq(jstr(doc, "capture.timeline.3.removed.0.guest_phys_addr"), "0x100000000");
+	cr_assert_eq(jint(doc, "capture.rings.0.index"), 1);
+	cr_assert_str_eq(jstr(doc, "capture.rings.0.desc.guest_phys_addr"), "0x7f5e000");
+	cr_assert_str_eq(jstr(doc, "capture.rings.0.used.guest_phys_addr"), "0x7f60000");
+	cr_assert_eq(json_array_size(json_object_get(json_object_get(doc, "capture"), "violations")), 0);
+	json_decref(doc);
+
+	/* The capture is a table the other commands accept as it is. */
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "%s translate %s 0x7f5e000 0x3000 >/dev/null", VMMAP_BIN,
+		 out_path);
+	cr_assert_eq(system(cmd), 0, "translate accepts the capture");
+	snprintf(cmd, sizeof(cmd), "%s validate --profile vhost-user %s >/dev/null", VMMAP_BIN,
+		 out_path);
+	cr_assert_eq(system(cmd), 0, "validate accepts the capture");
+}
+
+Test(capture, set_mem_table_path_like_dpdk)
+{
+	pid_t pid = start_vmmap("--listen", sock_path, "--no-mem-slots", NULL);
+	int fd = connect_retry(sock_path);
+	uint64_t t1[1 + 8] = { 2, 0x0, 0xa0000, 0x7f0000000000, 0, 0xc0000, 0x7f40000,
+			       0x7f00000c0000, 0xc0000 };
+	uint64_t t2[1 + 4] = { 1, 0x100200000, 0x10000000, 0x100200000, 0 };
+	json_t *doc;
+
+	handshake(fd, REPLY_ACK);
+	send_msg(fd, 15, 1, NULL, 0, 0);
+	cr_assert_eq(read_reply(fd, 15, 8) & MEM_SLOTS, 0, "--no-mem-slots is not offered");
+	send_msg(fd, 5, 0x9, t1, sizeof(t1), 2);
+	cr_assert_eq(read_reply(fd, 5, 8), 0, "SET_MEM_TABLE acked");
+	send_msg(fd, 5, 0x9, t2, sizeof(t2), 1);
+	cr_assert_eq(read_reply(fd, 5, 8), 0);
+	send_msg(fd, 11, 1, (uint32_t[2]){ 0, 0 }, 8, 0);
+	cr_assert_eq(read_reply(fd, 11, 8), 0, "GET_VRING_BASE answers the index and base");
+	close(fd);
+
+	cr_assert_eq(wait_status(pid), 0, "stderr: %s", slurp(err_path));
+	doc = load_output();
+	cr_assert_str_eq(jstr(doc, "memory.regions.0.guest_phys_addr"), "0x100200000");
+	cr_assert_eq(json_array_size(json_object_get(json_object_get(doc, "memory"), "regions")), 1);
+	cr_assert_str_eq(jstr(doc, "capture.timeline.1.request"), "SET_MEM_TABLE");
+	cr_assert_eq(json_array_size(json_object_get(json_array_get(json_object_get(
+		json_object_get(doc, "capture"), "timeline"), 1), "removed")), 2);
+	cr_assert_eq(jint(doc, "capture.timeline.1.regions"), 1);
+	json_decref(doc);
+}
+
+static size_t count_violations(json_t *doc, const char *needle)
+{
+	json_t *v = json_object_get(json_object_get(doc, "capture"), "violations");
+	size_t n = 0;
+
+	for (size_t i = 0; i < json_array_size(v); i++)
+		n += strstr(json_string_value(json_object_get(json_array_get(v, i), "problem")),
+			    needle) != NULL;
+	return n;
+}
+
+Test(capture, violations_are_recorded_and_the_capture_goes_on)
+{
+	pid_t pid = start_vmmap("--listen", sock_path, NULL);
+	int fd = connect_retry(sock_path);
+	uint64_t nine[1 + 9 * 4] = { 9 };
+	uint64_t one[1 + 4] = { 1, 0x0, 0x1000, 0x1000, 0 };
+	json_t *doc;
+
+	handshake(fd, MQ | REPLY_ACK | MEM_SLOTS);
+	send_msg(fd, 1, 0x2, NULL, 0, 0);              /* version 2: ignored */
+	send_msg(fd, 1, 0x1 | 0x100, NULL, 0, 0);      /* reserved bit */
+	read_reply(fd, 1, 8);
+	for (int i = 0; i < 9; i++) {
+		nine[1 + i * 4] = (uint64_t)i * 0x1000;
+		nine[2 + i * 4] = 0x1000;
+		nine[3 + i * 4] = 0x7f0000000000 + (uint64_t)i * 0x1000;
+	}
+	send_msg(fd, 5, 0x9, nine, sizeof(nine), 9);   /* 9 regions, and mem slots on */
+	cr_assert_eq(read_reply(fd, 5, 8), 1, "a violating request is NACKed");
+	send_msg(fd, 5, 0x1, one, sizeof(one), 0);     /* fd count mismatch */
+	region_msg(fd, 37, 0x9, 0x0, 0x0, 0x1000, 0, 1);            /* zero size */
+	cr_assert_eq(read_reply(fd, 37, 8), 1);
+	region_msg(fd, 37, 0x1, 0xfffffffffffff000, 0x2000, 0x0, 0, 1); /* wraps */
+	region_msg(fd, 37, 0x1, 0x800, 0x1000, 0x7f2000000000, 0, 1);   /* overlaps */
+	region_msg(fd, 37, 0x1, 0x800, 0x1000, 0x7f2000000000, 0, 1);   /* again */
+	region_msg(fd, 38, 0x1, 0x50000, 0x1000, 0x1, 0, 0);            /* unknown */
+	region_msg(fd, 38, 0x1, 0x800, 0x1000, 0x7f2000000000, 0, 1);   /* fd on REM */
+	send_msg(fd, 99, 0x9, NULL, 0, 0);                              /* unknown */
+	cr_assert_eq(read_reply(fd, 99, 8), 1);
+	u64_msg(fd, 8, 0x1, 0, 0);
+	send_msg(fd, 2, 0x1, "\1\0\0\0", 4, 0);                       /* short */
+	/* Still alive and answering: */
+	send_msg(fd, 1, 1, NULL, 0, 0);
+	read_reply(fd, 1, 8);
+	close(fd);
+
+	cr_assert_eq(wait_status(pid), 1, "violations give exit status 1");
+	doc = load_output();
+	cr_assert_eq(count_violations(doc, "version bits are 2"), 1);
+	cr_assert_eq(count_violations(doc, "reserved flag bits 0x100"), 1);
+	cr_assert_eq(count_violations(doc, "9 regions; at most 8"), 1);
+	cr_assert_eq(count_violations(doc, "after CONFIGURE_MEM_SLOTS was negotiated"), 2);
+	cr_assert_eq(count_violations(doc, "announces 1 region but came with 0 file descriptors"), 1);
+	cr_assert_eq(count_violations(doc, "has memory_size 0"), 1);
+	cr_assert_eq(count_violations(doc, "runs past 2^64-1"), 1);
+	cr_assert_eq(count_violations(doc, "overlaps region"), 1);
+	cr_assert_eq(count_violations(doc, "already in the table"), 1);
+	cr_assert_eq(count_violations(doc, "not in the table"), 1);
+	cr_assert_eq(count_violations(doc, "came with 1 file descriptor; it should carry none"), 1);
+	cr_assert_eq(count_violations(doc, "unknown request 99"), 1);
+	cr_assert_eq(count_violations(doc, "SET_FEATURES carries 4 payload bytes"), 1);
+	cr_assert(strstr(slurp(err_path), "vmmap: capture: message "), "reported on stderr");
+	cr_assert_str_eq(jstr(doc, "capture.violations.0.request"), "GET_FEATURES");
+	json_decref(doc);
+}
+
+Test(capture, oversized_payload_closes_and_output_is_whole)
+{
+	pid_t pid = start_vmmap("--listen", sock_path, NULL);
+	int fd = connect_retry(sock_path);
+	uint32_t hdr[3] = { 5, 1, 1u << 20 };
+	char c;
+	json_t *doc;
+
+	handshake(fd, REPLY_ACK | MEM_SLOTS);
+	region_msg(fd, 37, 0x1, 0x0, 0x1000, 0x1000, 0, 1);
+	cr_assert_eq(send(fd, hdr, 12, MSG_NOSIGNAL), 12);
+	/* vmmap closes without reading a megabyte. */
+	cr_assert_eq(recv(fd, &c, 1, 0), 0, "connection closed");
+	close(fd);
+	cr_assert_eq(wait_status(pid), 1);
+	doc = load_output();
+	cr_assert_str_eq(jstr(doc, "capture.end"), "framing");
+	cr_assert_eq(count_violations(doc, "1048576-byte payload, above the 4096-byte maximum"), 1);
+	cr_assert_eq(json_array_size(json_object_get(json_object_get(doc, "memory"), "regions")), 1,
+		     "what was captured before is kept");
+	json_decref(doc);
+}
+
+Test(capture, header_cut_short)
+{
+	pid_t pid = start_vmmap("--listen", sock_path, NULL);
+	int fd = connect_retry(sock_path);
+	json_t *doc;
+
+	cr_assert_eq(send(fd, "\x01\x00\x00\x00\x01", 5, MSG_NOSIGNAL), 5);
+	close(fd);
+	cr_assert_eq(wait_status(pid), 1);
+	doc = load_output();
+	cr_assert_eq(count_violations(doc, "after 5 of the 12 header bytes"), 1);
+	json_decref(doc);
+}
+
+Test(capture, fds_are_closed_after_each_message)
+{
+	pid_t pid = start_vmmap("--listen", sock_path, NULL);
+	int fd = connect_retry(sock_path);
+	size_t base, after;
+
+	handshake(fd, REPLY_ACK | MEM_SLOTS);
+	send_msg(fd, 1, 1, NULL, 0, 0);
+	read_reply(fd, 1, 8); /* vmmap has handled everything so far */
+	base = count_fds(pid);
+	for (int i = 0; i < 3000; i++)
+		u64_msg(fd, 13, 1, (uint64_t)(i % 2), 1);
+	for (int i = 0; i < 100; i++)
+		send_msg(fd, 3, 1, NULL, 0, 8); /* fds where none belong */
+	send_msg(fd, 1, 1, NULL, 0, 0);
+	read_reply(fd, 1, 8);
+	after = count_fds(pid);
+	cr_assert_eq(after, base, "open fds %zu after 3100 messages with fds, %zu before",
+		     after, base);
+	close(fd);
+	cr_assert_eq(wait_status(pid), 1, "the stray fds are violations");
+}
+
+Test(capture, connect_mode_and_updates_limit)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int lfd = socket(AF_UNIX, SOCK_STREAM, 0), fd;
+	pid_t pid;
+	json_t *doc;
+
+	strcpy(sa.sun_path, sock_path);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(lfd, 1), 0);
+	pid = start_vmmap("--connect", sock_path, "--updates", "1", "--timeout", "20", NULL);
+	fd = accept(lfd, NULL, NULL);
+	cr_assert_geq(fd, 0);
+	handshake(fd, REPLY_ACK | MEM_SLOTS);
+	region_msg(fd, 37, 0x9, 0x0, 0x1000, 0x1000, 0, 1);
+	cr_assert_eq(read_reply(fd, 37, 8), 0);
+	/* --updates 1: vmmap ends by itself, the frontend still connected. */
+	cr_assert_eq(wait_status(pid), 0, "stderr: %s", slurp(err_path));
+	doc = load_output();
+	cr_assert_str_eq(jstr(doc, "capture.end"), "updates");
+	json_decref(doc);
+	cr_assert_eq(access(sock_path, F_OK), 0, "vmmap does not remove a socket it did not create");
+	close(fd);
+	close(lfd);
+}
+
+Test(capture, sigterm_writes_the_output)
+{
+	pid_t pid = start_vmmap("--listen", sock_path, NULL);
+	int fd = connect_retry(sock_path);
+	json_t *doc;
+
+	handshake(fd, REPLY_ACK | MEM_SLOTS);
+	region_msg(fd, 37, 0x9, 0x0, 0x1000, 0x1000, 0, 1);
+	cr_assert_eq(read_reply(fd, 37, 8), 0);
+	kill(pid, SIGTERM);
+	cr_assert_eq(wait_status(pid), 0);
+	doc = load_output();
+	cr_assert_str_eq(jstr(doc, "capture.end"), "signal");
+	cr_assert_eq(json_array_size(json_object_get(json_object_get(doc, "memory"), "regions")), 1);
+	json_decref(doc);
+	close(fd);
+}
+
+Test(capture, timeout_without_a_frontend)
+{
+	pid_t pid = start_vmmap("--listen", sock_path, "--timeout", "1", NULL);
+	json_t *doc;
+
+	cr_assert_eq(wait_status(pid), 1, "no frontend is a negative answer");
+	doc = load_output();
+	cr_assert_str_eq(jstr(doc, "capture.end"), "timeout");
+	cr_assert_eq(jint(doc, "capture.messages"), 0);
+	json_decref(doc);
+	cr_assert(strstr(slurp(err_path), "no frontend connected"));
+}
+
+Test(capture, never_replaces_what_is_not_a_socket)
+{
+	int fd = open(sock_path, O_WRONLY | O_CREAT, 0644);
+	pid_t pid;
+
+	cr_assert(write(fd, "keep", 4) == 4);
+	close(fd);
+	pid = start_vmmap("--listen", sock_path, NULL);
+	cr_assert_eq(wait_status(pid), 2);
+	cr_assert(strstr(slurp(err_path), "exists and is not a socket"), "%s", slurp(err_path));
+	cr_assert_str_eq(slurp(sock_path), "keep");
+	cr_assert_neq(access(out_path, F_OK), 0, "no output on a usage failure");
+
+	unlink(sock_path);
+	cr_assert_eq(symlink("/tmp", sock_path), 0);
+	pid = start_vmmap("--listen", sock_path, NULL);
+	cr_assert_eq(wait_status(pid), 2, "a symlink is not followed or replaced");
+	struct stat st;
+	cr_assert_eq(lstat(sock_path, &st), 0);
+	cr_assert(S_ISLNK(st.st_mode));
+}
