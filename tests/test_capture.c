@@ -27,7 +27,7 @@
 #define MEM_SLOTS (1u << 15)
 #define MQ (1u << 0)
 
-static char dir[64], sock_path[128], out_path[128], err_path[128];
+static char dir[64], sock_path[128], out_path[128], err_path[128], stdout_path[128];
 
 static void setup(void)
 {
@@ -36,6 +36,7 @@ static void setup(void)
 	snprintf(sock_path, sizeof(sock_path), "%s/vu.sock", dir);
 	snprintf(out_path, sizeof(out_path), "%s/capture.json", dir);
 	snprintf(err_path, sizeof(err_path), "%s/stderr.txt", dir);
+	snprintf(stdout_path, sizeof(stdout_path), "%s/stdout.txt", dir);
 }
 
 static void teardown(void)
@@ -66,8 +67,10 @@ static pid_t start_vmmap(const char *first, ...)
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int out = open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
 		dup2(fd, 2);
+		dup2(out, 1);
 		execv(VMMAP_BIN, (char **)argv);
 		_exit(127);
 	}
@@ -540,4 +543,66 @@ Test(capture, never_replaces_what_is_not_a_socket)
 	struct stat st;
 	cr_assert_eq(lstat(sock_path, &st), 0);
 	cr_assert(S_ISLNK(st.st_mode));
+}
+
+/* More fds than the control buffer holds: MSG_CTRUNC is noticed, the kernel
+ * drops the excess, and nothing leaks. */
+Test(capture, truncated_control_data)
+{
+	pid_t pid = start_vmmap("--listen", sock_path, NULL);
+	int fd = connect_retry(sock_path);
+	size_t base, after;
+	json_t *doc;
+
+	handshake(fd, REPLY_ACK | MEM_SLOTS);
+	send_msg(fd, 1, 1, NULL, 0, 0);
+	read_reply(fd, 1, 8);
+	base = count_fds(pid);
+	u64_msg(fd, 13, 1, 0, 40); /* SET_VRING_CALL with 40 fds */
+	send_msg(fd, 1, 1, NULL, 0, 0);
+	read_reply(fd, 1, 8);
+	after = count_fds(pid);
+	cr_assert_eq(after, base, "fds %zu after, %zu before", after, base);
+	close(fd);
+	cr_assert_eq(wait_status(pid), 1);
+	doc = load_output();
+	cr_assert_eq(count_violations(doc, "more file descriptors than the 32"), 1);
+	json_decref(doc);
+}
+
+/* --follow under -j: one JSON object per message, on stdout with -o. */
+Test(capture, follow_json_lines)
+{
+	pid_t pid = start_vmmap("--listen", sock_path, "--follow", "-j", NULL);
+	int fd = connect_retry(sock_path);
+	char line[1024];
+	size_t n = 0;
+	FILE *f;
+
+	handshake(fd, REPLY_ACK | MEM_SLOTS);
+	region_msg(fd, 37, 0x9, 0x0, 0x1000, 0x1000, 0, 1);
+	cr_assert_eq(read_reply(fd, 37, 8), 0);
+	close(fd);
+	cr_assert_eq(wait_status(pid), 0, "%s", slurp(err_path));
+	f = fopen(stdout_path, "r");
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		json_t *o = json_loads(line, 0, NULL);
+
+		cr_assert_not_null(o, "not a JSON line: %s", line);
+		cr_assert_eq(json_integer_value(json_object_get(o, "message")), (json_int_t)n);
+		cr_assert(json_is_string(json_object_get(o, "request")));
+		if (n == 4) {
+			cr_assert_str_eq(json_string_value(json_object_get(o, "request")), "ADD_MEM_REG");
+			cr_assert_eq(json_integer_value(json_object_get(o, "fds")), 1);
+			cr_assert(json_is_true(json_object_get(o, "reply")));
+			cr_assert_eq(json_integer_value(json_object_get(o, "regions")), 1);
+		}
+		json_decref(o);
+		n++;
+	}
+	fclose(f);
+	cr_assert_eq(n, 5, "GET_FEATURES, GET/SET_PROTOCOL_FEATURES, SET_OWNER, ADD_MEM_REG");
+	/* The document went to the file, not to stdout. */
+	json_decref(load_output());
 }
