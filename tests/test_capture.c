@@ -208,28 +208,30 @@ static json_t *load_output(void)
 	return doc;
 }
 
-static const char *jstr(json_t *o, const char *path)
+/* The value at a dotted path such as "capture.timeline.3.request". */
+static json_t *jget(json_t *o, const char *path)
 {
-	json_t *v = o;
 	char buf[128], *save, *tok;
 
 	snprintf(buf, sizeof(buf), "%s", path);
 	for (tok = strtok_r(buf, ".", &save); tok; tok = strtok_r(NULL, ".", &save))
-		v = isdigit((unsigned char)tok[0]) ? json_array_get(v, (size_t)atoi(tok))
-						   : json_object_get(v, tok);
+		o = isdigit((unsigned char)tok[0]) ? json_array_get(o, (size_t)atoi(tok))
+						   : json_object_get(o, tok);
+	return o;
+}
+
+static const char *jstr(json_t *o, const char *path)
+{
+	json_t *v = jget(o, path);
+
 	cr_assert(json_is_string(v), "%s is not a string", path);
 	return json_string_value(v);
 }
 
 static json_int_t jint(json_t *o, const char *path)
 {
-	json_t *v = o;
-	char buf[128], *save, *tok;
+	json_t *v = jget(o, path);
 
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (tok = strtok_r(buf, ".", &save); tok; tok = strtok_r(NULL, ".", &save))
-		v = isdigit((unsigned char)tok[0]) ? json_array_get(v, (size_t)atoi(tok))
-						   : json_object_get(v, tok);
 	cr_assert(json_is_integer(v), "%s is not an integer", path);
 	return json_integer_value(v);
 }
