@@ -21,20 +21,33 @@ enum {
 	VMMAP_EXIT_ERROR = 2,    /* usage or input error */
 };
 
+struct vmmap_shell;
+
 struct vmmap_ctx {
 	bool json;   /* -j: one JSON document on stdout */
 	bool pretty; /* -p: indented JSON (implies json) */
 	bool quiet;  /* -q: nothing on stdout; the exit status answers */
 	const char *cmd; /* the command being run, for messages */
 	int argp_flags;  /* extra argp_parse flags for commands */
+	struct vmmap_shell *shell; /* inside the shell: its tables */
+	const char *where; /* batch input: "FILE:LINE" of the command */
 };
+
+/* cli_parse's answer when it printed --help or --version (inside the shell,
+ * where argp does not exit): the command is done, successfully. */
+#define VMMAP_HELP_SHOWN (-1)
 
 struct vmmap_cmd {
 	const char *name;
 	int (*fn)(struct vmmap_ctx *ctx, int argc, char **argv);
 	const char *usage;   /* arguments, for the command list */
 	const char *summary; /* one line, for the command list */
+	const struct argp *argp; /* its options, for the shell's completion */
 };
+
+/* The command table (main.c). */
+const struct vmmap_cmd *vmmap_command(const char *name);
+const struct vmmap_cmd *vmmap_commands(size_t *n);
 
 int cmd_show(struct vmmap_ctx *ctx, int argc, char **argv);
 int cmd_translate(struct vmmap_ctx *ctx, int argc, char **argv);
@@ -42,6 +55,12 @@ int cmd_lookup(struct vmmap_ctx *ctx, int argc, char **argv);
 int cmd_diff(struct vmmap_ctx *ctx, int argc, char **argv);
 int cmd_validate(struct vmmap_ctx *ctx, int argc, char **argv);
 int cmd_capture(struct vmmap_ctx *ctx, int argc, char **argv);
+int cmd_shell(struct vmmap_ctx *ctx, int argc, char **argv);
+int cmd_batch(struct vmmap_ctx *ctx, int argc, char **argv);
+
+extern const struct argp cmd_show_argp, cmd_translate_argp, cmd_lookup_argp,
+	cmd_diff_argp, cmd_validate_argp, cmd_capture_argp, cmd_shell_argp,
+	cmd_batch_argp;
 
 /* The global options (-j, -p, -q), a child of every command's parser so they
  * may also follow the command.  Its input is the struct vmmap_ctx. */
@@ -73,10 +92,26 @@ int cli_input_error(struct vmmap_ctx *ctx, const char *msg);
  * Returns 0, or VMMAP_EXIT_ERROR when result is NULL (out of memory). */
 int cli_emit_json(struct vmmap_ctx *ctx, json_t *result);
 
-/* Loads FILE (or "-") into t with VM_LOAD_* flags, reporting failures.
- * 0 or VMMAP_EXIT_ERROR. */
-int cli_load_table(struct vmmap_ctx *ctx, const char *path, unsigned flags,
-		   struct vm_table *t);
+/*
+ * A table argument: a file (or "-" for standard input) loaded with VM_LOAD_*
+ * flags, or inside the shell the name of a loaded table.  Inside the shell
+ * the argument may also be left out for the current table.
+ */
+struct cli_table {
+	const struct vm_table *t;
+	const char *name; /* the file or table name, for output */
+	struct vm_table own;
+	bool owned;
+};
+
+/*
+ * Opens the table named by pos[0] (npos may be 0).  *used is set to 1 when
+ * pos[0] named the table, 0 when the shell's current table stands in.
+ * Returns 0 or VMMAP_EXIT_ERROR (reported).
+ */
+int cli_table_open(struct vmmap_ctx *ctx, char *const *pos, int npos,
+		   unsigned flags, struct cli_table *out, int *used);
+void cli_table_close(struct cli_table *tb);
 
 /* One address query from the command line. */
 struct cli_query {
@@ -91,6 +126,11 @@ struct cli_query {
  */
 int cli_parse_queries(struct vmmap_ctx *ctx, char **args, int n,
 		      struct cli_query **out, size_t *nq);
+
+/* Writes text to path through a temporary file in the same directory and a
+ * rename: the file is the old one or the whole new one.  0 or
+ * VMMAP_EXIT_ERROR (reported; the old file untouched). */
+int cli_write_atomic(struct vmmap_ctx *ctx, const char *path, const char *text);
 
 /* Fixed-width inclusive range "%016x-%016x". */
 #define CLI_RANGE_MAX 40

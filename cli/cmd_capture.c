@@ -77,7 +77,7 @@ static error_t capture_parse(int key, char *arg, struct argp_state *state)
 	}
 }
 
-static const struct argp capture_argp = {
+const struct argp cmd_capture_argp = {
 	.options = capture_options,
 	.parser = capture_parse,
 	.args_doc = "--listen PATH | --connect PATH",
@@ -275,54 +275,6 @@ static void serve(struct capture *c, int conn)
 	free(m);
 }
 
-/* Writes text to path through a temporary file in the same directory and a
- * rename, so the file is either the old one or the whole new one. */
-static int write_atomic(struct vmmap_ctx *ctx, const char *path, const char *text)
-{
-	char *tmp = NULL;
-	size_t len = strlen(text);
-	int fd, e;
-
-	if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
-		return cli_error(ctx, "nomem", "out of memory");
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		e = errno;
-		cli_error(ctx, "io", "%s: cannot create a temporary file: %s", path,
-			  strerror(e));
-		free(tmp);
-		return VMMAP_EXIT_ERROR;
-	}
-	for (size_t off = 0; off < len;) {
-		ssize_t n = write(fd, text + off, len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			goto fail;
-		off += (size_t)n;
-	}
-	if (fchmod(fd, 0644) || fsync(fd))
-		goto fail;
-	if (close(fd)) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path))
-		goto fail;
-	free(tmp);
-	return 0;
-fail:
-	e = errno;
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	free(tmp);
-	return cli_error(ctx, "io", "%s: %s (the previous file is untouched)", path,
-			 strerror(e));
-}
-
 static int parse_count(struct vmmap_ctx *ctx, const char *opt, const char *arg,
 		       uint64_t *out)
 {
@@ -349,7 +301,7 @@ int cmd_capture(struct vmmap_ctx *ctx, int argc, char **argv)
 	char *text;
 	json_t *doc;
 
-	if ((rc = cli_parse(ctx, &capture_argp, argc, argv, &a)))
+	if ((rc = cli_parse(ctx, &cmd_capture_argp, argc, argv, &a)))
 		return rc;
 	if (a.extra)
 		return cli_error(ctx, "usage", "unexpected argument '%s'", a.extra);
@@ -440,7 +392,7 @@ int cmd_capture(struct vmmap_ctx *ctx, int argc, char **argv)
 		if (asprintf(&nl, "%s\n", text) < 0)
 			rc = cli_error(ctx, "nomem", "out of memory");
 		else
-			rc = write_atomic(ctx, a.output, nl);
+			rc = cli_write_atomic(ctx, a.output, nl);
 		free(nl);
 	} else if (!ctx->quiet) {
 		puts(text);

@@ -36,19 +36,24 @@ static error_t diff_parse(int key, char *arg, struct argp_state *state)
 			a->old = arg;
 		else if (!a->new)
 			a->new = arg;
-		else
+		else {
 			argp_error(state, "unexpected argument '%s'", arg);
+			return EINVAL;
+		}
 		return 0;
 	case ARGP_KEY_END:
-		if (!a->new)
+		/* Inside the shell, "diff NEW" compares the current table. */
+		if (!a->old || (!a->new && !a->ctx->shell)) {
 			argp_error(state, "missing %s", a->old ? "NEW" : "OLD and NEW");
+			return EINVAL;
+		}
 		return 0;
 	default:
 		return ARGP_ERR_UNKNOWN;
 	}
 }
 
-static const struct argp diff_argp = {
+const struct argp cmd_diff_argp = {
 	.parser = diff_parse,
 	.args_doc = "OLD NEW",
 	.doc = "Show what changed from table OLD to table NEW.  Regions are "
@@ -212,22 +217,26 @@ int cmd_diff(struct vmmap_ctx *ctx, int argc, char **argv)
 {
 	struct diff_args a = { .ctx = ctx };
 	struct diff_result r = { 0 };
-	struct vm_table old, new;
-	int rc;
+	struct cli_table old, new;
+	int rc, used;
 
-	if ((rc = cli_parse(ctx, &diff_argp, argc, argv, &a)))
+	if ((rc = cli_parse(ctx, &cmd_diff_argp, argc, argv, &a)))
 		return rc;
-	if ((rc = cli_load_table(ctx, a.old, 0, &old)))
+	if (!a.new) { /* shell: the current table against OLD's argument */
+		a.new = a.old;
+		a.old = NULL;
+	}
+	if ((rc = cli_table_open(ctx, (char **)&a.old, a.old ? 1 : 0, 0, &old, &used)))
 		return rc;
-	if ((rc = cli_load_table(ctx, a.new, 0, &new))) {
-		vm_table_clean(&old);
+	if ((rc = cli_table_open(ctx, (char **)&a.new, 1, 0, &new, &used))) {
+		cli_table_close(&old);
 		return rc;
 	}
-	r.old_name = a.old;
-	r.new_name = a.new;
-	r.old = &old;
-	r.new = &new;
-	if (vm_table_diff(&old, &new, &r.d)) {
+	r.old_name = old.name;
+	r.new_name = new.name;
+	r.old = old.t;
+	r.new = new.t;
+	if (vm_table_diff(old.t, new.t, &r.d)) {
 		rc = cli_error(ctx, "nomem", "out of memory");
 	} else {
 		if (ctx->json)
@@ -238,7 +247,7 @@ int cmd_diff(struct vmmap_ctx *ctx, int argc, char **argv)
 			rc = vm_diff_empty(&r.d) ? VMMAP_EXIT_OK : VMMAP_EXIT_NEGATIVE;
 	}
 	vm_diff_free(&r.d);
-	vm_table_clean(&old);
-	vm_table_clean(&new);
+	cli_table_close(&old);
+	cli_table_close(&new);
 	return rc;
 }

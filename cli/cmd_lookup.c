@@ -43,16 +43,17 @@ static error_t lookup_parse(int key, char *arg, struct argp_state *state)
 		a->npos = state->argc - state->next;
 		return 0;
 	case ARGP_KEY_NO_ARGS:
-		argp_error(state, "missing FILE, BUS and ADDR");
-		return 0;
+		argp_error(state, a->ctx->shell ? "missing BUS and ADDR"
+						: "missing FILE, BUS and ADDR");
+		return EINVAL;
 	default:
 		return ARGP_ERR_UNKNOWN;
 	}
 }
 
-static const struct argp lookup_argp = {
+const struct argp cmd_lookup_argp = {
 	.parser = lookup_parse,
-	.args_doc = "FILE BUS ADDR [LEN]\nFILE BUS QUERY...",
+	.args_doc = "[FILE] BUS ADDR [LEN]\n[FILE] BUS QUERY...",
 	.doc = "List every registration on BUS (mmio, pio, virtio-ccw, fast-mmio) "
 	       "that an access of LEN bytes (default 1) at ADDR reaches, in bus "
 	       "order, as KVM's I/O bus routes it.\v"
@@ -126,27 +127,30 @@ int cmd_lookup(struct vmmap_ctx *ctx, int argc, char **argv)
 	struct lookup_args a = { .ctx = ctx };
 	struct lookup_result r = { 0 };
 	struct cli_query *queries = NULL;
-	struct vm_table t;
+	struct cli_table tb;
 	size_t nq = 0;
-	int rc, bus, negative = 0;
+	int rc, bus, used, negative = 0;
 
-	if ((rc = cli_parse(ctx, &lookup_argp, argc, argv, &a)))
+	if ((rc = cli_parse(ctx, &cmd_lookup_argp, argc, argv, &a)))
 		return rc;
-	if (a.npos < 2)
-		return cli_error(ctx, "usage", "missing BUS and ADDR (try 'vmmap lookup --help')");
-	bus = vm_bus_from_name(a.pos[1]);
-	if (bus < 0)
-		return cli_error(ctx, "usage",
-				 "unknown bus '%s' (buses: mmio, pio, virtio-ccw, fast-mmio)",
-				 a.pos[1]);
-	if ((rc = cli_parse_queries(ctx, a.pos + 2, a.npos - 2, &queries, &nq)))
+	if ((rc = cli_table_open(ctx, a.pos, a.npos, 0, &tb, &used)))
 		return rc;
-	if ((rc = cli_load_table(ctx, a.pos[0], 0, &t))) {
-		free(queries);
-		return rc;
+	if (a.npos - used < 1) {
+		rc = cli_error(ctx, "usage", "missing BUS and ADDR (try 'vmmap lookup --help')");
+		goto out;
 	}
+	bus = vm_bus_from_name(a.pos[used]);
+	if (bus < 0) {
+		rc = cli_error(ctx, "usage",
+			       "unknown bus '%s' (buses: mmio, pio, virtio-ccw, fast-mmio)",
+			       a.pos[used]);
+		goto out;
+	}
+	if ((rc = cli_parse_queries(ctx, a.pos + used + 1, a.npos - used - 1, &queries,
+				    &nq)))
+		goto out;
 
-	r.bus = &t.bus[bus];
+	r.bus = &tb.t->bus[bus];
 	r.bus_id = bus;
 	r.q = calloc(nq, sizeof(*r.q));
 	if (!r.q) {
@@ -185,6 +189,6 @@ out:
 		free(r.q[i].match);
 	free(r.q);
 	free(queries);
-	vm_table_clean(&t);
+	cli_table_close(&tb);
 	return rc;
 }

@@ -4,6 +4,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 
 #include "cli.h"
@@ -30,25 +31,25 @@ static error_t show_parse(int key, char *arg, struct argp_state *state)
 		state->child_inputs[0] = a->ctx;
 		return 0;
 	case ARGP_KEY_ARG:
-		if (a->file)
+		if (a->file) {
 			argp_error(state, "unexpected argument '%s'", arg);
+			return EINVAL;
+		}
 		a->file = arg;
-		return 0;
-	case ARGP_KEY_END:
-		if (!a->file)
-			argp_error(state, "missing FILE");
 		return 0;
 	default:
 		return ARGP_ERR_UNKNOWN;
 	}
 }
 
-static const struct argp show_argp = {
+const struct argp cmd_show_argp = {
 	.parser = show_parse,
-	.args_doc = "FILE",
+	.args_doc = "[FILE]",
 	.doc = "Print a table: memory regions sorted by guest-physical address with "
 	       "inclusive ranges, the holes between them, then every bus's "
-	       "registrations in bus order.  FILE may be - for standard input.",
+	       "registrations in bus order.  FILE may be - for standard input; "
+	       "inside the shell it may name a loaded table, or be left out for "
+	       "the current one.",
 	.children = cli_global_children,
 };
 
@@ -107,17 +108,21 @@ int cmd_show(struct vmmap_ctx *ctx, int argc, char **argv)
 {
 	struct show_args a = { .ctx = ctx };
 	struct show_result r = { 0 };
-	struct vm_table t;
-	int rc;
+	struct cli_table tb;
+	int rc, used;
 
-	if ((rc = cli_parse(ctx, &show_argp, argc, argv, &a)))
+	if ((rc = cli_parse(ctx, &cmd_show_argp, argc, argv, &a)))
 		return rc;
-	if ((rc = cli_load_table(ctx, a.file, 0, &t)))
+	if ((rc = cli_table_open(ctx, (char **)&a.file, a.file ? 1 : 0, 0, &tb, &used)))
 		return rc;
+	if (a.file && !used) {
+		cli_table_close(&tb);
+		return cli_error(ctx, "usage", "'%s': no such table or file", a.file);
+	}
 
-	r.t = &t;
-	r.sorted = vm_umem_sorted(&t.umem);
-	r.nholes = vm_umem_holes(&t.umem, &r.holes);
+	r.t = tb.t;
+	r.sorted = vm_umem_sorted(&tb.t->umem);
+	r.nholes = vm_umem_holes(&tb.t->umem, &r.holes);
 	if (!r.sorted || r.nholes < 0) {
 		rc = cli_error(ctx, "nomem", "out of memory");
 	} else if (ctx->json) {
@@ -129,6 +134,6 @@ int cmd_show(struct vmmap_ctx *ctx, int argc, char **argv)
 	}
 	free(r.sorted);
 	free(r.holes);
-	vm_table_clean(&t);
+	cli_table_close(&tb);
 	return rc;
 }

@@ -78,17 +78,17 @@ static error_t translate_parse(int key, char *arg, struct argp_state *state)
 		a->npos = state->argc - state->next;
 		return 0;
 	case ARGP_KEY_NO_ARGS:
-		argp_error(state, "missing FILE and ADDR");
-		return 0;
+		argp_error(state, a->ctx->shell ? "missing ADDR" : "missing FILE and ADDR");
+		return EINVAL;
 	default:
 		return ARGP_ERR_UNKNOWN;
 	}
 }
 
-static const struct argp translate_argp = {
+const struct argp cmd_translate_argp = {
 	.options = translate_options,
 	.parser = translate_parse,
-	.args_doc = "FILE ADDR [LEN]\nFILE QUERY...",
+	.args_doc = "[FILE] ADDR [LEN]\n[FILE] QUERY...",
 	.doc = "Translate addresses the way vhost's translate_desc does: walk the "
 	       "range region by region and print one piece per region crossed, "
 	       "or the first unmapped address.\v"
@@ -211,21 +211,23 @@ int cmd_translate(struct vmmap_ctx *ctx, int argc, char **argv)
 	};
 	struct translate_result r = { 0 };
 	struct cli_query *queries = NULL;
-	struct vm_table t;
+	struct cli_table tb;
 	size_t nq = 0;
-	int rc, negative = 0;
+	int rc, used, negative = 0;
 
-	if ((rc = cli_parse(ctx, &translate_argp, argc, argv, &a)))
+	if ((rc = cli_parse(ctx, &cmd_translate_argp, argc, argv, &a)))
 		return rc;
 	if (a.bad)
 		return cli_error(ctx, "usage", "invalid option value '%s': %s",
 				 a.bad, a.bad_why);
-	if (a.npos < 2)
-		return cli_error(ctx, "usage", "missing ADDR (try 'vmmap translate --help')");
-	if ((rc = cli_parse_queries(ctx, a.pos + 1, a.npos - 1, &queries, &nq)))
+	if ((rc = cli_table_open(ctx, a.pos, a.npos, 0, &tb, &used)))
 		return rc;
-	if ((rc = cli_load_table(ctx, a.pos[0], 0, &t))) {
-		free(queries);
+	if (a.npos - used < 1) {
+		cli_table_close(&tb);
+		return cli_error(ctx, "usage", "missing ADDR (try 'vmmap translate --help')");
+	}
+	if ((rc = cli_parse_queries(ctx, a.pos + used, a.npos - used, &queries, &nq))) {
+		cli_table_close(&tb);
 		return rc;
 	}
 
@@ -246,7 +248,7 @@ int cmd_translate(struct vmmap_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 		/* Arguments were checked, so only a hole or the piece limit remain. */
-		tq->rc = vm_umem_translate(&t.umem, a.from, tq->q.addr, tq->q.len,
+		tq->rc = vm_umem_translate(&tb.t->umem, a.from, tq->q.addr, tq->q.len,
 					   tq->pieces, a.max_pieces, &tq->tr);
 		negative |= tq->rc != 0;
 	}
@@ -261,6 +263,6 @@ out:
 		free(r.q[i].pieces);
 	free(r.q);
 	free(queries);
-	vm_table_clean(&t);
+	cli_table_close(&tb);
 	return rc;
 }

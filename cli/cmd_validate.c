@@ -55,23 +55,21 @@ static error_t validate_parse(int key, char *arg, struct argp_state *state)
 		a->strict = true;
 		return 0;
 	case ARGP_KEY_ARG:
-		if (a->file)
+		if (a->file) {
 			argp_error(state, "unexpected argument '%s'", arg);
+			return EINVAL;
+		}
 		a->file = arg;
-		return 0;
-	case ARGP_KEY_END:
-		if (!a->file)
-			argp_error(state, "missing FILE");
 		return 0;
 	default:
 		return ARGP_ERR_UNKNOWN;
 	}
 }
 
-static const struct argp validate_argp = {
+const struct argp cmd_validate_argp = {
 	.options = validate_options,
 	.parser = validate_parse,
-	.args_doc = "FILE",
+	.args_doc = "[FILE]",
 	.doc = "Check a table against the rules vhost, vhost-user and KVM apply: "
 	       "overlapping regions, sizes and sums that overflow 64 bits, bus "
 	       "overlaps, duplicates and KVM's registration limit, and with "
@@ -177,10 +175,10 @@ int cmd_validate(struct vmmap_ctx *ctx, int argc, char **argv)
 	struct validate_args a = { .ctx = ctx };
 	struct validate_result r = { 0 };
 	struct vm_profile custom;
-	struct vm_table t;
-	int rc;
+	struct cli_table tb;
+	int rc, used;
 
-	if ((rc = cli_parse(ctx, &validate_argp, argc, argv, &a)))
+	if ((rc = cli_parse(ctx, &cmd_validate_argp, argc, argv, &a)))
 		return rc;
 	if (a.profile && !(r.profile = vm_profile_find(a.profile)))
 		return cli_error(ctx, "usage",
@@ -204,12 +202,17 @@ int cmd_validate(struct vmmap_ctx *ctx, int argc, char **argv)
 		custom.why = "set by --max-slots, the frontend's GET_MAX_MEM_SLOTS answer";
 		r.profile = &custom;
 	}
-	if ((rc = cli_load_table(ctx, a.file, VM_LOAD_KEEP_INVALID, &t)))
+	if ((rc = cli_table_open(ctx, (char **)&a.file, a.file ? 1 : 0,
+				 VM_LOAD_KEEP_INVALID, &tb, &used)))
 		return rc;
+	if (a.file && !used) {
+		cli_table_close(&tb);
+		return cli_error(ctx, "usage", "'%s': no such table or file", a.file);
+	}
 
-	r.file = strcmp(a.file, "-") ? a.file : "<stdin>";
+	r.file = tb.name;
 	r.strict = a.strict;
-	if (vm_validate(&t, r.profile, &r.f)) {
+	if (vm_validate(tb.t, r.profile, &r.f)) {
 		rc = cli_error(ctx, "nomem", "out of memory");
 	} else {
 		if (ctx->json)
@@ -221,6 +224,6 @@ int cmd_validate(struct vmmap_ctx *ctx, int argc, char **argv)
 				? VMMAP_EXIT_NEGATIVE : VMMAP_EXIT_OK;
 	}
 	vm_findings_free(&r.f);
-	vm_table_clean(&t);
+	cli_table_close(&tb);
 	return rc;
 }

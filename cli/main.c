@@ -10,17 +10,21 @@
 
 static const struct vmmap_cmd commands[] = {
 	{ "show", cmd_show, "FILE",
-	  "regions by address, holes, bus registrations" },
+	  "regions by address, holes, bus registrations", &cmd_show_argp },
 	{ "translate", cmd_translate, "FILE ADDR [LEN]",
-	  "translate addresses region by region" },
+	  "translate addresses region by region", &cmd_translate_argp },
 	{ "lookup", cmd_lookup, "FILE BUS ADDR [LEN]",
-	  "registrations an I/O access reaches" },
+	  "registrations an I/O access reaches", &cmd_lookup_argp },
 	{ "diff", cmd_diff, "OLD NEW",
-	  "changes as REM_MEM_REG/ADD_MEM_REG" },
+	  "changes as REM_MEM_REG/ADD_MEM_REG", &cmd_diff_argp },
 	{ "validate", cmd_validate, "FILE",
-	  "check overlaps and vhost/KVM limits" },
+	  "check overlaps and vhost/KVM limits", &cmd_validate_argp },
 	{ "capture", cmd_capture, "--listen|--connect PATH",
-	  "record the table a frontend sends" },
+	  "record the table a frontend sends", &cmd_capture_argp },
+	{ "shell", cmd_shell, "[FILE...]",
+	  "interactive shell (also vmmap -i)", &cmd_shell_argp },
+	{ "batch", cmd_batch, "FILE|-",
+	  "the shell's commands from a file", &cmd_batch_argp },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -65,6 +69,12 @@ static char *help_filter(int key, const char *text, void *input)
 struct root_args {
 	struct vmmap_ctx *ctx; /* first: the global child parser's input */
 	int cmd_index;
+	bool interactive; /* -i */
+};
+
+static const struct argp_option root_options[] = {
+	{ "interactive", 'i', NULL, 0, "Start the shell (vmmap shell)", 0 },
+	{ 0 },
 };
 
 static error_t root_parse(int key, char *arg, struct argp_state *state)
@@ -81,8 +91,11 @@ static error_t root_parse(int key, char *arg, struct argp_state *state)
 		a->cmd_index = state->next - 1;
 		state->next = state->argc;
 		return 0;
+	case 'i':
+		a->interactive = true;
+		return 0;
 	case ARGP_KEY_END:
-		if (a->cmd_index < 0)
+		if (a->cmd_index < 0 && !a->interactive)
 			argp_error(state, "missing COMMAND");
 		return 0;
 	default:
@@ -96,6 +109,7 @@ static const struct argp_child root_children[] = {
 };
 
 static const struct argp root_argp = {
+	.options = root_options,
 	.parser = root_parse,
 	.args_doc = "COMMAND [ARG...]",
 	.doc = doc,
@@ -103,12 +117,18 @@ static const struct argp root_argp = {
 	.help_filter = help_filter,
 };
 
-static const struct vmmap_cmd *find_command(const char *name)
+const struct vmmap_cmd *vmmap_command(const char *name)
 {
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		if (!strcmp(commands[i].name, name))
 			return &commands[i];
 	return NULL;
+}
+
+const struct vmmap_cmd *vmmap_commands(size_t *n)
+{
+	*n = NCOMMANDS;
+	return commands;
 }
 
 int main(int argc, char **argv)
@@ -122,7 +142,13 @@ int main(int argc, char **argv)
 	if (argp_parse(&root_argp, argc, argv, ARGP_IN_ORDER, NULL, &root))
 		return VMMAP_EXIT_ERROR;
 
-	cmd = find_command(argv[root.cmd_index]);
+	if (root.interactive && root.cmd_index < 0) {
+		char *sargv[] = { "shell", NULL };
+
+		ctx.cmd = "shell";
+		return cmd_shell(&ctx, 1, sargv);
+	}
+	cmd = vmmap_command(argv[root.cmd_index]);
 	if (!cmd) {
 		char names[256] = "";
 

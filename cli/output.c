@@ -1,9 +1,17 @@
 /*
  * Error reporting and the JSON wrapper shared by every command.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shell.h"
 
 #include "cli.h"
 
@@ -19,17 +27,22 @@ static json_t *wrapper(const struct vmmap_ctx *ctx)
 }
 
 static void emit_error(struct vmmap_ctx *ctx, const char *code,
-		       const char *msg, int with_cmd)
+		       const char *text, int with_cmd)
 {
+	const char *where = ctx->where ? ctx->where : "", *sep = ctx->where ? ": " : "";
+	char msg[1400];
 	json_t *doc;
 
+	/* Text: "vmmap: FILE:LINE: CMD: text" (FILE:LINE in a batch).  JSON
+	 * has the command in its own member. */
 	if (!ctx->json || ctx->quiet) {
 		if (with_cmd && ctx->cmd)
-			fprintf(stderr, "vmmap: %s: %s\n", ctx->cmd, msg);
+			fprintf(stderr, "vmmap: %s%s%s: %s\n", where, sep, ctx->cmd, text);
 		else
-			fprintf(stderr, "vmmap: %s\n", msg);
+			fprintf(stderr, "vmmap: %s%s%s\n", where, sep, text);
 		return;
 	}
+	snprintf(msg, sizeof(msg), "%s%s%s", where, sep, text);
 	doc = wrapper(ctx);
 	if (!doc || json_object_set_new(doc, "error",
 					json_pack("{s:s, s:s}", "code", code,
@@ -82,15 +95,52 @@ int cli_emit_json(struct vmmap_ctx *ctx, json_t *result)
 	return 0;
 }
 
-int cli_load_table(struct vmmap_ctx *ctx, const char *path, unsigned flags,
-		   struct vm_table *t)
+int cli_table_open(struct vmmap_ctx *ctx, char *const *pos, int npos,
+		   unsigned flags, struct cli_table *out, int *used)
 {
 	struct vm_error err;
+	const char *name;
 
-	vm_table_init(t);
-	if (vm_table_load_file(t, path, flags, &err))
+	memset(out, 0, sizeof(*out));
+	*used = 0;
+	if (ctx->shell) {
+		/* A loaded table by name; else a file; else the current table
+		 * when the argument does not look like a file at all. */
+		if (npos > 0 && (out->t = shell_table(ctx->shell, pos[0], &name))) {
+			out->name = name;
+			*used = 1;
+			return 0;
+		}
+		if ((npos == 0 || (strcmp(pos[0], "-") && access(pos[0], F_OK))) &&
+		    (out->t = shell_table(ctx->shell, NULL, &name))) {
+			out->name = name;
+			return 0;
+		}
+		if (npos == 0 || (strcmp(pos[0], "-") && access(pos[0], F_OK)))
+			return cli_error(ctx, "usage", npos
+					 ? "'%s' is neither a loaded table nor a file, and no "
+					   "table is loaded (try 'load FILE')"
+					 : "no table loaded (try 'load FILE')",
+					 npos ? pos[0] : "");
+	} else if (npos == 0) {
+		return cli_error(ctx, "usage", "missing FILE (try 'vmmap %s --help')",
+				 ctx->cmd);
+	}
+	vm_table_init(&out->own);
+	if (vm_table_load_file(&out->own, pos[0], flags, &err))
 		return cli_input_error(ctx, err.msg);
+	out->t = &out->own;
+	out->owned = true;
+	out->name = strcmp(pos[0], "-") ? pos[0] : "<stdin>";
+	*used = 1;
 	return 0;
+}
+
+void cli_table_close(struct cli_table *tb)
+{
+	if (tb->owned)
+		vm_table_clean(&tb->own);
+	memset(tb, 0, sizeof(*tb));
 }
 
 void cli_fmt_range(char buf[CLI_RANGE_MAX], uint64_t first, uint64_t last)
@@ -104,4 +154,52 @@ void cli_fmt_io_range(char buf[CLI_RANGE_MAX], const struct vm_io_range *io)
 		cli_fmt_range(buf, io->addr, io->addr + io->len - 1);
 	else
 		snprintf(buf, CLI_RANGE_MAX, "%016" PRIx64 " (any length)", io->addr);
+}
+
+/* Writes text to path through a temporary file in the same directory and a
+ * rename, so the file is either the old one or the whole new one. */
+int cli_write_atomic(struct vmmap_ctx *ctx, const char *path, const char *text)
+{
+	char *tmp = NULL;
+	size_t len = strlen(text);
+	int fd, e;
+
+	if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
+		return cli_error(ctx, "nomem", "out of memory");
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		e = errno;
+		cli_error(ctx, "io", "%s: cannot create a temporary file: %s", path,
+			  strerror(e));
+		free(tmp);
+		return VMMAP_EXIT_ERROR;
+	}
+	for (size_t off = 0; off < len;) {
+		ssize_t n = write(fd, text + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto fail;
+		off += (size_t)n;
+	}
+	if (fchmod(fd, 0644) || fsync(fd))
+		goto fail;
+	if (close(fd)) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path))
+		goto fail;
+	free(tmp);
+	return 0;
+fail:
+	e = errno;
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	free(tmp);
+	return cli_error(ctx, "io", "%s: %s (the previous file is untouched)", path,
+			 strerror(e));
 }

@@ -6,8 +6,8 @@ _vmmap()
     local cur prev words cword
     _init_completion || return
 
-    local globals='-j --json -p --pretty -q --quiet -V --version --help --usage'
-    local commands='show translate lookup diff validate capture'
+    local globals='-j --json -p --pretty -q --quiet -i --interactive -V --version --help --usage'
+    local commands='show translate lookup diff validate capture shell batch'
     local buses='mmio pio virtio-ccw fast-mmio'
 
     # Find the command word and the positional arguments after it.
@@ -45,6 +45,7 @@ _vmmap()
     [[ $cmd == translate ]] && opts+=" --from --max-pieces"
     [[ $cmd == validate ]] && opts+=" --profile --max-slots --strict"
     [[ $cmd == capture ]] && opts+=" --listen --connect --output --timeout --updates --no-mem-slots --max-slots --follow"
+    [[ $cmd == batch ]] && opts+=" --force"
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
         return
@@ -63,6 +64,12 @@ _vmmap()
     case $cmd:$npos in
         show:0|translate:0|lookup:0|validate:0|diff:0|diff:1)
             _filedir json
+            ;;
+        shell:*)
+            _filedir json
+            ;;
+        batch:0)
+            _filedir
             ;;
         lookup:1)
             # Offer the buses the file really has, asking vmmap itself.

@@ -33,9 +33,10 @@ check() { # expected words... -- command line words (last one is being completed
     fi
 }
 
-check show translate lookup diff validate capture -- vmmap ''
+check show translate lookup diff validate capture shell batch -- vmmap ''
 check translate -- vmmap tr
-check show translate lookup diff validate capture -- vmmap -j ''
+check show translate lookup diff validate capture shell batch -- vmmap -j ''
+check --force -- vmmap batch --fo
 check --listen -- vmmap capture --li
 check --no-mem-slots -- vmmap capture --listen /tmp/s --no
 check vhost-kernel vhost-user vhost-user-slots kvm -- vmmap validate --profile ''

@@ -23,9 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define REPLY_ACK (1u << 3)
-#define MEM_SLOTS (1u << 15)
-#define MQ (1u << 0)
+#include "frontend.h"
 
 static char dir[64], sock_path[128], out_path[128], err_path[128], stdout_path[128];
 
@@ -84,103 +82,6 @@ static int wait_status(pid_t pid)
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
 	cr_assert(WIFEXITED(st), "vmmap died with signal %d", WTERMSIG(st));
 	return WEXITSTATUS(st);
-}
-
-static int connect_retry(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-
-	strcpy(sa.sun_path, path);
-	for (int i = 0; i < 200; i++) {
-		if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
-			return fd;
-		usleep(10000);
-	}
-	cr_assert_fail("cannot connect to %s: %s", path, strerror(errno));
-	return -1;
-}
-
-/* Sends one message with nfds fresh fds (of /dev/null). */
-static void send_msg(int fd, uint32_t request, uint32_t flags, const void *payload,
-		     uint32_t size, int nfds)
-{
-	uint32_t hdr[3] = { request, flags, size };
-	char buf[12 + 8192];
-	union {
-		char b[CMSG_SPACE(64 * sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov = { buf, 12 + size };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	int fds[64];
-
-	memcpy(buf, hdr, 12);
-	if (size)
-		memcpy(buf + 12, payload, size);
-	if (nfds) {
-		struct cmsghdr *c;
-
-		for (int i = 0; i < nfds; i++)
-			fds[i] = open("/dev/null", O_RDONLY);
-		mh.msg_control = ctl.b;
-		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
-	}
-	cr_assert_eq(sendmsg(fd, &mh, MSG_NOSIGNAL), (ssize_t)(12 + size),
-		     "sendmsg: %s", strerror(errno));
-	for (int i = 0; i < nfds; i++)
-		close(fds[i]);
-}
-
-/* Reads a reply and checks its header: same request, flags exactly 0x5. */
-static uint64_t read_reply(int fd, uint32_t request, uint32_t size)
-{
-	uint32_t hdr[3];
-	uint8_t p[64] = { 0 };
-	uint64_t v = 0;
-
-	cr_assert_eq(recv(fd, hdr, 12, MSG_WAITALL), 12, "reply header to %u", request);
-	cr_assert_eq(hdr[0], request, "reply code %u to request %u", hdr[0], request);
-	cr_assert_eq(hdr[1], 0x5, "reply flags 0x%x, must be VERSION|REPLY", hdr[1]);
-	cr_assert_eq(hdr[2], size, "reply size %u to request %u", hdr[2], request);
-	cr_assert_eq(recv(fd, p, size, MSG_WAITALL), (ssize_t)size);
-	memcpy(&v, p, size < 8 ? size : 8);
-	return v;
-}
-
-static void u64_msg(int fd, uint32_t req, uint32_t flags, uint64_t v, int nfds)
-{
-	send_msg(fd, req, flags, &v, 8, nfds);
-}
-
-static void region_msg(int fd, uint32_t req, uint32_t flags, uint64_t gpa,
-		       uint64_t size, uint64_t uaddr, uint64_t off, int nfds)
-{
-	uint64_t p[5] = { 0, gpa, size, uaddr, off };
-
-	send_msg(fd, req, flags, p, 40, nfds);
-}
-
-/* The QEMU handshake up to SET_OWNER, negotiating proto features. */
-static void handshake(int fd, uint64_t proto)
-{
-	uint64_t f = read_reply((send_msg(fd, 1, 1, NULL, 0, 0), fd), 1, 8);
-
-	cr_assert(f & (UINT64_C(1) << 32), "VERSION_1 offered");
-	cr_assert(f & (UINT64_C(1) << 30), "PROTOCOL_FEATURES offered");
-	send_msg(fd, 15, 1, NULL, 0, 0);
-	cr_assert_eq(read_reply(fd, 15, 8) & proto, proto, "protocol features offered");
-	u64_msg(fd, 16, 1, proto, 0);
-	if (proto & MQ) {
-		send_msg(fd, 17, 1, NULL, 0, 0);
-		cr_assert_eq(read_reply(fd, 17, 8), 1);
-	}
-	send_msg(fd, 3, 1, NULL, 0, 0);
 }
 
 static size_t count_fds(pid_t pid)

@@ -1,0 +1,359 @@
+/*
+ * vmmap shell under a real pseudo-terminal (forkpty): the prompt, tab
+ * completion of commands and region names, Ctrl-C, history written to its
+ * file and recalled with the up arrow after a restart; and a capture running
+ * in the background, both under a pipe and at the interactive prompt.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "frontend.h"
+
+static char dir[64];
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/vmmap-shell-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd))
+		fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+TestSuite(shell, .init = setup, .fini = teardown, .timeout = 60);
+
+struct pty_proc {
+	pid_t pid;
+	int fd;
+	char out[65536]; /* everything the terminal showed */
+	size_t len;
+};
+
+/* env: NULL-terminated "NAME=value" list (an empty value sets it empty). */
+static void pty_start(struct pty_proc *p, const char *const *env, const char *arg)
+{
+	memset(p, 0, sizeof(*p));
+	p->pid = forkpty(&p->fd, NULL, NULL, NULL);
+	cr_assert_geq(p->pid, 0);
+	if (p->pid == 0) {
+		unsetenv("VMMAP_HISTFILE");
+		unsetenv("XDG_STATE_HOME");
+		setenv("TERM", "vt100", 1);
+		setenv("HOME", dir, 1);
+		for (; *env; env++) {
+			char name[64];
+			const char *eq = strchr(*env, '=');
+
+			snprintf(name, sizeof(name), "%.*s", (int)(eq - *env), *env);
+			setenv(name, eq + 1, 1);
+		}
+		if (chdir(VMMAP_SRC))
+			_exit(127);
+		execl(VMMAP_BIN, "vmmap", "shell", arg, (char *)NULL);
+		_exit(127);
+	}
+}
+
+/* Reads until the output holds want (after from), or fails after 10 s. */
+static void pty_expect(struct pty_proc *p, size_t from, const char *want)
+{
+	time_t end = time(NULL) + 10;
+
+	for (;;) {
+		struct pollfd pf = { p->fd, POLLIN, 0 };
+		ssize_t n;
+
+		p->out[p->len] = '\0';
+		if (from <= p->len && memmem(p->out + from, p->len - from, want, strlen(want)))
+			return;
+		cr_assert_lt(time(NULL), end, "waited for \"%s\"; the terminal shows:\n%s",
+			     want, p->out + from);
+		if (poll(&pf, 1, 200) <= 0)
+			continue;
+		n = read(p->fd, p->out + p->len, sizeof(p->out) - 1 - p->len);
+		if (n > 0)
+			p->len += (size_t)n;
+		else if (n < 0 && errno != EINTR && errno != EAGAIN)
+			cr_assert_fail("pty read: %s; shown:\n%s", strerror(errno), p->out + from);
+	}
+}
+
+/* Types keys and returns where the output stood before them. */
+static size_t pty_type(struct pty_proc *p, const char *keys)
+{
+	size_t mark = p->len;
+
+	cr_assert_eq(write(p->fd, keys, strlen(keys)), (ssize_t)strlen(keys));
+	return mark;
+}
+
+static int pty_wait(struct pty_proc *p)
+{
+	time_t end = time(NULL) + 10;
+	int st;
+	char buf[4096];
+
+	/* Drain so the child never blocks on a full terminal. */
+	while (waitpid(p->pid, &st, WNOHANG) == 0) {
+		if (time(NULL) > end) {
+			kill(p->pid, SIGKILL);
+			waitpid(p->pid, &st, 0);
+			cr_assert_fail("the shell did not exit; the terminal shows:\n%s", p->out);
+		}
+		struct pollfd pf = { p->fd, POLLIN, 0 };
+
+		if (poll(&pf, 1, 100) > 0 && read(p->fd, buf, sizeof(buf)) <= 0)
+			usleep(10000);
+	}
+	close(p->fd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static char *slurp(const char *path)
+{
+	static char buf[65536];
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	return f ? buf : NULL;
+}
+
+Test(shell, prompt_completion_ctrl_c_and_history)
+{
+	char hist[128], env[160];
+	struct pty_proc p;
+	size_t m;
+
+	snprintf(hist, sizeof(hist), "%s/hist", dir);
+	snprintf(env, sizeof(env), "VMMAP_HISTFILE=%s", hist);
+	const char *envv[] = { env, NULL };
+
+	pty_start(&p, envv, "fixtures/qemu-pc-128m.json");
+	pty_expect(&p, 0, "vmmap> ");
+	/* A command name completes on tab. */
+	m = pty_type(&p, "tr\t");
+	pty_expect(&p, m, "anslate ");
+	m = pty_type(&p, "0x1000\r");
+	pty_expect(&p, m, "1 piece");
+	pty_expect(&p, m, "vmmap> ");
+	/* Options complete from the command's own option table. */
+	m = pty_type(&p, "translate --max-p\t");
+	pty_expect(&p, m, "ieces");
+	/* Ctrl-C discards the line and gives a new prompt. */
+	m = pty_type(&p, "\x03");
+	pty_expect(&p, m, "^C");
+	pty_expect(&p, m, "vmmap> ");
+	/* A region name completes (both regions are pc.ram). */
+	m = pty_type(&p, "region remove pc.r\t");
+	pty_expect(&p, m, "am");
+	m = pty_type(&p, "\r");
+	pty_expect(&p, m, "vmmap> ");
+	m = pty_type(&p, "show\r");
+	pty_expect(&p, m, "memory: 1 region");
+	/* Keys go in at the prompt, as a person types them: a ^D typed while
+	 * a command runs meets a cooked terminal, where it is no byte. */
+	pty_expect(&p, m, "vmmap> ");
+	pty_type(&p, "\x04"); /* Ctrl-D leaves */
+	cr_assert_eq(pty_wait(&p), 0);
+
+	/* History was written... */
+	cr_assert_not_null(slurp(hist), "no history file %s", hist);
+	cr_assert(strstr(slurp(hist), "translate"), "%s", slurp(hist));
+	cr_assert(strstr(slurp(hist), "show"), "%s", slurp(hist));
+	cr_assert_null(strstr(slurp(hist), "--max-p"), "a discarded line is not history");
+
+	/* ...and the up arrow recalls the last command after a restart. */
+	pty_start(&p, envv, "fixtures/qemu-pc-128m.json");
+	pty_expect(&p, 0, "vmmap> ");
+	m = pty_type(&p, "\x1b[A");
+	pty_expect(&p, m, "show");
+	m = pty_type(&p, "\r");
+	pty_expect(&p, m, "memory: 2 regions");
+	pty_expect(&p, m, "vmmap> ");
+	pty_type(&p, "quit\r");
+	cr_assert_eq(pty_wait(&p), 0);
+}
+
+Test(shell, history_in_xdg_state_home_with_a_private_directory)
+{
+	char state[128], env[160], path[192];
+	struct pty_proc p;
+	struct stat st;
+	size_t m;
+
+	snprintf(state, sizeof(state), "%s/state", dir);
+	snprintf(env, sizeof(env), "XDG_STATE_HOME=%s", state);
+	const char *envv[] = { env, NULL };
+
+	pty_start(&p, envv, "fixtures/qemu-pc-128m.json");
+	pty_expect(&p, 0, "vmmap> ");
+	m = pty_type(&p, "tables\r");
+	pty_expect(&p, m, "qemu-pc-128m");
+	pty_expect(&p, m, "vmmap> ");
+	pty_type(&p, "exit\r");
+	cr_assert_eq(pty_wait(&p), 0);
+	snprintf(path, sizeof(path), "%s/vmmap", state);
+	cr_assert_eq(stat(path, &st), 0, "%s", path);
+	cr_assert_eq(st.st_mode & 0777, 0700, "mode %o", st.st_mode & 0777);
+	snprintf(path, sizeof(path), "%s/vmmap/history", state);
+	cr_assert(slurp(path) && strstr(slurp(path), "tables"));
+
+	/* Without XDG_STATE_HOME: ~/.local/state/vmmap/history. */
+	pty_start(&p, (const char *[]){ NULL }, "fixtures/qemu-pc-128m.json");
+	pty_expect(&p, 0, "vmmap> ");
+	pty_type(&p, "exit\r");
+	cr_assert_eq(pty_wait(&p), 0);
+	snprintf(path, sizeof(path), "%s/.local/state/vmmap/history", dir);
+	cr_assert_not_null(slurp(path), "%s", path);
+}
+
+Test(shell, empty_histfile_disables_history)
+{
+	struct pty_proc p;
+	char path[192];
+	size_t m;
+
+	pty_start(&p, (const char *[]){ "VMMAP_HISTFILE=", NULL }, "fixtures/qemu-pc-128m.json");
+	pty_expect(&p, 0, "vmmap> ");
+	m = pty_type(&p, "show\r");
+	pty_expect(&p, m, "memory: 2 regions");
+	pty_expect(&p, m, "vmmap> ");
+	pty_type(&p, "exit\r");
+	cr_assert_eq(pty_wait(&p), 0);
+	snprintf(path, sizeof(path), "%s/.local/state/vmmap/history", dir);
+	cr_assert_null(slurp(path), "history written although VMMAP_HISTFILE is empty");
+}
+
+/* The prompt waits while a frontend sends its table: the capture's status
+ * line and prompt change with no key pressed. */
+Test(shell, live_capture_updates_at_the_prompt)
+{
+	char sock[128], cmd[192];
+	struct pty_proc p;
+	size_t m;
+	int fd;
+
+	snprintf(sock, sizeof(sock), "%s/vu.sock", dir);
+	pty_start(&p, (const char *[]){ "VMMAP_HISTFILE=", NULL }, "fixtures/qemu-pc-128m.json");
+	pty_expect(&p, 0, "vmmap> ");
+	snprintf(cmd, sizeof(cmd), "capture --listen %s\r", sock);
+	m = pty_type(&p, cmd);
+	pty_expect(&p, m, "vmmap [live: 0 regions]> ");
+	fd = connect_retry(sock);
+	handshake(fd, REPLY_ACK | MEM_SLOTS);
+	m = p.len;
+	region_msg(fd, 37, 0x9, 0x0, 0xa0000, 0x7f0000000000, 0, 1);
+	cr_assert_eq(read_reply(fd, 37, 8), 0);
+	pty_expect(&p, m, "live: ADD_MEM_REG (message 4), now 1 region");
+	pty_expect(&p, m, "vmmap [live: 1 region]> ");
+	m = pty_type(&p, "translate 0x1000\r");
+	pty_expect(&p, m, "uaddr 00007f0000001000");
+	pty_expect(&p, m, "vmmap [live: 1 region]> ");
+	close(fd);
+	m = p.len;
+	pty_expect(&p, m, "live: capture ended (disconnect)");
+	pty_expect(&p, m, "vmmap> ");
+	pty_type(&p, "quit\r");
+	cr_assert_eq(pty_wait(&p), 0);
+	cr_assert_neq(access(sock, F_OK), 0, "the socket is removed");
+}
+
+static void say(int fd, const char *text)
+{
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+}
+
+static void wait_for(const char *path, const char *want)
+{
+	for (int i = 0; i < 500; i++) {
+		const char *t = slurp(path);
+
+		if (t && strstr(t, want))
+			return;
+		usleep(10000);
+	}
+	cr_assert_fail("%s never showed \"%s\": %s", path, want, slurp(path));
+}
+
+/* Under a pipe: the table changes between two commands, served while the
+ * shell waits for its next line. */
+Test(shell, live_capture_between_commands_in_batch)
+{
+	char sock[128], outp[128], errp[128], line[256];
+	int in[2], fd, st;
+	pid_t pid;
+
+	snprintf(sock, sizeof(sock), "%s/vu.sock", dir);
+	snprintf(outp, sizeof(outp), "%s/out", dir);
+	snprintf(errp, sizeof(errp), "%s/err", dir);
+	cr_assert_eq(pipe(in), 0);
+	pid = fork();
+	if (pid == 0) {
+		int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		dup2(in[0], 0);
+		dup2(o, 1);
+		dup2(e, 2);
+		close(in[1]);
+		execl(VMMAP_BIN, "vmmap", "shell", (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	snprintf(line, sizeof(line), "capture --listen %s as vm\n", sock);
+	say(in[1], line);
+	fd = connect_retry(sock);
+	handshake(fd, REPLY_ACK | MEM_SLOTS);
+	region_msg(fd, 37, 0x9, 0x0, 0xa0000, 0x7f0000000000, 0, 1);
+	cr_assert_eq(read_reply(fd, 37, 8), 0, "the shell answers while it waits for input");
+	say(in[1], "show vm\ntables\n");
+	wait_for(outp, "(live)"); /* both lines ran before the next region */
+	region_msg(fd, 37, 0x9, 0xc0000, 0x7f40000, 0x7f00000c0000, 0xc0000, 1);
+	cr_assert_eq(read_reply(fd, 37, 8), 0);
+	say(in[1], "translate vm 0xc1000\n");
+	usleep(100000);
+	close(fd);
+	usleep(100000);
+	say(in[1], "tables\nsave ");
+	snprintf(line, sizeof(line), "%s/saved.json\n", dir);
+	say(in[1], line);
+	close(in[1]);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st));
+	cr_assert_eq(WEXITSTATUS(st), 0, "stderr: %s", slurp(errp));
+
+	char *out = strdup(slurp(outp));
+
+	cr_assert(strstr(out, "memory: 1 region\n"), "%s", out);
+	cr_assert(strstr(out, "vm                   1 region "), "%s", out);
+	cr_assert(strstr(out, "(live)"), "%s", out);
+	cr_assert(strstr(out, "uaddr 00007f00000c1000"), "%s\nstderr: %s", out, slurp(errp));
+	cr_assert(strstr(out, "vm                   2 regions"), "%s", out);
+	cr_assert(strstr(out, "(ended)"), "%s", out);
+	free(out);
+	cr_assert(strstr(slurp(errp), "vm: ADD_MEM_REG (message 4), now 1 region"), "%s",
+		  slurp(errp));
+	snprintf(line, sizeof(line), "%s/saved.json", dir);
+	cr_assert(slurp(line) && strstr(slurp(line), "\"memory_size\": \"0x7f40000\""),
+		  "the captured table was saved");
+}
