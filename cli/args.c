@@ -48,6 +48,17 @@ const struct argp_child cli_global_children[] = {
 	{ 0 },
 };
 
+error_t cli_arg_once(struct argp_state *state, const char **slot,
+		     const char *arg)
+{
+	if (*slot) {
+		argp_error(state, "unexpected argument '%s'", arg);
+		return EINVAL; /* fails the parse where argp does not exit */
+	}
+	*slot = arg;
+	return 0;
+}
+
 int cli_parse(struct vmmap_ctx *ctx, const struct argp *argp, int argc,
 	      char **argv, void *input)
 {

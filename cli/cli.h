@@ -69,6 +69,11 @@ extern const struct argp cli_global_argp;
  * the command's ARGP_KEY_INIT passes its ctx as child_inputs[0]. */
 extern const struct argp_child cli_global_children[];
 
+/* For ARGP_KEY_ARG in commands that take one positional argument: keeps it
+ * in *slot, and refuses a second. */
+error_t cli_arg_once(struct argp_state *state, const char **slot,
+		     const char *arg);
+
 /*
  * Runs a command's argp parser over argv (argv[0] is the command name) with
  * "vmmap CMD" as the program name in messages.  input's first member must be

@@ -34,12 +34,7 @@ static error_t batch_parse(int key, char *arg, struct argp_state *state)
 		a->force = true;
 		return 0;
 	case ARGP_KEY_ARG:
-		if (a->file) {
-			argp_error(state, "unexpected argument '%s'", arg);
-			return EINVAL;
-		}
-		a->file = arg;
-		return 0;
+		return cli_arg_once(state, &a->file, arg);
 	case ARGP_KEY_END:
 		if (!a->file) {
 			argp_error(state, "missing FILE (- for standard input)");

@@ -31,12 +31,7 @@ static error_t show_parse(int key, char *arg, struct argp_state *state)
 		state->child_inputs[0] = a->ctx;
 		return 0;
 	case ARGP_KEY_ARG:
-		if (a->file) {
-			argp_error(state, "unexpected argument '%s'", arg);
-			return EINVAL;
-		}
-		a->file = arg;
-		return 0;
+		return cli_arg_once(state, &a->file, arg);
 	default:
 		return ARGP_ERR_UNKNOWN;
 	}
