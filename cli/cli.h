@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "table.h"
 
@@ -57,10 +58,15 @@ int cmd_validate(struct vmmap_ctx *ctx, int argc, char **argv);
 int cmd_capture(struct vmmap_ctx *ctx, int argc, char **argv);
 int cmd_shell(struct vmmap_ctx *ctx, int argc, char **argv);
 int cmd_batch(struct vmmap_ctx *ctx, int argc, char **argv);
+int cmd_help(struct vmmap_ctx *ctx, int argc, char **argv);
+int cmd_version(struct vmmap_ctx *ctx, int argc, char **argv);
+
+/* The top-level --help text (main.c). */
+void vmmap_help_all(FILE *out);
 
 extern const struct argp cmd_show_argp, cmd_translate_argp, cmd_lookup_argp,
 	cmd_diff_argp, cmd_validate_argp, cmd_capture_argp, cmd_shell_argp,
-	cmd_batch_argp;
+	cmd_batch_argp, cmd_help_argp, cmd_version_argp;
 
 /* The global options (-j, -p, -q), a child of every command's parser so they
  * may also follow the command.  Its input is the struct vmmap_ctx. */

@@ -25,6 +25,10 @@ static const struct vmmap_cmd commands[] = {
 	  "interactive shell (also vmmap -i)", &cmd_shell_argp },
 	{ "batch", cmd_batch, "FILE|-",
 	  "the shell's commands from a file", &cmd_batch_argp },
+	{ "help", cmd_help, "[COMMAND]",
+	  "this list, or a command's options", &cmd_help_argp },
+	{ "version", cmd_version, "",
+	  "version and build features", &cmd_version_argp },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -129,6 +133,11 @@ const struct vmmap_cmd *vmmap_commands(size_t *n)
 {
 	*n = NCOMMANDS;
 	return commands;
+}
+
+void vmmap_help_all(FILE *out)
+{
+	argp_help(&root_argp, out, ARGP_HELP_STD_HELP & ~ARGP_HELP_EXIT_OK, "vmmap");
 }
 
 int main(int argc, char **argv)

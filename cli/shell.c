@@ -690,7 +690,8 @@ static int verb_help(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 	printf("Commands (as on the command line, FILE may name a loaded table or be "
 	       "left out):\n");
 	for (size_t i = 0; i < n; i++)
-		if (strcmp(cmds[i].name, "shell") && strcmp(cmds[i].name, "batch"))
+		if (strcmp(cmds[i].name, "shell") && strcmp(cmds[i].name, "batch") &&
+		    strcmp(cmds[i].name, "help")) /* help is the verb below */
 			printf("  %-9s %s\n", cmds[i].name, cmds[i].summary);
 	printf("Shell:\n"
 	       "  load FILE [as NAME]       load a table and make it current\n"

@@ -7,7 +7,7 @@ _vmmap()
     _init_completion || return
 
     local globals='-j --json -p --pretty -q --quiet -i --interactive -V --version --help --usage'
-    local commands='show translate lookup diff validate capture shell batch'
+    local commands='show translate lookup diff validate capture shell batch help version'
     local buses='mmio pio virtio-ccw fast-mmio'
 
     # Find the command word and the positional arguments after it.
@@ -70,6 +70,9 @@ _vmmap()
             ;;
         batch:0)
             _filedir
+            ;;
+        help:0)
+            COMPREPLY=($(compgen -W "$commands" -- "$cur"))
             ;;
         lookup:1)
             # Offer the buses the file really has, asking vmmap itself.

@@ -1,6 +1,6 @@
 # fish completion for vmmap
 
-set -l commands show translate lookup diff validate capture shell batch
+set -l commands show translate lookup diff validate capture shell batch help version
 
 function __vmmap_buses
     set -l tokens (commandline -opc)
@@ -49,9 +49,12 @@ complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a validate -d 
 complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a capture -d 'Record the table a vhost-user frontend sends'
 complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a shell -d 'Interactive shell with named tables'
 complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a batch -d 'The shell commands from a file'
+complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a help -d 'The command list, or the options of one'
+complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a version -d 'Version and build features'
+complete -c vmmap -n "__fish_seen_subcommand_from help" -x -a "$commands"
 complete -c vmmap -s i -l interactive -n "not __fish_seen_subcommand_from $commands" -d 'Start the shell'
 complete -c vmmap -n "__fish_seen_subcommand_from batch" -s f -l force -d 'Go on after a failing line'
-complete -c vmmap -n "__fish_seen_subcommand_from batch" -F'
+complete -c vmmap -n "__fish_seen_subcommand_from batch" -F
 
 complete -c vmmap -n "__fish_seen_subcommand_from $commands" -k -a '(__fish_complete_suffix .json)'
 complete -c vmmap -n "__fish_seen_subcommand_from translate" -l from -x -a 'gpa uaddr' -d 'Address space of ADDR'

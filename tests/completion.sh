@@ -33,10 +33,12 @@ check() { # expected words... -- command line words (last one is being completed
     fi
 }
 
-check show translate lookup diff validate capture shell batch -- vmmap ''
+check show translate lookup diff validate capture shell batch help version -- vmmap ''
 check translate -- vmmap tr
-check show translate lookup diff validate capture shell batch -- vmmap -j ''
+check show translate lookup diff validate capture shell batch help version -- vmmap -j ''
+check validate version -- vmmap help v
 check --force -- vmmap batch --fo
+check --interactive -- vmmap --inter
 check --listen -- vmmap capture --li
 check --no-mem-slots -- vmmap capture --listen /tmp/s --no
 check vhost-kernel vhost-user vhost-user-slots kvm -- vmmap validate --profile ''

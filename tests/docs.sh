@@ -19,8 +19,14 @@ for page in man/*.[15]; do
     [[ -z $out ]] && ok || bad "$page: $out"
 done
 
-cmds=$("$bin" --help | sed -n '/^Commands:/,/^$/p' | awk 'NR > 1 && NF { print $1 }')
-[[ -n $cmds ]] && ok || bad "no commands in vmmap --help"
+# The command table in cli/main.c is the source of truth: --help must list
+# exactly its commands, in its order.
+cmds=$(sed -n '/^static const struct vmmap_cmd commands\[\]/,/^};/p' cli/main.c |
+       grep -o '^	{ "[a-z-]*"' | grep -o '[a-z-]*')
+helped=$("$bin" --help | sed -n '/^Commands:/,/^$/p' | awk 'NR > 1 && NF { print $1 }')
+[[ -n $cmds ]] && ok || bad "no commands found in cli/main.c"
+[[ "$cmds" == "$helped" ]] && ok ||
+    bad "vmmap --help lists [$(echo $helped)], the command table has [$(echo $cmds)]"
 for c in $cmds; do
     [[ -f man/vmmap-$c.1 ]] && ok || bad "command $c has no man/vmmap-$c.1"
     grep -q "BR vmmap-$c (1)" man/vmmap.1 && ok || bad "vmmap(1) does not refer to vmmap-$c(1)"
@@ -28,7 +34,67 @@ for c in $cmds; do
     for f in completions/vmmap.bash completions/_vmmap completions/vmmap.fish; do
         grep -qw -- "$c" "$f" && ok || bad "$f does not offer $c"
     done
+    # Every option the command's --help lists is in its man page (roff
+    # writes "--name" as "\-\-name"); global ones are in vmmap(1).
+    for o in $("$bin" "$c" --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+        case $o in --help|--usage|--version) continue ;; esac
+        roff=${o//-/\\-}
+        if grep -qF -- "$roff" "man/vmmap-$c.1" || grep -qF -- "$roff" man/vmmap.1; then
+            ok
+        else
+            bad "vmmap $c --help has $o, man/vmmap-$c.1 does not"
+        fi
+    done
 done
+
+# The examples in the man pages: each "$ vmmap ..." line of an EXAMPLES
+# section runs (in a scratch directory that sees the fixtures) and prints
+# exactly the lines under it; one without output must not fail with
+# status 2.  Backgrounded and interactive examples are left out.
+scratch=$(mktemp -d)
+ln -s "$(pwd)/fixtures" "$scratch/fixtures"
+bindir=$(cd "$(dirname "$bin")" && pwd)
+nex=0
+for page in man/*.[15]; do
+    awk '
+        /^\.SH EXAMPLES/ { ex = 1; next }
+        /^\.SH / { ex = 0 }
+        ex && /^\.nf/ { nf = 1; next }
+        ex && /^\.fi/ { if (cmd != "") print "CMD\t" cmd; cmd = ""; nf = 0; next }
+        ex && nf && /^\$ / { if (cmd != "") print "CMD\t" cmd; cmd = substr($0, 3); next }
+        ex && nf && cmd != "" { print "OUT\t" $0 }
+    ' "$page" | sed -e 's/\\-/-/g' -e 's/\\e/\\/g' -e 's/\\(ti/~/g' > "$scratch/list"
+    : > "$scratch/want"
+    while IFS= read -r rec; do
+        if [[ $rec != CMD$'\t'* ]]; then
+            printf '%s\n' "${rec#OUT$'\t'}" >> "$scratch/want"
+            continue
+        fi
+        cmdline=${rec#CMD$'\t'}
+        case $cmdline in
+            vmmap\ *) ;;
+            *) : > "$scratch/want"; continue ;;
+        esac
+        if [[ $cmdline == *'&'* || $cmdline == *' shell '* || $cmdline == *' capture '* ]]; then
+            : > "$scratch/want"
+            continue
+        fi
+        got=$(cd "$scratch" && PATH=$bindir:$PATH eval "$cmdline" 2>/dev/null)
+        status=$?
+        if [[ -s $scratch/want ]]; then
+            if [[ $got == "$(cat "$scratch/want")" ]]; then ok; else
+                bad "$page example '$cmdline' prints something else:"
+                diff <(printf '%s\n' "$got") "$scratch/want" | head -10
+            fi
+        elif [[ $status -le 1 ]]; then ok; else
+            bad "$page example '$cmdline' fails with status $status"
+        fi
+        nex=$((nex + 1))
+        : > "$scratch/want"
+    done < "$scratch/list"
+done
+rm -rf "$scratch"
+[[ $nex -ge 10 ]] && ok || bad "found only $nex man page examples"
 # The console examples in README.md: each "$ vmmap ..." line is run in the
 # source directory and must print exactly the lines under it, up to the next
 # prompt or the end of the block.  awk emits each command's output lines
