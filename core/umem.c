@@ -26,6 +26,11 @@ void vm_umem_clean(struct vm_umem *umem)
 		next = node->next;
 		node_free(node);
 	}
+	for (int s = 0; s < 2; s++)
+		if (umem->index[s]) {
+			vm_flat_index_free(umem->index[s]);
+			free(umem->index[s]);
+		}
 	vm_umem_init(umem);
 }
 
@@ -194,20 +199,82 @@ static uint64_t hole_first(const struct vm_itree *tree, uint64_t addr)
 	return found ? best + 1 : 0;
 }
 
+/*
+ * The current flat index of a space, built if the table changed since; NULL
+ * when the regions overlap (or memory is short): then the tree answers.
+ * The index is a cache, so it may be built through a const table.
+ */
+static struct vm_flat_index *usable_index(const struct vm_umem *cumem,
+					  enum vm_space space)
+{
+	struct vm_umem *umem = (struct vm_umem *)cumem;
+	struct vm_flat_index **slot = &umem->index[space];
+
+	if (!*slot && !(*slot = calloc(1, sizeof(**slot))))
+		return NULL;
+	if (!(*slot)->eyt || (*slot)->generation != umem->generation)
+		if (vm_flat_index_build(*slot, tree_of(umem, space), umem->generation))
+			return NULL;
+	return (*slot)->disjoint ? *slot : NULL;
+}
+
+/* translate_desc over the flat index: the same pieces as the tree walk for
+ * disjoint regions, found by the Eytzinger search or the last-hit cache. */
+static int translate_flat(struct vm_flat_index *idx, enum vm_space from,
+			  uint64_t addr, uint64_t last, struct vm_piece *pieces,
+			  size_t max_pieces, struct vm_translation *tr)
+{
+	for (;;) {
+		size_t below = 0, above = 0, i;
+		const struct vm_umem_node *n;
+		struct vm_piece *p;
+		uint64_t delta, piece_last;
+
+		if (tr->npieces >= max_pieces) {
+			tr->fault_addr = addr;
+			return -ENOBUFS;
+		}
+		i = vm_flat_index_find(idx, addr, &below, &above);
+		if (i == idx->n) {
+			tr->fault_addr = addr;
+			tr->hole_first = below < idx->n ? idx->last[below] + 1 : 0;
+			tr->hole_last = above < idx->n ? idx->start[above] - 1 : UINT64_MAX;
+			return -EFAULT;
+		}
+		n = node_of(idx->node[i], from);
+		delta = addr - idx->start[i];
+		piece_last = idx->last[i] < last ? idx->last[i] : last;
+
+		p = &pieces[tr->npieces++];
+		p->region = &n->region;
+		p->len = piece_last - addr + 1;
+		p->guest_phys_addr = n->region.guest_phys_addr + delta;
+		p->userspace_addr = n->region.userspace_addr + delta;
+		p->mmap_offset = n->region.mmap_offset + delta;
+		if (piece_last == last)
+			return 0;
+		addr = piece_last + 1;
+	}
+}
+
 int vm_umem_translate(const struct vm_umem *umem, enum vm_space from,
 		      uint64_t addr, uint64_t len, struct vm_piece *pieces,
 		      size_t max_pieces, struct vm_translation *tr)
 {
 	const struct vm_itree *tree = tree_of(umem, from);
+	struct vm_flat_index *idx;
 	uint64_t last;
 
-	memset(tr, 0, sizeof(*tr));
+	tr->npieces = 0;
+	tr->fault_addr = tr->hole_first = tr->hole_last = 0;
 	if (len == 0)
 		return -EINVAL;
 	if (len - 1 > UINT64_MAX - addr)
 		return -EOVERFLOW;
 	/* last stays fixed while addr walks (the Nov 2022 translate_desc fix). */
 	last = addr + len - 1;
+	if ((idx = usable_index(umem, from)))
+		return translate_flat(idx, from, addr, last, pieces, max_pieces, tr);
 
 	for (;;) {
 		const struct vm_itree_node *it;

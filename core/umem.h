@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "flatindex.h"
 #include "itree.h"
 
 struct vm_region {
@@ -42,6 +43,9 @@ struct vm_umem {
 	struct vm_umem_node *head, *tail;
 	size_t nregions;
 	uint64_t generation; /* bumped by every add and remove */
+	/* Lookup indexes derived from the trees, per space, rebuilt lazily
+	 * when generation has moved on (see flatindex.h). */
+	struct vm_flat_index *index[2];
 };
 
 /* Which address space an address is given in. */

@@ -329,3 +329,129 @@ Test(umem, random_translate_against_model)
 		}
 	}
 }
+
+/*
+ * Disjoint tables take the flat index (Eytzinger search plus a last-hit
+ * cache).  Random disjoint and adjacent regions, random and sequential
+ * queries, with adds and removes in between: the answers must match a
+ * brute-force model, and a change of the table must never be answered
+ * from a stale index or cache.
+ */
+Test(umem, flat_index_against_model_with_updates)
+{
+	enum { MAXR = 400 };
+	struct { uint64_t gpa, size, uaddr; struct vm_umem_node *node; } r[MAXR];
+	uint64_t x = 99;
+	int nr = 0;
+
+	for (int round = 0; round < 200; round++) {
+		/* Add or remove a few regions: the generation moves on. */
+		for (int k = 0; k < 5; k++) {
+			x = x * 6364136223846793005u + 1442695040888963407u;
+			if (nr > 0 && (x >> 60) < 5) {
+				int v = (int)((x >> 20) % (uint64_t)nr);
+
+				vm_umem_remove(&umem, r[v].node);
+				r[v] = r[--nr];
+				continue;
+			}
+			if (nr == MAXR)
+				continue;
+			/* A slot of 64 KiB at a random index; skip if taken. */
+			uint64_t slot = (x >> 24) % 1024, gpa = slot * 0x10000, size;
+			int taken = 0;
+
+			for (int i = 0; i < nr; i++)
+				taken |= r[i].gpa / 0x10000 == slot;
+			if (taken)
+				continue;
+			size = (x >> 40) % 2 ? 0x10000 : 0x1000 * (1 + (x >> 44) % 15);
+			r[nr].gpa = gpa;
+			r[nr].size = size;
+			r[nr].uaddr = 0x7f0000000000 + slot * 0x100000;
+			r[nr].node = add(gpa, size, r[nr].uaddr, 0, NULL);
+			nr++;
+		}
+		for (int q = 0; q < 300; q++) {
+			uint64_t addr, len, a, lastq, hf, hl;
+			size_t k = 0;
+			int rc, want = 0;
+
+			x = x * 6364136223846793005u + 1442695040888963407u;
+			/* Every third query walks on from the previous one. */
+			addr = q % 3 ? (x >> 16) % (1024 * 0x10000 + 0x10000)
+				     : (tr.npieces ? pieces[0].guest_phys_addr + 0x800 : 0);
+			len = 1 + (x >> 48) % 0x30000;
+			rc = tr_gpa(addr, len, MAXP);
+			lastq = addr + len - 1;
+			for (a = addr;;) {
+				int hit = -1;
+
+				for (int i = 0; i < nr; i++)
+					if (r[i].gpa <= a && a <= r[i].gpa + r[i].size - 1)
+						hit = i;
+				if (k == MAXP) {
+					want = -ENOBUFS;
+					break;
+				}
+				if (hit < 0) {
+					want = -EFAULT;
+					hf = 0;
+					hl = UINT64_MAX;
+					for (int i = 0; i < nr; i++) {
+						uint64_t rl = r[i].gpa + r[i].size - 1;
+
+						if (rl < a && rl + 1 > hf)
+							hf = rl + 1;
+						if (r[i].gpa > a && r[i].gpa - 1 < hl)
+							hl = r[i].gpa - 1;
+					}
+					cr_assert_eq(tr.fault_addr, a, "round %d", round);
+					cr_assert_eq(tr.hole_first, hf, "round %d hole below %#lx", round,
+						     (unsigned long)a);
+					cr_assert_eq(tr.hole_last, hl, "round %d hole above %#lx", round,
+						     (unsigned long)a);
+					break;
+				}
+				uint64_t rl = r[hit].gpa + r[hit].size - 1;
+				uint64_t pl = rl < lastq ? rl : lastq;
+
+				cr_assert_eq(pieces[k].guest_phys_addr, a, "round %d q %d", round, q);
+				cr_assert_eq(pieces[k].len, pl - a + 1);
+				cr_assert_eq(pieces[k].userspace_addr, r[hit].uaddr + (a - r[hit].gpa));
+				k++;
+				if (pl == lastq)
+					break;
+				a = pl + 1;
+			}
+			cr_assert_eq(rc, want, "round %d query %#lx+%#lx", round,
+				     (unsigned long)addr, (unsigned long)len);
+			cr_assert_eq(tr.npieces, k);
+		}
+		cr_assert_not_null(umem.index[VM_SPACE_GPA]);
+		cr_assert(umem.index[VM_SPACE_GPA]->disjoint, "disjoint tables use the index");
+		cr_assert_eq(umem.index[VM_SPACE_GPA]->generation, umem.generation);
+	}
+}
+
+/* An overlap switches lookups back to the tree, removing it switches back. */
+Test(umem, flat_index_steps_aside_for_overlaps)
+{
+	struct vm_umem_node *o;
+
+	add(0x0, 0x1000, 0x10000, 0, "a");
+	add(0x2000, 0x1000, 0x20000, 0, "b");
+	cr_assert_eq(tr_gpa(0x2010, 1, MAXP), 0);
+	cr_assert(umem.index[VM_SPACE_GPA]->disjoint);
+	o = add(0x800, 0x2000, 0x30000, 0, "over");
+	cr_assert_eq(tr_gpa(0x1800, 1, MAXP), 0, "only the overlapping region maps it");
+	cr_assert_str_eq(pieces[0].region->name, "over");
+	cr_assert_not(umem.index[VM_SPACE_GPA]->disjoint);
+	cr_assert_eq(tr_gpa(0x2010, 1, MAXP), 0);
+	cr_assert_str_eq(pieces[0].region->name, "over", "lowest start wins");
+	vm_umem_remove(&umem, o);
+	cr_assert_eq(tr_gpa(0x1800, 1, MAXP), -EFAULT);
+	cr_assert_eq(tr.hole_first, 0x1000);
+	cr_assert_eq(tr.hole_last, 0x1fff);
+	cr_assert(umem.index[VM_SPACE_GPA]->disjoint);
+}
