@@ -13,6 +13,8 @@ void vm_flat_index_free(struct vm_flat_index *idx)
 	free(idx->rank);
 	free(idx->start);
 	free(idx->last);
+	free(idx->other);
+	free(idx->offset);
 	free(idx->node);
 	memset(idx, 0, sizeof(*idx));
 }
@@ -45,13 +47,16 @@ int vm_flat_index_build(struct vm_flat_index *idx, const struct vm_itree *tree,
 	idx->rank = malloc((n + 1) * sizeof(*idx->rank));
 	idx->start = malloc((n + 1) * sizeof(*idx->start));
 	idx->last = malloc((n + 1) * sizeof(*idx->last));
+	idx->other = malloc((n + 1) * sizeof(*idx->other));
+	idx->offset = malloc((n + 1) * sizeof(*idx->offset));
 	idx->node = malloc((n + 1) * sizeof(*idx->node));
-	if (!idx->eyt || !idx->rank || !idx->start || !idx->last || !idx->node) {
+	if (!idx->eyt || !idx->rank || !idx->start || !idx->last || !idx->node ||
+	    !idx->other || !idx->offset) {
 		vm_flat_index_free(idx);
 		return -ENOMEM;
 	}
 	idx->n = n;
-	idx->disjoint = true;
+	idx->disjoint = n > 0; /* an empty table is never searched this way */
 	for (it = vm_itree_first(tree); it; it = vm_itree_next(it), i++) {
 		if (i && it->start <= idx->last[i - 1])
 			idx->disjoint = false;
@@ -61,7 +66,12 @@ int vm_flat_index_build(struct vm_flat_index *idx, const struct vm_itree *tree,
 	}
 	i = 0;
 	fill(idx, 1, &i);
-	idx->mru = n;
+	/* The cache always holds a real region (there is no value of the
+	 * subtract-and-compare test that matches nothing): the first one.  An
+	 * empty table is never searched through the index. */
+	idx->mru = 0;
+	idx->mru_start = n ? idx->start[0] : 0;
+	idx->mru_span = n ? idx->last[0] - idx->start[0] : 0;
 	idx->generation = gen;
 	return 0;
 }

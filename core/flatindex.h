@@ -26,41 +26,47 @@ struct vm_flat_index {
 	uint64_t *eyt;       /* [1..n]: starts in Eytzinger order */
 	uint32_t *rank;      /* [1..n]: sorted position of eyt[k] */
 	uint64_t *start, *last; /* [0..n): sorted */
+	/* [0..n): what a translated piece needs, so that a lookup never
+	 * touches the region nodes: the region's address in the other space
+	 * and its mmap_offset (filled by the owner, see umem.c). */
+	uint64_t *other, *offset;
 	const struct vm_itree_node **node; /* [0..n): sorted */
-	size_t mru;          /* sorted position of the last hit, or n */
+	size_t mru;          /* sorted position of the last hit (n > 0) */
+	/* The last hit's start and last - start, beside it, so the cache test
+	 * is one subtraction and one compare of two independent loads. */
+	uint64_t mru_start, mru_span;
 };
 
-/* Builds idx from tree for generation gen.  0 or -ENOMEM. */
+/* Builds idx from tree for generation gen (other[] and offset[] are
+ * allocated, not filled).  0 or -ENOMEM. */
 int vm_flat_index_build(struct vm_flat_index *idx, const struct vm_itree *tree,
 			uint64_t gen);
 void vm_flat_index_free(struct vm_flat_index *idx);
 
 /*
- * The sorted position of the region that contains addr, or idx->n when
- * none does; then *below is the position of the last region before addr
- * (n if none) and *above the first after it (n if none).
+ * The sorted position of the first region starting above addr (n if
+ * none): the region before it is the only one that can contain addr.
  */
-static inline size_t vm_flat_index_find(struct vm_flat_index *idx, uint64_t addr,
-					size_t *below, size_t *above)
+static inline size_t vm_flat_index_upper(const struct vm_flat_index *idx,
+					 uint64_t addr)
 {
-	size_t n = idx->n, k = 1, pos, i = idx->mru;
+	size_t n = idx->n, k = 1;
 
-	if (i < n && idx->start[i] <= addr && addr <= idx->last[i])
-		return i;
 	/* Branch-free descent: k ends one past the path of keys <= addr. */
 	while (k <= n) {
 		__builtin_prefetch(idx->eyt + 16 * k);
 		k = 2 * k + (idx->eyt[k] <= addr);
 	}
 	k >>= __builtin_ffsll((long long)~k);
-	pos = k ? idx->rank[k] : n; /* first region starting above addr */
-	if (pos > 0 && idx->last[pos - 1] >= addr) {
-		idx->mru = pos - 1;
-		return pos - 1;
-	}
-	*below = pos > 0 ? pos - 1 : n;
-	*above = pos;
-	return n;
+	return k ? idx->rank[k] : n;
+}
+
+/* Makes region i the last hit. */
+static inline void vm_flat_index_hit(struct vm_flat_index *idx, size_t i)
+{
+	idx->mru = i;
+	idx->mru_start = idx->start[i];
+	idx->mru_span = idx->last[i] - idx->start[i];
 }
 
 #endif

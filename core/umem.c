@@ -212,9 +212,19 @@ static struct vm_flat_index *usable_index(const struct vm_umem *cumem,
 
 	if (!*slot && !(*slot = calloc(1, sizeof(**slot))))
 		return NULL;
-	if (!(*slot)->eyt || (*slot)->generation != umem->generation)
-		if (vm_flat_index_build(*slot, tree_of(umem, space), umem->generation))
+	if (!(*slot)->eyt || (*slot)->generation != umem->generation) {
+		struct vm_flat_index *idx = *slot;
+
+		if (vm_flat_index_build(idx, tree_of(umem, space), umem->generation))
 			return NULL;
+		for (size_t i = 0; i < idx->n; i++) {
+			const struct vm_region *r = &node_of(idx->node[i], space)->region;
+
+			idx->other[i] = space == VM_SPACE_GPA ? r->userspace_addr
+							     : r->guest_phys_addr;
+			idx->offset[i] = r->mmap_offset;
+		}
+	}
 	return (*slot)->disjoint ? *slot : NULL;
 }
 
@@ -224,8 +234,12 @@ static int translate_flat(struct vm_flat_index *idx, enum vm_space from,
 			  uint64_t addr, uint64_t last, struct vm_piece *pieces,
 			  size_t max_pieces, struct vm_translation *tr)
 {
+	/* The inline fast path already tried the last hit: search.  (Trying
+	 * the region after it first helps a walk across regions but costs
+	 * random lookups more than it saves: measured, not kept.) */
+	size_t up = vm_flat_index_upper(idx, addr), i = up - 1;
+
 	for (;;) {
-		size_t below = 0, above = 0, i;
 		const struct vm_umem_node *n;
 		struct vm_piece *p;
 		uint64_t delta, piece_last;
@@ -234,13 +248,14 @@ static int translate_flat(struct vm_flat_index *idx, enum vm_space from,
 			tr->fault_addr = addr;
 			return -ENOBUFS;
 		}
-		i = vm_flat_index_find(idx, addr, &below, &above);
-		if (i == idx->n) {
+		if (up == 0 || idx->last[i] < addr) {
 			tr->fault_addr = addr;
-			tr->hole_first = below < idx->n ? idx->last[below] + 1 : 0;
-			tr->hole_last = above < idx->n ? idx->start[above] - 1 : UINT64_MAX;
+			tr->hole_first = up > 0 ? idx->last[up - 1] + 1 : 0;
+			tr->hole_last = up < idx->n ? idx->start[up] - 1 : UINT64_MAX;
 			return -EFAULT;
 		}
+		/* Only the index's arrays are read: the node's address is
+		 * computed, never loaded. */
 		n = node_of(idx->node[i], from);
 		delta = addr - idx->start[i];
 		piece_last = idx->last[i] < last ? idx->last[i] : last;
@@ -248,18 +263,26 @@ static int translate_flat(struct vm_flat_index *idx, enum vm_space from,
 		p = &pieces[tr->npieces++];
 		p->region = &n->region;
 		p->len = piece_last - addr + 1;
-		p->guest_phys_addr = n->region.guest_phys_addr + delta;
-		p->userspace_addr = n->region.userspace_addr + delta;
-		p->mmap_offset = n->region.mmap_offset + delta;
-		if (piece_last == last)
+		p->guest_phys_addr = from == VM_SPACE_GPA ? addr : idx->other[i] + delta;
+		p->userspace_addr = from == VM_SPACE_GPA ? idx->other[i] + delta : addr;
+		p->mmap_offset = idx->offset[i] + delta;
+		if (piece_last == last) {
+			vm_flat_index_hit(idx, i);
 			return 0;
+		}
 		addr = piece_last + 1;
+		/* Ranges run on into the next region, which then starts right
+		 * there: no search needed. */
+		if (i + 1 < idx->n && idx->start[i + 1] == addr)
+			up = ++i + 1;
+		else
+			i = (up = vm_flat_index_upper(idx, addr)) - 1;
 	}
 }
 
-int vm_umem_translate(const struct vm_umem *umem, enum vm_space from,
-		      uint64_t addr, uint64_t len, struct vm_piece *pieces,
-		      size_t max_pieces, struct vm_translation *tr)
+int vm_umem_translate_slow(const struct vm_umem *umem, enum vm_space from,
+			   uint64_t addr, uint64_t len, struct vm_piece *pieces,
+			   size_t max_pieces, struct vm_translation *tr)
 {
 	const struct vm_itree *tree = tree_of(umem, from);
 	struct vm_flat_index *idx;
@@ -273,7 +296,9 @@ int vm_umem_translate(const struct vm_umem *umem, enum vm_space from,
 		return -EOVERFLOW;
 	/* last stays fixed while addr walks (the Nov 2022 translate_desc fix). */
 	last = addr + len - 1;
-	if ((idx = usable_index(umem, from)))
+	idx = umem->index[from];
+	if ((idx && idx->generation == umem->generation && idx->disjoint) ||
+	    (idx = usable_index(umem, from)))
 		return translate_flat(idx, from, addr, last, pieces, max_pieces, tr);
 
 	for (;;) {

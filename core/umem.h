@@ -111,9 +111,14 @@ int vm_region_equal(const struct vm_region *a, const struct vm_region *b);
  * needed than max_pieces).  The pieces before a failure are kept in pieces[]
  * and counted in tr->npieces.
  */
-int vm_umem_translate(const struct vm_umem *umem, enum vm_space from,
-		      uint64_t addr, uint64_t len, struct vm_piece *pieces,
-		      size_t max_pieces, struct vm_translation *tr);
+static inline int vm_umem_translate(const struct vm_umem *umem,
+				    enum vm_space from, uint64_t addr,
+				    uint64_t len, struct vm_piece *pieces,
+				    size_t max_pieces, struct vm_translation *tr);
+/* The general case of vm_umem_translate, out of line. */
+int vm_umem_translate_slow(const struct vm_umem *umem, enum vm_space from,
+			   uint64_t addr, uint64_t len, struct vm_piece *pieces,
+			   size_t max_pieces, struct vm_translation *tr);
 
 /* The region nodes in guest-physical order (equal starts: insertion order).
  * Returns a malloc'ed array of nregions pointers, or NULL (-ENOMEM) when
@@ -133,6 +138,40 @@ int vm_name_equal(const char *a, const char *b);
 static inline uint64_t vm_region_last(const struct vm_region *r)
 {
 	return r->guest_phys_addr + r->memory_size - 1;
+}
+
+/*
+ * The fast path of translate: a range that lies wholly in the region of
+ * the last hit of a current, disjoint index is one piece, answered here
+ * without a call; everything else goes to vm_umem_translate_slow.
+ */
+static inline int vm_umem_translate(const struct vm_umem *umem,
+				    enum vm_space from, uint64_t addr,
+				    uint64_t len, struct vm_piece *pieces,
+				    size_t max_pieces, struct vm_translation *tr)
+{
+	const struct vm_flat_index *idx = umem->index[from];
+	uint64_t off;
+
+	if (idx && idx->generation == umem->generation && idx->disjoint &&
+	    max_pieces && len &&
+	    (off = addr - idx->mru_start) <= idx->mru_span &&
+	    len - 1 <= idx->mru_span - off) {
+		size_t i = idx->mru;
+		const struct vm_itree_node *it = idx->node[i];
+
+		pieces[0].region = from == VM_SPACE_GPA
+			? &vm_container_of(it, struct vm_umem_node, gpa)->region
+			: &vm_container_of(it, struct vm_umem_node, uaddr)->region;
+		pieces[0].len = len;
+		pieces[0].guest_phys_addr = from == VM_SPACE_GPA ? addr : idx->other[i] + off;
+		pieces[0].userspace_addr = from == VM_SPACE_GPA ? idx->other[i] + off : addr;
+		pieces[0].mmap_offset = idx->offset[i] + off;
+		tr->npieces = 1;
+		tr->fault_addr = tr->hole_first = tr->hole_last = 0;
+		return 0;
+	}
+	return vm_umem_translate_slow(umem, from, addr, len, pieces, max_pieces, tr);
 }
 
 static inline uint64_t vm_region_ulast(const struct vm_region *r)
