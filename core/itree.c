@@ -205,6 +205,29 @@ struct vm_itree_node *vm_itree_iter_next(const struct vm_itree_node *node,
 	}
 }
 
+static struct vm_itree_node *build(struct vm_itree_node **v, size_t lo, size_t hi,
+				   struct vm_itree_node *parent)
+{
+	size_t mid;
+	struct vm_itree_node *n;
+
+	if (lo >= hi)
+		return NULL;
+	mid = lo + (hi - lo) / 2;
+	n = v[mid];
+	n->parent = parent;
+	n->left = build(v, lo, mid, n);
+	n->right = build(v, mid + 1, hi, n);
+	pull(n); /* the children are done: heights and subtree_last bottom-up */
+	return n;
+}
+
+void vm_itree_build(struct vm_itree *t, struct vm_itree_node **sorted, size_t n)
+{
+	t->root = build(sorted, 0, n, NULL);
+	t->count = n;
+}
+
 struct vm_itree_node *vm_itree_first(const struct vm_itree *t)
 {
 	return leftmost(t->root);

@@ -48,6 +48,12 @@ struct vm_itree_node *vm_itree_iter_first(const struct vm_itree *t,
 struct vm_itree_node *vm_itree_iter_next(const struct vm_itree_node *node,
 					 uint64_t start, uint64_t last);
 
+/*
+ * Builds an empty tree from n nodes already in tree order (by start, equal
+ * starts in insertion order): perfectly balanced, O(n), no rotations.
+ */
+void vm_itree_build(struct vm_itree *t, struct vm_itree_node **sorted, size_t n);
+
 /* Plain in-order traversal. */
 struct vm_itree_node *vm_itree_first(const struct vm_itree *t);
 struct vm_itree_node *vm_itree_next(const struct vm_itree_node *node);

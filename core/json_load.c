@@ -42,6 +42,9 @@ struct token {
 struct lex {
 	const char *name;
 	unsigned flags;
+	/* A mapped file: the pages already parsed are given back as the
+	 * parser moves on, so a big table does not keep its text resident. */
+	const char *map, *released;
 	const char *p, *end;
 	const char *line_start;
 	unsigned line;
@@ -305,10 +308,29 @@ static int lex_word(struct lex *lx, struct token *tk, const char *w, enum tok t)
 	return 0;
 }
 
+#define RELEASE_STEP (8u << 20)
+
+/* Drops the mapped pages behind the parser (whole pages, 8 MiB at a time).
+ * Tokens live in the scratch buffer and columns are pointer arithmetic, so
+ * nothing reads those pages again; if something did, the file is still
+ * there to fault them back in. */
+static void release_behind(struct lex *lx)
+{
+	uintptr_t from = (uintptr_t)lx->released, to;
+
+	if (!lx->map || (size_t)(lx->p - lx->released) < RELEASE_STEP)
+		return;
+	to = ((uintptr_t)lx->p - 4096) & ~(uintptr_t)4095;
+	if (to > from && !madvise((void *)from, to - from, MADV_DONTNEED))
+		lx->released = (const char *)to;
+}
+
 /* Reads the next token into lx->tok. */
 static int next(struct lex *lx)
 {
 	struct token *tk = &lx->tok;
+
+	release_behind(lx);
 
 	while (lx->p < lx->end) {
 		char c = *lx->p;
@@ -409,10 +431,14 @@ static int obj_key(struct lex *lx, struct objit *it)
 		return -1;
 	it->key_line = lx->tok.line;
 	it->key_col = lx->tok.col;
-	/* Longer keys are never valid; keep a truncated copy for the message. */
-	snprintf(it->key, sizeof(it->key), "%s", lx->tok.str);
-	if (lx->tok.slen >= sizeof(it->key) - 1)
+	/* Longer keys are never valid; keep a truncated copy for the message.
+	 * (memcpy: this runs for every key of a table of millions.) */
+	if (lx->tok.slen < sizeof(it->key)) {
+		memcpy(it->key, lx->tok.str, lx->tok.slen + 1);
+	} else {
+		memcpy(it->key, lx->tok.str, sizeof(it->key) - 4);
 		memcpy(it->key + sizeof(it->key) - 4, "...", 4);
+	}
 	if (next(lx) || expect(lx, T_COLON, "':'") || next(lx))
 		return -1;
 	return 1;
@@ -630,7 +656,12 @@ static int parse_region(struct lex *lx, struct vm_table *t)
 	r.memory_size = v[1];
 	r.userspace_addr = v[2];
 	r.mmap_offset = v[3];
-	switch (vm_umem_add(&t->umem, &r, &node)) {
+	/* The loader fills the table in bulk: checked here, linked now, the
+	 * trees built once at the end (vm_umem_bulk_end). */
+	switch (r.memory_size == 0 ? -EINVAL
+		: r.memory_size - 1 > UINT64_MAX - r.guest_phys_addr ||
+		  r.memory_size - 1 > UINT64_MAX - r.userspace_addr ? -EOVERFLOW
+		: (node = vm_umem_bulk_add(&t->umem, &r)) ? 0 : -ENOMEM) {
 	case 0:
 		node->line = line;
 		node->col = col;
@@ -677,11 +708,14 @@ static int parse_memory(struct lex *lx, struct vm_table *t)
 			seen_regions = true;
 			if (arr_begin(lx, &first, "an array of regions"))
 				return -1;
+			vm_umem_bulk_begin(&t->umem);
 			while ((rc = arr_item(lx, &first)) > 0)
 				if (parse_region(lx, t))
 					return -1;
 			if (rc < 0)
 				return -1;
+			if (vm_umem_bulk_end(&t->umem))
+				return fail_at(lx, line, col, "out of memory");
 		} else if (!strcmp(it.key, "holes")) {
 			/* Derived by show; accepted so show output loads back. */
 			if (seen_holes)
@@ -914,13 +948,12 @@ static int parse_document(struct lex *lx, struct vm_table *t, int wrapped)
 	return 0;
 }
 
-int vm_table_load_buffer(struct vm_table *t, const char *name,
-			 const char *buf, size_t len, unsigned flags,
-			 struct vm_error *err)
+static int load(struct vm_table *t, const char *name, const char *buf,
+		size_t len, unsigned flags, const char *map, struct vm_error *err)
 {
 	struct lex lx = {
 		.name = name, .flags = flags, .p = buf, .end = buf + len,
-		.line_start = buf, .line = 1, .err = err,
+		.line_start = buf, .line = 1, .err = err, .map = map, .released = map,
 	};
 	int rc = -1;
 
@@ -982,6 +1015,13 @@ static int read_all(int fd, char **out, size_t *len)
 	return 0;
 }
 
+int vm_table_load_buffer(struct vm_table *t, const char *name,
+			 const char *buf, size_t len, unsigned flags,
+			 struct vm_error *err)
+{
+	return load(t, name, buf, len, flags, NULL, err);
+}
+
 int vm_table_load_file(struct vm_table *t, const char *path, unsigned flags,
 		       struct vm_error *err)
 {
@@ -1022,7 +1062,7 @@ int vm_table_load_file(struct vm_table *t, const char *path, unsigned flags,
 	}
 	if (!is_stdin)
 		close(fd);
-	rc = vm_table_load_buffer(t, name, buf, len, flags, err);
+	rc = load(t, name, buf, len, flags, map, err);
 	if (map)
 		munmap(map, len);
 	else

@@ -15,16 +15,22 @@ void vm_umem_init(struct vm_umem *umem)
 static void node_free(struct vm_umem_node *node)
 {
 	free(node->region.name);
-	free(node);
+	if (!node->in_slab) /* slab nodes go with their slab */
+		free(node);
 }
 
 void vm_umem_clean(struct vm_umem *umem)
 {
 	struct vm_umem_node *node = umem->head, *next;
+	struct vm_umem_slab *slab = umem->slabs, *snext;
 
 	for (; node; node = next) {
 		next = node->next;
 		node_free(node);
+	}
+	for (; slab; slab = snext) {
+		snext = slab->next;
+		free(slab);
 	}
 	for (int s = 0; s < 2; s++)
 		if (umem->index[s]) {
@@ -32,6 +38,19 @@ void vm_umem_clean(struct vm_umem *umem)
 			free(umem->index[s]);
 		}
 	vm_umem_init(umem);
+}
+
+static void link_tail(struct vm_umem *umem, struct vm_umem_node *node)
+{
+	node->prev = umem->tail;
+	node->next = NULL;
+	if (umem->tail)
+		umem->tail->next = node;
+	else
+		umem->head = node;
+	umem->tail = node;
+	umem->nregions++;
+	node->seq = ++umem->generation;
 }
 
 int vm_umem_add(struct vm_umem *umem, const struct vm_region *r,
@@ -60,17 +79,106 @@ int vm_umem_add(struct vm_umem *umem, const struct vm_region *r,
 	node->uaddr.last = vm_region_ulast(r);
 	vm_itree_insert(&umem->gpa_tree, &node->gpa);
 	vm_itree_insert(&umem->uaddr_tree, &node->uaddr);
-
-	node->prev = umem->tail;
-	if (umem->tail)
-		umem->tail->next = node;
-	else
-		umem->head = node;
-	umem->tail = node;
-	umem->nregions++;
-	node->seq = ++umem->generation;
+	link_tail(umem, node);
 	if (out)
 		*out = node;
+	return 0;
+}
+
+void vm_umem_bulk_begin(struct vm_umem *umem)
+{
+	umem->bulk = true;
+}
+
+struct vm_umem_node *vm_umem_bulk_add(struct vm_umem *umem,
+				      const struct vm_region *r)
+{
+	struct vm_umem_slab *slab = umem->slabs;
+	struct vm_umem_node *node;
+
+	if (!slab || slab->used == slab->cap) {
+		size_t cap = 65536;
+
+		slab = malloc(sizeof(*slab) + cap * sizeof(slab->nodes[0]));
+		if (!slab)
+			return NULL;
+		slab->used = 0;
+		slab->cap = cap;
+		slab->next = umem->slabs;
+		umem->slabs = slab;
+	}
+	node = &slab->nodes[slab->used];
+	memset(node, 0, sizeof(*node));
+	node->region = *r;
+	node->region.name = NULL;
+	if (r->name && !(node->region.name = strdup(r->name)))
+		return NULL;
+	slab->used++; /* only now: a failed name leaves nothing half-made */
+	node->in_slab = 1;
+	node->gpa.start = r->guest_phys_addr;
+	node->gpa.last = vm_region_last(r);
+	node->uaddr.start = r->userspace_addr;
+	node->uaddr.last = vm_region_ulast(r);
+	link_tail(umem, node);
+	return node;
+}
+
+static int cmp_gpa(const void *a, const void *b)
+{
+	const struct vm_umem_node *x = *(struct vm_umem_node *const *)a;
+	const struct vm_umem_node *y = *(struct vm_umem_node *const *)b;
+
+	if (x->gpa.start != y->gpa.start)
+		return x->gpa.start < y->gpa.start ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int cmp_uaddr(const void *a, const void *b)
+{
+	const struct vm_umem_node *x = *(struct vm_umem_node *const *)a;
+	const struct vm_umem_node *y = *(struct vm_umem_node *const *)b;
+
+	if (x->uaddr.start != y->uaddr.start)
+		return x->uaddr.start < y->uaddr.start ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Builds one tree from the list: sorted by start, equal starts in
+ * insertion order, which the list order is. */
+static void build_tree(struct vm_umem *umem, struct vm_umem_node **v,
+		       struct vm_itree_node **it, enum vm_space space)
+{
+	size_t n = umem->nregions, i = 0;
+	bool sorted = true;
+
+	for (struct vm_umem_node *node = umem->head; node; node = node->next, i++) {
+		v[i] = node;
+		if (i && (space == VM_SPACE_GPA ? cmp_gpa : cmp_uaddr)(&v[i - 1], &v[i]) > 0)
+			sorted = false;
+	}
+	if (!sorted) /* seq breaks ties: the order is total, qsort is enough */
+		qsort(v, n, sizeof(*v), space == VM_SPACE_GPA ? cmp_gpa : cmp_uaddr);
+	for (i = 0; i < n; i++)
+		it[i] = space == VM_SPACE_GPA ? &v[i]->gpa : &v[i]->uaddr;
+	vm_itree_build(space == VM_SPACE_GPA ? &umem->gpa_tree : &umem->uaddr_tree, it, n);
+}
+
+int vm_umem_bulk_end(struct vm_umem *umem)
+{
+	size_t n = umem->nregions;
+	struct vm_umem_node **v = malloc((n + 1) * sizeof(*v));
+	struct vm_itree_node **it = malloc((n + 1) * sizeof(*it));
+
+	umem->bulk = false;
+	if (!v || !it) {
+		free(v);
+		free(it);
+		return -ENOMEM;
+	}
+	build_tree(umem, v, it, VM_SPACE_GPA);
+	build_tree(umem, v, it, VM_SPACE_UADDR);
+	free(v);
+	free(it);
 	return 0;
 }
 

@@ -34,7 +34,16 @@ struct vm_umem_node {
 	struct vm_itree_node uaddr; /* [userspace_addr, +memory_size) */
 	struct vm_umem_node *prev, *next; /* insertion order */
 	uint64_t seq;        /* increases with every insert: insertion order */
-	unsigned line, col;  /* where the region was read from; 0 if unknown */
+	unsigned line;       /* where the region was read from; 0 if unknown */
+	unsigned col : 31;
+	unsigned in_slab : 1; /* allocated by a bulk load, freed with the table */
+};
+
+/* Node storage of a bulk load: one allocation for many nodes. */
+struct vm_umem_slab {
+	struct vm_umem_slab *next;
+	size_t used, cap;
+	struct vm_umem_node nodes[];
 };
 
 struct vm_umem {
@@ -46,6 +55,8 @@ struct vm_umem {
 	/* Lookup indexes derived from the trees, per space, rebuilt lazily
 	 * when generation has moved on (see flatindex.h). */
 	struct vm_flat_index *index[2];
+	struct vm_umem_slab *slabs;
+	bool bulk; /* between vm_umem_bulk_begin and _end: trees not built */
 };
 
 /* Which address space an address is given in. */
@@ -87,6 +98,18 @@ void vm_umem_clean(struct vm_umem *umem);
  */
 int vm_umem_add(struct vm_umem *umem, const struct vm_region *r,
 		struct vm_umem_node **out);
+/*
+ * Loading many regions at once (the JSON loader): vm_umem_bulk_add only
+ * stores and links a region (already checked: non-empty, no wrap) in
+ * insertion order, from slabs; vm_umem_bulk_end builds both trees from the
+ * list in O(n) when it is already sorted, O(n log n) otherwise.  The table
+ * must be empty at begin, and is not searchable until end.
+ */
+void vm_umem_bulk_begin(struct vm_umem *umem);
+struct vm_umem_node *vm_umem_bulk_add(struct vm_umem *umem,
+				      const struct vm_region *r);
+int vm_umem_bulk_end(struct vm_umem *umem);
+
 /* Removes and frees one node. */
 void vm_umem_remove(struct vm_umem *umem, struct vm_umem_node *node);
 /*
