@@ -149,6 +149,17 @@ static int parse_one(struct vmmap_ctx *ctx, const char *arg, const char *len_arg
 	return 0;
 }
 
+int cli_parse_query(struct vmmap_ctx *ctx, char **args, int n,
+		    struct cli_query *q)
+{
+	if (n == 1)
+		return parse_one(ctx, args[0], NULL, q) ? VMMAP_EXIT_ERROR : 0;
+	if (n == 2 && is_plain(args[0]) && is_plain(args[1]))
+		return parse_one(ctx, args[0], args[1], q) ? VMMAP_EXIT_ERROR : 0;
+	return cli_error(ctx, "usage", "expected one query: ADDR [LEN], ADDR+LEN or "
+			 "FIRST-LAST");
+}
+
 int cli_parse_queries(struct vmmap_ctx *ctx, char **args, int n,
 		      struct cli_query **out, size_t *nq)
 {

@@ -143,6 +143,10 @@ int cli_parse_queries(struct vmmap_ctx *ctx, char **args, int n,
  * VMMAP_EXIT_ERROR (reported; the old file untouched). */
 int cli_write_atomic(struct vmmap_ctx *ctx, const char *path, const char *text);
 
+/* Exactly one query, in the same forms (for --batch lines). */
+int cli_parse_query(struct vmmap_ctx *ctx, char **args, int n,
+		    struct cli_query *q);
+
 /* Fixed-width inclusive range "%016x-%016x". */
 #define CLI_RANGE_MAX 40
 void cli_fmt_range(char buf[CLI_RANGE_MAX], uint64_t first, uint64_t last);

@@ -15,12 +15,13 @@
 #define DEFAULT_MAX_PIECES 1024   /* the kernel's UIO_MAXIOV */
 #define LIMIT_MAX_PIECES (1 << 20)
 
-enum { OPT_FROM = 1000, OPT_MAX_PIECES };
+enum { OPT_FROM = 1000, OPT_MAX_PIECES, OPT_BATCH };
 
 struct translate_args {
 	struct vmmap_ctx *ctx;
 	enum vm_space from;
 	uint64_t max_pieces;
+	const char *batch; /* --batch SOURCE */
 	const char *bad; /* first invalid option value, reported after parsing */
 	const char *bad_why;
 	char **pos;
@@ -47,6 +48,9 @@ static const struct argp_option translate_options[] = {
 	  "(the frontend's userspace_addr)", 0 },
 	{ "max-pieces", OPT_MAX_PIECES, "N", 0,
 	  "Fail when a range needs more than N pieces (default 1024)", 0 },
+	{ "batch", OPT_BATCH, "SOURCE", 0,
+	  "Read one query per line from SOURCE (- for standard input) and "
+	  "write one result per line, streaming", 0 },
 	{ 0 },
 };
 
@@ -73,11 +77,16 @@ static error_t translate_parse(int key, char *arg, struct argp_state *state)
 		else if ((a->max_pieces < 1 || a->max_pieces > LIMIT_MAX_PIECES) && !a->bad)
 			a->bad = arg, a->bad_why = "--max-pieces takes 1 to 1048576";
 		return 0;
+	case OPT_BATCH:
+		a->batch = arg;
+		return 0;
 	case ARGP_KEY_ARGS:
 		a->pos = state->argv + state->next;
 		a->npos = state->argc - state->next;
 		return 0;
 	case ARGP_KEY_NO_ARGS:
+		if (a->batch)
+			return 0; /* the table may be the shell's current one */
 		argp_error(state, a->ctx->shell ? "missing ADDR" : "missing FILE and ADDR");
 		return EINVAL;
 	default:
@@ -204,6 +213,184 @@ static json_t *translate_json(const struct translate_result *r)
 	return arr;
 }
 
+/* ---- --batch: one query per line in, one result per line out ---- */
+
+/* "0x" + lowercase hex at p; returns the end. */
+static char *put_hex(char *p, uint64_t v)
+{
+	static const char digits[] = "0123456789abcdef";
+	char tmp[16];
+	int n = 0;
+
+	*p++ = '0';
+	*p++ = 'x';
+	do {
+		tmp[n++] = digits[v & 15];
+		v >>= 4;
+	} while (v);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+static char *put_str(char *p, const char *s)
+{
+	while (*s)
+		*p++ = *s++;
+	return p;
+}
+
+/*
+ * Text: "ADDR LEN STATUS [AT] OTHER:LEN..." where STATUS is mapped,
+ * unmapped (AT: the first unmapped address) or too-many-pieces (AT: where
+ * the next piece starts), and each piece gives its address in the other
+ * space.  JSON Lines: one object per query.  out must hold a whole line.
+ */
+static char *format_result(char *p, bool json, unsigned long lineno,
+			   enum vm_space from, const struct cli_query *q, int rc,
+			   const struct vm_translation *tr, const struct vm_piece *pc)
+{
+	if (json) {
+		p += sprintf(p, "{\"line\":%lu,\"from\":\"%s\",\"addr\":\"", lineno,
+			     from == VM_SPACE_GPA ? "gpa" : "uaddr");
+		p = put_hex(p, q->addr);
+		p = put_str(p, "\",\"len\":\"");
+		p = put_hex(p, q->len);
+		p = put_str(p, "\",\"pieces\":[");
+		for (size_t k = 0; k < tr->npieces; k++) {
+			p = put_str(p, k ? ",{\"guest_phys_addr\":\"" : "{\"guest_phys_addr\":\"");
+			p = put_hex(p, pc[k].guest_phys_addr);
+			p = put_str(p, "\",\"userspace_addr\":\"");
+			p = put_hex(p, pc[k].userspace_addr);
+			p = put_str(p, "\",\"mmap_offset\":\"");
+			p = put_hex(p, pc[k].mmap_offset);
+			p = put_str(p, "\",\"len\":\"");
+			p = put_hex(p, pc[k].len);
+			p = put_str(p, "\"}");
+		}
+		p = put_str(p, "]");
+		if (rc == -EFAULT) {
+			p = put_str(p, ",\"error\":{\"code\":\"unmapped\",\"addr\":\"");
+			p = put_hex(p, tr->fault_addr);
+			p = put_str(p, "\",\"hole_first\":\"");
+			p = put_hex(p, tr->hole_first);
+			p = put_str(p, "\",\"hole_last\":\"");
+			p = put_hex(p, tr->hole_last);
+			p = put_str(p, "\"}");
+		} else if (rc == -ENOBUFS) {
+			p = put_str(p, ",\"error\":{\"code\":\"too-many-pieces\",\"addr\":\"");
+			p = put_hex(p, tr->fault_addr);
+			p = put_str(p, "\"}");
+		}
+		return put_str(p, "}\n");
+	}
+	p = put_hex(p, q->addr);
+	*p++ = ' ';
+	p = put_hex(p, q->len);
+	p = put_str(p, rc == 0 ? " mapped" : rc == -EFAULT ? " unmapped " : " too-many-pieces ");
+	if (rc)
+		p = put_hex(p, tr->fault_addr);
+	for (size_t k = 0; k < tr->npieces; k++) {
+		*p++ = ' ';
+		p = put_hex(p, from == VM_SPACE_GPA ? pc[k].userspace_addr
+						    : pc[k].guest_phys_addr);
+		*p++ = ':';
+		p = put_hex(p, pc[k].len);
+	}
+	*p++ = '\n';
+	return p;
+}
+
+/* A plain "ADDR" or "ADDR LEN" with a valid range: 0; anything else -1. */
+static int quick_query(char **w, int nw, struct cli_query *q)
+{
+	const char *why;
+
+	if (nw < 1 || nw > 2 || vm_parse_addr(w[0], &q->addr, &why))
+		return -1;
+	q->len = 1;
+	if (nw == 2 && vm_parse_size(w[1], &q->len, &why))
+		return -1;
+	return q->len && q->len - 1 <= UINT64_MAX - q->addr ? 0 : -1;
+}
+
+static int translate_batch(struct vmmap_ctx *ctx, const struct vm_table *t,
+			   const struct translate_args *a)
+{
+	FILE *in = strcmp(a->batch, "-") ? fopen(a->batch, "r") : stdin;
+	const char *name = strcmp(a->batch, "-") ? a->batch : "<stdin>";
+	size_t cap = 0, outcap = 256 + a->max_pieces * 128;
+	char *line = NULL, *out = malloc(outcap), where[4096];
+	struct vm_piece *pc = malloc(a->max_pieces * sizeof(*pc));
+	unsigned long lineno = 0;
+	int worst = 0;
+	ssize_t n;
+
+	if (!in)
+		return cli_error(ctx, "io", "%s: %s", a->batch, strerror(errno));
+	if (!out || !pc) {
+		free(out);
+		free(pc);
+		return cli_error(ctx, "nomem", "out of memory");
+	}
+	if (!ctx->quiet)
+		setvbuf(stdout, NULL, _IOFBF, 1 << 20);
+	while ((n = getline(&line, &cap, in)) >= 0) {
+		char buf[3][80], *words[3] = { buf[0], buf[1], buf[2] }, *s = line;
+		struct vm_translation tr;
+		struct cli_query q;
+		int nw = 0, rc;
+
+		lineno++;
+		line[strcspn(line, "\r\n")] = '\0';
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (!*s || *s == '#')
+			continue; /* blank lines and comments give no result */
+		/* Words are copied out, so the line stays whole for messages. */
+		for (const char *w = s; *w && nw < 3;) {
+			size_t k = strcspn(w, " \t");
+
+			k = k < 79 ? k : 79;
+			memcpy(buf[nw], w, k);
+			buf[nw++][k] = '\0';
+			w += k;
+			w += strspn(w, " \t");
+		}
+		/* Plain "ADDR [LEN]" directly; anything else (other forms, or an
+		 * error to report with its place) through the full parser. */
+		if ((rc = quick_query(words, nw, &q))) {
+			snprintf(where, sizeof(where), "%s:%lu", name, lineno);
+			ctx->where = where;
+			rc = nw > 2 ? cli_error(ctx, "usage", "expected one query: ADDR [LEN]")
+				    : cli_parse_query(ctx, words, nw, &q);
+			ctx->where = NULL;
+		}
+		if (rc) {
+			/* Reported on stderr (or as a JSON line); the stream goes on. */
+			if (!ctx->json && !ctx->quiet)
+				printf("%s invalid\n", s);
+			worst = VMMAP_EXIT_NEGATIVE;
+			continue;
+		}
+		rc = vm_umem_translate(&t->umem, a->from, q.addr, q.len, pc, a->max_pieces, &tr);
+		if (rc)
+			worst = VMMAP_EXIT_NEGATIVE;
+		if (!ctx->quiet)
+			fwrite_unlocked(out, 1, (size_t)(format_result(out, ctx->json, lineno,
+								       a->from, &q, rc, &tr,
+								       pc) - out), stdout);
+	}
+	if (ferror(in))
+		worst = cli_error(ctx, "io", "%s: %s", name, strerror(errno));
+	if (in != stdin)
+		fclose(in);
+	free(line);
+	free(out);
+	free(pc);
+	return worst;
+}
+
 int cmd_translate(struct vmmap_ctx *ctx, int argc, char **argv)
 {
 	struct translate_args a = {
@@ -222,6 +409,14 @@ int cmd_translate(struct vmmap_ctx *ctx, int argc, char **argv)
 				 a.bad, a.bad_why);
 	if ((rc = cli_table_open(ctx, a.pos, a.npos, 0, &tb, &used)))
 		return rc;
+	if (a.batch) {
+		rc = a.npos - used > 0
+			? cli_error(ctx, "usage", "with --batch the queries come from %s, "
+				    "not the command line", a.batch)
+			: translate_batch(ctx, tb.t, &a);
+		cli_table_close(&tb);
+		return rc;
+	}
 	if (a.npos - used < 1) {
 		cli_table_close(&tb);
 		return cli_error(ctx, "usage", "missing ADDR (try 'vmmap translate --help')");

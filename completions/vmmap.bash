@@ -33,7 +33,7 @@ _vmmap()
         --from) COMPREPLY=($(compgen -W 'gpa uaddr' -- "$cur")); return ;;
         --profile|-P) COMPREPLY=($(compgen -W "$profiles" -- "$cur")); return ;;
         --max-pieces|--max-slots|--timeout|--updates) return ;;
-        --listen|--connect) _filedir; return ;;
+        --listen|--connect|--batch) _filedir; return ;;
         -o|--output) _filedir json; return ;;
     esac
     case $cur in
@@ -42,7 +42,7 @@ _vmmap()
     esac
 
     local opts="-j --json -p --pretty -q --quiet --help --usage"
-    [[ $cmd == translate ]] && opts+=" --from --max-pieces"
+    [[ $cmd == translate ]] && opts+=" --from --max-pieces --batch"
     [[ $cmd == validate ]] && opts+=" --profile --max-slots --strict"
     [[ $cmd == capture ]] && opts+=" --listen --connect --output --timeout --updates --no-mem-slots --max-slots --follow"
     [[ $cmd == batch ]] && opts+=" --force"
@@ -55,7 +55,7 @@ _vmmap()
     local npos=0 file=''
     for ((i = cmd_index + 1; i < cword; i++)); do
         case ${words[i]} in
-            --from|--max-pieces|--profile|-P|--max-slots|--listen|--connect|-o|--output|--timeout|--updates) ((i++)) ;;
+            --from|--max-pieces|--batch|--profile|-P|--max-slots|--listen|--connect|-o|--output|--timeout|--updates) ((i++)) ;;
             -*) ;;
             *) ((npos == 0)) && file=${words[i]}; ((npos++)) ;;
         esac

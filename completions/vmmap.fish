@@ -59,6 +59,7 @@ complete -c vmmap -n "__fish_seen_subcommand_from batch" -F
 complete -c vmmap -n "__fish_seen_subcommand_from $commands" -k -a '(__fish_complete_suffix .json)'
 complete -c vmmap -n "__fish_seen_subcommand_from translate" -l from -x -a 'gpa uaddr' -d 'Address space of ADDR'
 complete -c vmmap -n "__fish_seen_subcommand_from translate" -l max-pieces -x -d 'Fail above N pieces'
+complete -c vmmap -n "__fish_seen_subcommand_from translate" -l batch -r -F -d 'Read queries from a file'
 complete -c vmmap -n "__vmmap_lookup_wants_bus" -x -a '(__vmmap_buses)' -d 'Bus'
 complete -c vmmap -n "__fish_seen_subcommand_from validate" -s P -l profile -x -a 'vhost-kernel vhost-user vhost-user-slots kvm' -d 'Also check the limits of a profile'
 complete -c vmmap -n "__fish_seen_subcommand_from validate" -l max-slots -x -d 'Region limit for vhost-user-slots'

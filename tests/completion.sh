@@ -47,9 +47,10 @@ check kvm -- vmmap validate --profile=k
 check --strict -- vmmap validate --st
 check fixtures -- vmmap diff fixtures/qemu-pc-128m.json fix
 check --json -- vmmap --js
-check --from --help --json --max-pieces --pretty --quiet --usage -- vmmap translate fixtures/qemu-pc-128m.json --
+check --batch --from --help --json --max-pieces --pretty --quiet --usage -- vmmap translate fixtures/qemu-pc-128m.json --
 check gpa uaddr -- vmmap translate --from ''
 check uaddr -- vmmap translate --from u
+check tests/cli/batch -- vmmap translate --batch tests/cli/bat
 check fixtures -- vmmap show fix
 check fixtures/pc-iobus.json -- vmmap lookup fixtures/pc-i
 check mmio pio fast-mmio -- vmmap lookup fixtures/pc-iobus.json ''
