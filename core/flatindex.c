@@ -11,11 +11,7 @@ void vm_flat_index_free(struct vm_flat_index *idx)
 {
 	free(idx->eyt);
 	free(idx->rank);
-	free(idx->start);
-	free(idx->last);
-	free(idx->other);
-	free(idx->offset);
-	free(idx->node);
+	free(idx->e);
 	memset(idx, 0, sizeof(*idx));
 }
 
@@ -27,7 +23,7 @@ static void fill(struct vm_flat_index *idx, size_t k, size_t *i)
 
 	while (k <= n) {
 		fill(idx, 2 * k, i);
-		idx->eyt[k] = idx->start[*i];
+		idx->eyt[k] = idx->e[*i].start;
 		idx->rank[k] = (uint32_t)*i;
 		(*i)++;
 		k = 2 * k + 1;
@@ -45,24 +41,19 @@ int vm_flat_index_build(struct vm_flat_index *idx, const struct vm_itree *tree,
 		return -ENOMEM; /* rank is 32-bit: use the tree */
 	idx->eyt = malloc((n + 1) * sizeof(*idx->eyt));
 	idx->rank = malloc((n + 1) * sizeof(*idx->rank));
-	idx->start = malloc((n + 1) * sizeof(*idx->start));
-	idx->last = malloc((n + 1) * sizeof(*idx->last));
-	idx->other = malloc((n + 1) * sizeof(*idx->other));
-	idx->offset = malloc((n + 1) * sizeof(*idx->offset));
-	idx->node = malloc((n + 1) * sizeof(*idx->node));
-	if (!idx->eyt || !idx->rank || !idx->start || !idx->last || !idx->node ||
-	    !idx->other || !idx->offset) {
+	idx->e = malloc((n + 1) * sizeof(*idx->e));
+	if (!idx->eyt || !idx->rank || !idx->e) {
 		vm_flat_index_free(idx);
 		return -ENOMEM;
 	}
 	idx->n = n;
 	idx->disjoint = n > 0; /* an empty table is never searched this way */
 	for (it = vm_itree_first(tree); it; it = vm_itree_next(it), i++) {
-		if (i && it->start <= idx->last[i - 1])
+		if (i && it->start <= idx->e[i - 1].last)
 			idx->disjoint = false;
-		idx->start[i] = it->start;
-		idx->last[i] = it->last;
-		idx->node[i] = it;
+		idx->e[i].start = it->start;
+		idx->e[i].last = it->last;
+		idx->e[i].node = it;
 	}
 	i = 0;
 	fill(idx, 1, &i);
@@ -70,8 +61,8 @@ int vm_flat_index_build(struct vm_flat_index *idx, const struct vm_itree *tree,
 	 * subtract-and-compare test that matches nothing): the first one.  An
 	 * empty table is never searched through the index. */
 	idx->mru = 0;
-	idx->mru_start = n ? idx->start[0] : 0;
-	idx->mru_span = n ? idx->last[0] - idx->start[0] : 0;
+	idx->mru_start = n ? idx->e[0].start : 0;
+	idx->mru_span = n ? idx->e[0].last - idx->e[0].start : 0;
 	idx->generation = gen;
 	return 0;
 }

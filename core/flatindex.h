@@ -4,8 +4,8 @@
  * QEMU rebuilds a FlatView from its memory regions).
  *
  * The region starts are laid out in Eytzinger (BFS) order and searched
- * branch-free with prefetching; last addresses and nodes sit in sorted
- * order beside them.  A one-entry cache of the last hit answers sequential
+ * branch-free with prefetching; the regions' entries sit in sorted order
+ * beside them.  A one-entry cache of the last hit answers sequential
  * walks without a search.  The index is only used while the regions do not
  * overlap: then "the region with the greatest start at or below addr"
  * is exactly the tree's "lowest-starting region that covers addr".
@@ -25,12 +25,17 @@ struct vm_flat_index {
 	bool disjoint;
 	uint64_t *eyt;       /* [1..n]: starts in Eytzinger order */
 	uint32_t *rank;      /* [1..n]: sorted position of eyt[k] */
-	uint64_t *start, *last; /* [0..n): sorted */
-	/* [0..n): what a translated piece needs, so that a lookup never
-	 * touches the region nodes: the region's address in the other space
-	 * and its mmap_offset (filled by the owner, see umem.c). */
-	uint64_t *other, *offset;
-	const struct vm_itree_node **node; /* [0..n): sorted */
+	/* [0..n): the regions in sorted order, each entry all that a lookup
+	 * reads after the search (one or two cache lines, where separate
+	 * arrays cost a miss each in a big table). */
+	struct vm_flat_entry {
+		uint64_t start, last;
+		/* The region's address in the other space and its mmap_offset
+		 * (filled by the owner, see umem.c), so that a lookup never
+		 * touches the region nodes. */
+		uint64_t other, offset;
+		const struct vm_itree_node *node;
+	} *e;
 	size_t mru;          /* sorted position of the last hit (n > 0) */
 	/* The last hit's start and last - start, beside it, so the cache test
 	 * is one subtraction and one compare of two independent loads. */
@@ -65,8 +70,8 @@ static inline size_t vm_flat_index_upper(const struct vm_flat_index *idx,
 static inline void vm_flat_index_hit(struct vm_flat_index *idx, size_t i)
 {
 	idx->mru = i;
-	idx->mru_start = idx->start[i];
-	idx->mru_span = idx->last[i] - idx->start[i];
+	idx->mru_start = idx->e[i].start;
+	idx->mru_span = idx->e[i].last - idx->e[i].start;
 }
 
 #endif

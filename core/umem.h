@@ -181,15 +181,15 @@ static inline int vm_umem_translate(const struct vm_umem *umem,
 	    (off = addr - idx->mru_start) <= idx->mru_span &&
 	    len - 1 <= idx->mru_span - off) {
 		size_t i = idx->mru;
-		const struct vm_itree_node *it = idx->node[i];
+		const struct vm_itree_node *it = idx->e[i].node;
 
 		pieces[0].region = from == VM_SPACE_GPA
 			? &vm_container_of(it, struct vm_umem_node, gpa)->region
 			: &vm_container_of(it, struct vm_umem_node, uaddr)->region;
 		pieces[0].len = len;
-		pieces[0].guest_phys_addr = from == VM_SPACE_GPA ? addr : idx->other[i] + off;
-		pieces[0].userspace_addr = from == VM_SPACE_GPA ? idx->other[i] + off : addr;
-		pieces[0].mmap_offset = idx->offset[i] + off;
+		pieces[0].guest_phys_addr = from == VM_SPACE_GPA ? addr : idx->e[i].other + off;
+		pieces[0].userspace_addr = from == VM_SPACE_GPA ? idx->e[i].other + off : addr;
+		pieces[0].mmap_offset = idx->e[i].offset + off;
 		tr->npieces = 1;
 		tr->fault_addr = tr->hole_first = tr->hole_last = 0;
 		return 0;

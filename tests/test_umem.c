@@ -455,3 +455,79 @@ Test(umem, flat_index_steps_aside_for_overlaps)
 	cr_assert_eq(tr.hole_last, 0x1fff);
 	cr_assert(umem.index[VM_SPACE_GPA]->disjoint);
 }
+
+/*
+ * A table big enough (6,000 regions) that a miss of the last-hit cache
+ * first tries the region after it.  Walks that step through regions and
+ * the gaps between them, with random jumps between the walks, against the
+ * test's own binary search over the same regions.
+ */
+Test(umem, big_table_walk_against_model)
+{
+	enum { N = 6000 };
+	static uint64_t gpa[N], size[N];
+	uint64_t x = 12345, at = 0x1000;
+
+	for (int i = 0; i < N; i++) {
+		x = x * 6364136223846793005u + 1442695040888963407u;
+		at += 0x1000 * ((x >> 40) % 3); /* gap of 0, 1 or 2 pages */
+		gpa[i] = at;
+		size[i] = 0x1000 * (1 + (x >> 50) % 8);
+		add(gpa[i], size[i], 0x7f0000000000 + 2 * gpa[i], 0, NULL);
+		at += size[i];
+	}
+	uint64_t addr = 0;
+
+	for (int q = 0; q < 60000; q++) {
+		uint64_t len, a, lastq;
+		size_t k = 0;
+		int rc, want = 0;
+
+		x = x * 6364136223846793005u + 1442695040888963407u;
+		if (q % 500 == 0) /* jump, then walk from there */
+			addr = (x >> 16) % (at + 0x10000);
+		else
+			addr += 0x800;
+		len = 1 + (x >> 48) % 0x3000;
+		rc = tr_gpa(addr, len, MAXP);
+		lastq = addr + len - 1;
+		for (a = addr;;) {
+			int lo = 0, hi = N; /* first region starting above a */
+
+			while (lo < hi) {
+				int mid = (lo + hi) / 2;
+
+				if (gpa[mid] <= a)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			if (k == MAXP) {
+				want = -ENOBUFS;
+				break;
+			}
+			if (lo == 0 || gpa[lo - 1] + size[lo - 1] - 1 < a) {
+				want = -EFAULT;
+				cr_assert_eq(tr.fault_addr, a, "query %d", q);
+				cr_assert_eq(tr.hole_first, lo ? gpa[lo - 1] + size[lo - 1] : 0);
+				cr_assert_eq(tr.hole_last, lo < N ? gpa[lo] - 1 : UINT64_MAX);
+				break;
+			}
+			uint64_t rl = gpa[lo - 1] + size[lo - 1] - 1;
+			uint64_t pl = rl < lastq ? rl : lastq;
+
+			cr_assert_eq(pieces[k].guest_phys_addr, a, "query %d", q);
+			cr_assert_eq(pieces[k].len, pl - a + 1, "query %d", q);
+			cr_assert_eq(pieces[k].userspace_addr, 0x7f0000000000 + 2 * gpa[lo - 1] +
+				     (a - gpa[lo - 1]));
+			k++;
+			if (pl == lastq)
+				break;
+			a = pl + 1;
+		}
+		cr_assert_eq(rc, want, "query %d %#lx+%#lx", q, (unsigned long)addr,
+			     (unsigned long)len);
+		cr_assert_eq(tr.npieces, k, "query %d", q);
+	}
+	cr_assert(umem.index[VM_SPACE_GPA] && umem.index[VM_SPACE_GPA]->n == N);
+}
