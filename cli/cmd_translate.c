@@ -4,10 +4,12 @@
  * instead (a backend's qva_to_va for vring addresses).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "num.h"
@@ -301,6 +303,112 @@ static char *format_result(char *p, bool json, unsigned long lineno,
 	return p;
 }
 
+/* 0-15 for a hex digit, 16 or more for anything else. */
+static inline unsigned hex_digit(unsigned char c)
+{
+	unsigned d = (unsigned)c - '0', l = ((unsigned)c | 0x20) - 'a';
+
+	return d < 10 ? d : l < 6 ? l + 10 : 16;
+}
+
+/* "0x" and 1 to 16 hex digits at *s: the value, *s moved past it; -1 when
+ * it is not exactly that. */
+static int fast_hex(const char **s, uint64_t *out)
+{
+	const char *p = *s;
+	uint64_t v = 0;
+	int k;
+
+	if (p[0] != '0' || (p[1] != 'x' && p[1] != 'X'))
+		return -1;
+	p += 2;
+	for (k = 0; k < 17 && hex_digit((unsigned char)p[k]) < 16; k++)
+		v = v << 4 | hex_digit((unsigned char)p[k]);
+	if (k == 0 || k > 16)
+		return -1;
+	*s = p + k;
+	*out = v;
+	return 0;
+}
+
+/*
+ * The common line, "0xADDR[ 0xLEN]" with single spaces and nothing else,
+ * parsed in place: 0 and q filled, or -1 for the general parser (which
+ * accepts the same lines, and reports errors with their place).
+ */
+static int fast_query(const char *s, struct cli_query *q)
+{
+	if (fast_hex(&s, &q->addr))
+		return -1;
+	q->len = 1;
+	if (*s == ' ') {
+		s++;
+		if (fast_hex(&s, &q->len))
+			return -1;
+	}
+	if (*s)
+		return -1;
+	return q->len && q->len - 1 <= UINT64_MAX - q->addr ? 0 : -1;
+}
+
+/*
+ * Lines from a file, read in big chunks: each line is NUL-terminated in
+ * place, without its newline (or "\r\n").  Memory stays bounded by the
+ * chunk and the longest line.
+ */
+struct line_reader {
+	int fd;
+	char *buf;
+	size_t cap, start, end; /* unread data is buf[start..end) */
+	bool eof;
+	int err;                /* errno of a failed read */
+};
+
+/* The next line, or NULL at the end (r->err set on a read error). */
+static char *next_line(struct line_reader *r)
+{
+	for (;;) {
+		char *nl = memchr(r->buf + r->start, '\n', r->end - r->start);
+		char *line = r->buf + r->start;
+		ssize_t n;
+
+		if (nl || (r->eof && r->end > r->start)) {
+			if (!nl)
+				nl = r->buf + r->end; /* last line without newline */
+			r->start = (size_t)(nl - r->buf) + (nl < r->buf + r->end);
+			if (nl > line && nl[-1] == '\r')
+				nl--;
+			*nl = '\0';
+			return line;
+		}
+		if (r->eof)
+			return NULL;
+		/* Keep the partial line; make room for more (+1 for its NUL). */
+		memmove(r->buf, line, r->end - r->start);
+		r->end -= r->start;
+		r->start = 0;
+		if (r->cap - r->end < 65536 + 1) {
+			char *nb = realloc(r->buf, 2 * r->cap);
+
+			if (!nb) {
+				r->err = ENOMEM;
+				return NULL;
+			}
+			r->buf = nb;
+			r->cap *= 2;
+		}
+		do
+			n = read(r->fd, r->buf + r->end, r->cap - r->end - 1);
+		while (n < 0 && errno == EINTR);
+		if (n < 0) {
+			r->err = errno;
+			return NULL;
+		}
+		r->eof = n == 0;
+		r->end += (size_t)n;
+	}
+}
+
 /* A plain "ADDR" or "ADDR LEN" with a valid range: 0; anything else -1. */
 static int quick_query(char **w, int nw, struct cli_query *q)
 {
@@ -317,32 +425,43 @@ static int quick_query(char **w, int nw, struct cli_query *q)
 static int translate_batch(struct vmmap_ctx *ctx, const struct vm_table *t,
 			   const struct translate_args *a)
 {
-	FILE *in = strcmp(a->batch, "-") ? fopen(a->batch, "r") : stdin;
-	const char *name = strcmp(a->batch, "-") ? a->batch : "<stdin>";
-	size_t cap = 0, outcap = 256 + a->max_pieces * 128;
-	char *line = NULL, *out = malloc(outcap), where[4096];
+	bool is_stdin = !strcmp(a->batch, "-");
+	const char *name = is_stdin ? "<stdin>" : a->batch;
+	struct line_reader in = {
+		.fd = is_stdin ? 0 : open(a->batch, O_RDONLY | O_CLOEXEC),
+		.cap = 1 << 17,
+	};
+	size_t outcap = 256 + a->max_pieces * 128;
+	char *line, *out = malloc(outcap), where[4096];
 	struct vm_piece *pc = malloc(a->max_pieces * sizeof(*pc));
 	unsigned long lineno = 0;
 	int worst = 0;
-	ssize_t n;
 
-	if (!in)
-		return cli_error(ctx, "io", "%s: %s", a->batch, strerror(errno));
-	if (!out || !pc) {
+	if (in.fd < 0) {
 		free(out);
 		free(pc);
+		return cli_error(ctx, "io", "%s: %s", a->batch, strerror(errno));
+	}
+	in.buf = malloc(in.cap);
+	if (!out || !pc || !in.buf) {
+		free(out);
+		free(pc);
+		free(in.buf);
+		if (!is_stdin)
+			close(in.fd);
 		return cli_error(ctx, "nomem", "out of memory");
 	}
 	if (!ctx->quiet)
 		setvbuf(stdout, NULL, _IOFBF, 1 << 20);
-	while ((n = getline(&line, &cap, in)) >= 0) {
+	while ((line = next_line(&in))) {
 		char buf[3][80], *words[3] = { buf[0], buf[1], buf[2] }, *s = line;
 		struct vm_translation tr;
 		struct cli_query q;
 		int nw = 0, rc;
 
 		lineno++;
-		line[strcspn(line, "\r\n")] = '\0';
+		if (fast_query(s, &q) == 0)
+			goto query;
 		while (*s == ' ' || *s == '\t')
 			s++;
 		if (!*s || *s == '#')
@@ -373,6 +492,7 @@ static int translate_batch(struct vmmap_ctx *ctx, const struct vm_table *t,
 			worst = VMMAP_EXIT_NEGATIVE;
 			continue;
 		}
+query:
 		rc = vm_umem_translate(&t->umem, a->from, q.addr, q.len, pc, a->max_pieces, &tr);
 		if (rc)
 			worst = VMMAP_EXIT_NEGATIVE;
@@ -381,11 +501,11 @@ static int translate_batch(struct vmmap_ctx *ctx, const struct vm_table *t,
 								       a->from, &q, rc, &tr,
 								       pc) - out), stdout);
 	}
-	if (ferror(in))
-		worst = cli_error(ctx, "io", "%s: %s", name, strerror(errno));
-	if (in != stdin)
-		fclose(in);
-	free(line);
+	if (in.err)
+		worst = cli_error(ctx, "io", "%s: %s", name, strerror(in.err));
+	if (!is_stdin)
+		close(in.fd);
+	free(in.buf);
 	free(out);
 	free(pc);
 	return worst;
