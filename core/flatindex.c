@@ -3,6 +3,8 @@
  */
 #include "flatindex.h"
 
+#include "bigalloc.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,9 +41,9 @@ int vm_flat_index_build(struct vm_flat_index *idx, const struct vm_itree *tree,
 	vm_flat_index_free(idx);
 	if (n >= UINT32_MAX)
 		return -ENOMEM; /* rank is 32-bit: use the tree */
-	idx->eyt = malloc((n + 1) * sizeof(*idx->eyt));
-	idx->rank = malloc((n + 1) * sizeof(*idx->rank));
-	idx->e = malloc((n + 1) * sizeof(*idx->e));
+	idx->eyt = vm_malloc_big((n + 1) * sizeof(*idx->eyt));
+	idx->rank = vm_malloc_big((n + 1) * sizeof(*idx->rank));
+	idx->e = vm_malloc_big((n + 1) * sizeof(*idx->e));
 	if (!idx->eyt || !idx->rank || !idx->e) {
 		vm_flat_index_free(idx);
 		return -ENOMEM;

@@ -3,6 +3,8 @@
  */
 #include "umem.h"
 
+#include "bigalloc.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,7 +101,7 @@ struct vm_umem_node *vm_umem_bulk_add(struct vm_umem *umem,
 	if (!slab || slab->used == slab->cap) {
 		size_t cap = 65536;
 
-		slab = malloc(sizeof(*slab) + cap * sizeof(slab->nodes[0]));
+		slab = vm_malloc_big(sizeof(*slab) + cap * sizeof(slab->nodes[0]));
 		if (!slab)
 			return NULL;
 		slab->used = 0;
