@@ -14,11 +14,14 @@ void vm_umem_init(struct vm_umem *umem)
 	memset(umem, 0, sizeof(*umem));
 }
 
-static void node_free(struct vm_umem_node *node)
+static void node_free(struct vm_umem *umem, struct vm_umem_node *node)
 {
 	free(node->region.name);
-	if (!node->in_slab) /* slab nodes go with their slab */
+	node->region.name = NULL;
+	if (!node->in_slab) { /* slab nodes go with their slab */
+		umem->nheap--;
 		free(node);
+	}
 }
 
 void vm_umem_clean(struct vm_umem *umem)
@@ -26,10 +29,13 @@ void vm_umem_clean(struct vm_umem *umem)
 	struct vm_umem_node *node = umem->head, *next;
 	struct vm_umem_slab *slab = umem->slabs, *snext;
 
-	for (; node; node = next) {
-		next = node->next;
-		node_free(node);
-	}
+	/* A big loaded table is all slab nodes without names: nothing to
+	 * visit (touching every node again is a cache miss each). */
+	if (umem->nheap || umem->slab_names)
+		for (; node; node = next) {
+			next = node->next;
+			node_free(umem, node);
+		}
 	for (; slab; slab = snext) {
 		snext = slab->next;
 		free(slab);
@@ -75,6 +81,7 @@ int vm_umem_add(struct vm_umem *umem, const struct vm_region *r,
 		free(node);
 		return -ENOMEM;
 	}
+	umem->nheap++;
 	node->gpa.start = r->guest_phys_addr;
 	node->gpa.last = vm_region_last(r);
 	node->uaddr.start = r->userspace_addr;
@@ -115,6 +122,7 @@ struct vm_umem_node *vm_umem_bulk_add(struct vm_umem *umem,
 	node->region.name = NULL;
 	if (r->name && !(node->region.name = strdup(r->name)))
 		return NULL;
+	umem->slab_names |= r->name != NULL;
 	slab->used++; /* only now: a failed name leaves nothing half-made */
 	node->in_slab = 1;
 	node->gpa.start = r->guest_phys_addr;
@@ -198,7 +206,7 @@ void vm_umem_remove(struct vm_umem *umem, struct vm_umem_node *node)
 		umem->tail = node->prev;
 	umem->nregions--;
 	umem->generation++;
-	node_free(node);
+	node_free(umem, node);
 }
 
 int vm_name_equal(const char *a, const char *b)

@@ -56,6 +56,10 @@ struct vm_umem {
 	 * when generation has moved on (see flatindex.h). */
 	struct vm_flat_index *index[2];
 	struct vm_umem_slab *slabs;
+	/* Nodes not in a slab, and whether a slab node got a name: when both
+	 * are none, cleaning up frees the slabs without visiting the nodes. */
+	size_t nheap;
+	bool slab_names;
 	bool bulk; /* between vm_umem_bulk_begin and _end: trees not built */
 };
 
