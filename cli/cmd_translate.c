@@ -364,49 +364,96 @@ struct line_reader {
 	int err;                /* errno of a failed read */
 };
 
-/* The next line, or NULL at the end (r->err set on a read error). */
-static char *next_line(struct line_reader *r)
+/* The next whole line in the buffer (at the end of input, also a last line
+ * without newline), or NULL when more must be read first. */
+static char *take_line(struct line_reader *r)
 {
-	for (;;) {
-		char *nl = memchr(r->buf + r->start, '\n', r->end - r->start);
-		char *line = r->buf + r->start;
-		ssize_t n;
+	char *line = r->buf + r->start;
+	char *nl = memchr(line, '\n', r->end - r->start);
 
-		if (nl || (r->eof && r->end > r->start)) {
-			if (!nl)
-				nl = r->buf + r->end; /* last line without newline */
-			r->start = (size_t)(nl - r->buf) + (nl < r->buf + r->end);
-			if (nl > line && nl[-1] == '\r')
-				nl--;
-			*nl = '\0';
-			return line;
-		}
-		if (r->eof)
-			return NULL;
-		/* Keep the partial line; make room for more (+1 for its NUL). */
-		memmove(r->buf, line, r->end - r->start);
-		r->end -= r->start;
-		r->start = 0;
-		if (r->cap - r->end < 65536 + 1) {
-			char *nb = realloc(r->buf, 2 * r->cap);
+	if (!nl && !(r->eof && r->end > r->start))
+		return NULL;
+	if (!nl)
+		nl = r->buf + r->end; /* last line without newline */
+	r->start = (size_t)(nl - r->buf) + (nl < r->buf + r->end);
+	if (nl > line && nl[-1] == '\r')
+		nl--;
+	*nl = '\0';
+	return line;
+}
 
-			if (!nb) {
-				r->err = ENOMEM;
-				return NULL;
-			}
-			r->buf = nb;
-			r->cap *= 2;
+/* Reads more after a partial line: 0, or -1 with r->err set.  Sets r->eof
+ * at the end of input.  Lines taken before are invalid afterwards. */
+static int fill_lines(struct line_reader *r)
+{
+	ssize_t n;
+
+	/* Keep the partial line; make room for more (+1 for its NUL). */
+	memmove(r->buf, r->buf + r->start, r->end - r->start);
+	r->end -= r->start;
+	r->start = 0;
+	if (r->cap - r->end < 65536 + 1) {
+		char *nb = realloc(r->buf, 2 * r->cap);
+
+		if (!nb) {
+			r->err = ENOMEM;
+			return -1;
 		}
-		do
-			n = read(r->fd, r->buf + r->end, r->cap - r->end - 1);
-		while (n < 0 && errno == EINTR);
-		if (n < 0) {
-			r->err = errno;
-			return NULL;
-		}
-		r->eof = n == 0;
-		r->end += (size_t)n;
+		r->buf = nb;
+		r->cap *= 2;
 	}
+	do
+		n = read(r->fd, r->buf + r->end, r->cap - r->end - 1);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		r->err = errno;
+		return -1;
+	}
+	r->eof = n == 0;
+	r->end += (size_t)n;
+	return 0;
+}
+
+/*
+ * Queries parsed but not yet answered.  Plain lines are collected in
+ * blocks so that their searches in a big table overlap
+ * (vm_umem_prefetch); a block is answered before any other line is
+ * handled and before reading blocks, so results keep their order and a
+ * frontend that waits for each answer on a pipe gets it.
+ */
+struct batch {
+	struct vmmap_ctx *ctx;
+	const struct vm_table *t;
+	const struct translate_args *a;
+	char *out;
+	struct vm_piece *pc;
+	int worst;
+	size_t n;
+	uint64_t addr[VM_UMEM_PREFETCH_MAX];
+	struct cli_query q[VM_UMEM_PREFETCH_MAX];
+	unsigned long lineno[VM_UMEM_PREFETCH_MAX];
+};
+
+static void batch_answer(struct batch *b, unsigned long lineno, const struct cli_query *q)
+{
+	struct vm_translation tr;
+	int rc = vm_umem_translate(&b->t->umem, b->a->from, q->addr, q->len, b->pc,
+				   b->a->max_pieces, &tr);
+
+	if (rc)
+		b->worst = VMMAP_EXIT_NEGATIVE;
+	if (!b->ctx->quiet)
+		fwrite_unlocked(b->out, 1,
+				(size_t)(format_result(b->out, b->ctx->json, lineno, b->a->from,
+						       q, rc, &tr, b->pc) - b->out), stdout);
+}
+
+static void batch_flush(struct batch *b)
+{
+	vm_umem_prefetch(&b->t->umem, b->a->from, b->addr, b->n);
+	for (size_t i = 0; i < b->n; i++)
+		batch_answer(b, b->lineno[i], &b->q[i]);
+	b->n = 0;
 }
 
 /* A plain "ADDR" or "ADDR LEN" with a valid range: 0; anything else -1. */
@@ -431,21 +478,23 @@ static int translate_batch(struct vmmap_ctx *ctx, const struct vm_table *t,
 		.fd = is_stdin ? 0 : open(a->batch, O_RDONLY | O_CLOEXEC),
 		.cap = 1 << 17,
 	};
-	size_t outcap = 256 + a->max_pieces * 128;
-	char *line, *out = malloc(outcap), where[4096];
-	struct vm_piece *pc = malloc(a->max_pieces * sizeof(*pc));
+	struct batch b = {
+		.ctx = ctx, .t = t, .a = a,
+		.out = malloc(256 + a->max_pieces * 128),
+		.pc = malloc(a->max_pieces * sizeof(*b.pc)),
+	};
+	char *line, where[4096];
 	unsigned long lineno = 0;
-	int worst = 0;
 
 	if (in.fd < 0) {
-		free(out);
-		free(pc);
+		free(b.out);
+		free(b.pc);
 		return cli_error(ctx, "io", "%s: %s", a->batch, strerror(errno));
 	}
 	in.buf = malloc(in.cap);
-	if (!out || !pc || !in.buf) {
-		free(out);
-		free(pc);
+	if (!b.out || !b.pc || !in.buf) {
+		free(b.out);
+		free(b.pc);
 		free(in.buf);
 		if (!is_stdin)
 			close(in.fd);
@@ -453,17 +502,30 @@ static int translate_batch(struct vmmap_ctx *ctx, const struct vm_table *t,
 	}
 	if (!ctx->quiet)
 		setvbuf(stdout, NULL, _IOFBF, 1 << 20);
-	while ((line = next_line(&in))) {
-		char buf[3][80], *words[3] = { buf[0], buf[1], buf[2] }, *s = line;
-		struct vm_translation tr;
+	for (;;) {
+		char buf[3][80], *words[3] = { buf[0], buf[1], buf[2] }, *s;
 		struct cli_query q;
 		int nw = 0, rc;
 
+		if (!(line = take_line(&in))) {
+			/* Answer everything before reading (which may block). */
+			batch_flush(&b);
+			fflush(stdout);
+			if (in.eof || fill_lines(&in))
+				break;
+			continue;
+		}
 		lineno++;
-		if (fast_query(s, &q) == 0)
-			goto query;
-		while (*s == ' ' || *s == '\t')
-			s++;
+		if (fast_query(line, &b.q[b.n]) == 0) {
+			b.addr[b.n] = b.q[b.n].addr;
+			b.lineno[b.n] = lineno;
+			if (++b.n == VM_UMEM_PREFETCH_MAX)
+				batch_flush(&b);
+			continue;
+		}
+		batch_flush(&b);
+		for (s = line; *s == ' ' || *s == '\t'; s++)
+			;
 		if (!*s || *s == '#')
 			continue; /* blank lines and comments give no result */
 		/* Words are copied out, so the line stays whole for messages. */
@@ -489,26 +551,19 @@ static int translate_batch(struct vmmap_ctx *ctx, const struct vm_table *t,
 			/* Reported on stderr (or as a JSON line); the stream goes on. */
 			if (!ctx->json && !ctx->quiet)
 				printf("%s invalid\n", s);
-			worst = VMMAP_EXIT_NEGATIVE;
+			b.worst = VMMAP_EXIT_NEGATIVE;
 			continue;
 		}
-query:
-		rc = vm_umem_translate(&t->umem, a->from, q.addr, q.len, pc, a->max_pieces, &tr);
-		if (rc)
-			worst = VMMAP_EXIT_NEGATIVE;
-		if (!ctx->quiet)
-			fwrite_unlocked(out, 1, (size_t)(format_result(out, ctx->json, lineno,
-								       a->from, &q, rc, &tr,
-								       pc) - out), stdout);
+		batch_answer(&b, lineno, &q);
 	}
 	if (in.err)
-		worst = cli_error(ctx, "io", "%s: %s", name, strerror(in.err));
+		b.worst = cli_error(ctx, "io", "%s: %s", name, strerror(in.err));
 	if (!is_stdin)
 		close(in.fd);
 	free(in.buf);
-	free(out);
-	free(pc);
-	return worst;
+	free(b.out);
+	free(b.pc);
+	return b.worst;
 }
 
 int cmd_translate(struct vmmap_ctx *ctx, int argc, char **argv)

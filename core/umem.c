@@ -414,6 +414,39 @@ static int translate_flat(struct vm_flat_index *idx, enum vm_space from,
 	}
 }
 
+void vm_umem_prefetch(const struct vm_umem *umem, enum vm_space from,
+		      const uint64_t *addr, size_t n)
+{
+	struct vm_flat_index *idx = usable_index(umem, from);
+	size_t k[VM_UMEM_PREFETCH_MAX];
+
+	if (!idx || idx->n < VM_FLAT_WALK_MIN)
+		return; /* a small index stays in cache anyway */
+	for (size_t done = 0, m; done < n; done += m) {
+		bool more = true;
+
+		m = n - done < VM_UMEM_PREFETCH_MAX ? n - done : VM_UMEM_PREFETCH_MAX;
+		for (size_t j = 0; j < m; j++)
+			k[j] = 1;
+		/* The same descent as vm_flat_index_upper, m at a time: each
+		 * level's m loads are independent. */
+		while (more) {
+			more = false;
+			for (size_t j = 0; j < m; j++)
+				if (k[j] <= idx->n) {
+					k[j] = 2 * k[j] + (idx->eyt[k[j]] <= addr[done + j]);
+					more = true;
+				}
+		}
+		for (size_t j = 0; j < m; j++) {
+			size_t kk = k[j] >> __builtin_ffsll((long long)~k[j]);
+			size_t up = kk ? idx->rank[kk] : idx->n;
+
+			__builtin_prefetch(&idx->e[up ? up - 1 : 0]);
+		}
+	}
+}
+
 int vm_umem_translate_slow(const struct vm_umem *umem, enum vm_space from,
 			   uint64_t addr, uint64_t len, struct vm_piece *pieces,
 			   size_t max_pieces, struct vm_translation *tr)

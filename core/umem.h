@@ -142,6 +142,16 @@ static inline int vm_umem_translate(const struct vm_umem *umem,
 				    enum vm_space from, uint64_t addr,
 				    uint64_t len, struct vm_piece *pieces,
 				    size_t max_pieces, struct vm_translation *tr);
+/*
+ * A hint before translating several addresses: their searches in a big
+ * table's flat index run side by side, level by level, so that their cache
+ * misses overlap instead of coming one after another.  Changes no result;
+ * does nothing for small tables or tables whose regions overlap.
+ */
+#define VM_UMEM_PREFETCH_MAX 16
+void vm_umem_prefetch(const struct vm_umem *umem, enum vm_space from,
+		      const uint64_t *addr, size_t n);
+
 /* The general case of vm_umem_translate, out of line. */
 int vm_umem_translate_slow(const struct vm_umem *umem, enum vm_space from,
 			   uint64_t addr, uint64_t len, struct vm_piece *pieces,

@@ -477,6 +477,9 @@ Test(umem, big_table_walk_against_model)
 		at += size[i];
 	}
 	uint64_t addr = 0;
+	/* Prefetch hints (a pure hint: answers must not change), including
+	 * addresses below, inside and above the table. */
+	uint64_t hint[VM_UMEM_PREFETCH_MAX + 3] = { 0, UINT64_MAX, at, 0x1000, gpa[N - 1] };
 
 	for (int q = 0; q < 60000; q++) {
 		uint64_t len, a, lastq;
@@ -489,6 +492,12 @@ Test(umem, big_table_walk_against_model)
 		else
 			addr += 0x800;
 		len = 1 + (x >> 48) % 0x3000;
+		if (q % 7 == 0) {
+			for (size_t h = 5; h < sizeof(hint) / sizeof(hint[0]); h++)
+				hint[h] = (x >> (h % 16)) % (at + 0x10000);
+			vm_umem_prefetch(&umem, VM_SPACE_GPA, hint, (size_t)(q / 7) %
+					 (sizeof(hint) / sizeof(hint[0]) + 1));
+		}
 		rc = tr_gpa(addr, len, MAXP);
 		lastq = addr + len - 1;
 		for (a = addr;;) {
