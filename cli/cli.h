@@ -122,6 +122,13 @@ struct cli_table {
  */
 int cli_table_open(struct vmmap_ctx *ctx, char *const *pos, int npos,
 		   unsigned flags, struct cli_table *out, int *used);
+/*
+ * Two tables, as cli_table_open each with one argument (a may be NULL in
+ * the shell: the current table).  Outside the shell, two named files load
+ * side by side, b on a second thread; on errors, a's is reported first.
+ */
+int cli_table_open_pair(struct vmmap_ctx *ctx, const char *a, const char *b,
+			struct cli_table *ta, struct cli_table *tb);
 void cli_table_close(struct cli_table *tb);
 
 /* One address query from the command line. */

@@ -218,7 +218,7 @@ int cmd_diff(struct vmmap_ctx *ctx, int argc, char **argv)
 	struct diff_args a = { .ctx = ctx };
 	struct diff_result r = { 0 };
 	struct cli_table old, new;
-	int rc, used;
+	int rc;
 
 	if ((rc = cli_parse(ctx, &cmd_diff_argp, argc, argv, &a)))
 		return rc;
@@ -226,12 +226,8 @@ int cmd_diff(struct vmmap_ctx *ctx, int argc, char **argv)
 		a.new = a.old;
 		a.old = NULL;
 	}
-	if ((rc = cli_table_open(ctx, (char **)&a.old, a.old ? 1 : 0, 0, &old, &used)))
+	if ((rc = cli_table_open_pair(ctx, a.old, a.new, &old, &new)))
 		return rc;
-	if ((rc = cli_table_open(ctx, (char **)&a.new, 1, 0, &new, &used))) {
-		cli_table_close(&old);
-		return rc;
-	}
 	r.old_name = old.name;
 	r.new_name = new.name;
 	r.old = old.t;

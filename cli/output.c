@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -133,6 +134,58 @@ int cli_table_open(struct vmmap_ctx *ctx, char *const *pos, int npos,
 	out->owned = true;
 	out->name = strcmp(pos[0], "-") ? pos[0] : "<stdin>";
 	*used = 1;
+	return 0;
+}
+
+/* A table file loaded on a second thread. */
+struct table_loader {
+	struct cli_table *tb;
+	const char *path;
+	struct vm_error err;
+	int rc;
+};
+
+static void *load_thread(void *arg)
+{
+	struct table_loader *l = arg;
+
+	vm_table_init(&l->tb->own);
+	l->rc = vm_table_load_file(&l->tb->own, l->path, 0, &l->err);
+	return NULL;
+}
+
+int cli_table_open_pair(struct vmmap_ctx *ctx, const char *a, const char *b,
+			struct cli_table *ta, struct cli_table *tb)
+{
+	struct table_loader l = { .tb = tb, .path = b };
+	pthread_t thread;
+	int rc, used;
+
+	memset(tb, 0, sizeof(*tb)); /* before the thread writes to it */
+	/* In the shell, names may be loaded tables; "-" is read once, in
+	 * order; and a thread that cannot start just means loading in turn. */
+	if (ctx->shell || !a || !b || !strcmp(a, "-") || !strcmp(b, "-") ||
+	    pthread_create(&thread, NULL, load_thread, &l)) {
+		if ((rc = cli_table_open(ctx, (char **)&a, a ? 1 : 0, 0, ta, &used)))
+			return rc;
+		if ((rc = cli_table_open(ctx, (char **)&b, 1, 0, tb, &used)))
+			cli_table_close(ta);
+		return rc;
+	}
+	rc = cli_table_open(ctx, (char **)&a, 1, 0, ta, &used);
+	pthread_join(thread, NULL);
+	tb->t = &tb->own;
+	tb->owned = true;
+	tb->name = b;
+	if (rc) { /* the first file's error is the one reported */
+		cli_table_close(tb);
+		return rc;
+	}
+	if (l.rc) {
+		cli_table_close(tb);
+		cli_table_close(ta);
+		return cli_input_error(ctx, l.err.msg);
+	}
 	return 0;
 }
 
