@@ -447,6 +447,17 @@ void vm_umem_prefetch(const struct vm_umem *umem, enum vm_space from,
 	}
 }
 
+int vm_umem_translate_index(const struct vm_flat_index *idx, enum vm_space from,
+			    uint64_t addr, uint64_t len, struct vm_piece *pieces,
+			    size_t max_pieces, struct vm_translation *tr)
+{
+	tr->npieces = 0;
+	tr->fault_addr = tr->hole_first = tr->hole_last = 0;
+	/* The index's last-hit cache is lookup state, not table state. */
+	return translate_flat((struct vm_flat_index *)idx, from, addr, addr + len - 1,
+			      pieces, max_pieces, tr);
+}
+
 int vm_umem_translate_slow(const struct vm_umem *umem, enum vm_space from,
 			   uint64_t addr, uint64_t len, struct vm_piece *pieces,
 			   size_t max_pieces, struct vm_translation *tr)

@@ -152,6 +152,12 @@ static inline int vm_umem_translate(const struct vm_umem *umem,
 void vm_umem_prefetch(const struct vm_umem *umem, enum vm_space from,
 		      const uint64_t *addr, size_t n);
 
+/* vm_umem_translate through a current, disjoint index (idx), for a range
+ * already checked to be non-empty and not to wrap. */
+int vm_umem_translate_index(const struct vm_flat_index *idx, enum vm_space from,
+			    uint64_t addr, uint64_t len, struct vm_piece *pieces,
+			    size_t max_pieces, struct vm_translation *tr);
+
 /* The general case of vm_umem_translate, out of line. */
 int vm_umem_translate_slow(const struct vm_umem *umem, enum vm_space from,
 			   uint64_t addr, uint64_t len, struct vm_piece *pieces,
@@ -208,6 +214,11 @@ static inline int vm_umem_translate(const struct vm_umem *umem,
 		tr->fault_addr = tr->hole_first = tr->hole_last = 0;
 		return 0;
 	}
+	/* A current index and a valid range: straight to the index search,
+	 * without the slow path's checks again. */
+	if (idx && idx->generation == umem->generation && idx->disjoint &&
+	    len && len - 1 <= UINT64_MAX - addr)
+		return vm_umem_translate_index(idx, from, addr, len, pieces, max_pieces, tr);
 	return vm_umem_translate_slow(umem, from, addr, len, pieces, max_pieces, tr);
 }
 
