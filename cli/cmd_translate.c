@@ -217,22 +217,10 @@ static json_t *translate_json(const struct translate_result *r)
 
 /* ---- --batch: one query per line in, one result per line out ---- */
 
-/* "0x" + lowercase hex at p; returns the end. */
+/* "0x" + lowercase hex at p; returns the end (no NUL). */
 static char *put_hex(char *p, uint64_t v)
 {
-	static const char digits[] = "0123456789abcdef";
-	char tmp[16];
-	int n = 0;
-
-	*p++ = '0';
-	*p++ = 'x';
-	do {
-		tmp[n++] = digits[v & 15];
-		v >>= 4;
-	} while (v);
-	while (n)
-		*p++ = tmp[--n];
-	return p;
+	return p + vm_fmt_hex(p, v);
 }
 
 static char *put_str(char *p, const char *s)
@@ -303,14 +291,6 @@ static char *format_result(char *p, bool json, unsigned long lineno,
 	return p;
 }
 
-/* 0-15 for a hex digit, 16 or more for anything else. */
-static inline unsigned hex_digit(unsigned char c)
-{
-	unsigned d = (unsigned)c - '0', l = ((unsigned)c | 0x20) - 'a';
-
-	return d < 10 ? d : l < 6 ? l + 10 : 16;
-}
-
 /* "0x" and 1 to 16 hex digits at *s: the value, *s moved past it; -1 when
  * it is not exactly that. */
 static int fast_hex(const char **s, uint64_t *out)
@@ -322,8 +302,8 @@ static int fast_hex(const char **s, uint64_t *out)
 	if (p[0] != '0' || (p[1] != 'x' && p[1] != 'X'))
 		return -1;
 	p += 2;
-	for (k = 0; k < 17 && hex_digit((unsigned char)p[k]) < 16; k++)
-		v = v << 4 | hex_digit((unsigned char)p[k]);
+	for (k = 0; k < 17 && vm_hex_digit(p[k]) >= 0; k++)
+		v = v << 4 | (uint64_t)vm_hex_digit(p[k]);
 	if (k == 0 || k > 16)
 		return -1;
 	*s = p + k;
@@ -429,8 +409,7 @@ struct batch {
 	struct vm_piece *pc;
 	int worst;
 	size_t n;
-	uint64_t addr[VM_UMEM_PREFETCH_MAX];
-	struct cli_query q[VM_UMEM_PREFETCH_MAX];
+	uint64_t addr[VM_UMEM_PREFETCH_MAX], len[VM_UMEM_PREFETCH_MAX];
 	unsigned long lineno[VM_UMEM_PREFETCH_MAX];
 };
 
@@ -452,21 +431,8 @@ static void batch_flush(struct batch *b)
 {
 	vm_umem_prefetch(&b->t->umem, b->a->from, b->addr, b->n);
 	for (size_t i = 0; i < b->n; i++)
-		batch_answer(b, b->lineno[i], &b->q[i]);
+		batch_answer(b, b->lineno[i], &(struct cli_query){ b->addr[i], b->len[i] });
 	b->n = 0;
-}
-
-/* A plain "ADDR" or "ADDR LEN" with a valid range: 0; anything else -1. */
-static int quick_query(char **w, int nw, struct cli_query *q)
-{
-	const char *why;
-
-	if (nw < 1 || nw > 2 || vm_parse_addr(w[0], &q->addr, &why))
-		return -1;
-	q->len = 1;
-	if (nw == 2 && vm_parse_size(w[1], &q->len, &why))
-		return -1;
-	return q->len && q->len - 1 <= UINT64_MAX - q->addr ? 0 : -1;
 }
 
 static int translate_batch(struct vmmap_ctx *ctx, const struct vm_table *t,
@@ -516,8 +482,9 @@ static int translate_batch(struct vmmap_ctx *ctx, const struct vm_table *t,
 			continue;
 		}
 		lineno++;
-		if (fast_query(line, &b.q[b.n]) == 0) {
-			b.addr[b.n] = b.q[b.n].addr;
+		if (fast_query(line, &q) == 0) {
+			b.addr[b.n] = q.addr;
+			b.len[b.n] = q.len;
 			b.lineno[b.n] = lineno;
 			if (++b.n == VM_UMEM_PREFETCH_MAX)
 				batch_flush(&b);
@@ -538,15 +505,12 @@ static int translate_batch(struct vmmap_ctx *ctx, const struct vm_table *t,
 			w += k;
 			w += strspn(w, " \t");
 		}
-		/* Plain "ADDR [LEN]" directly; anything else (other forms, or an
-		 * error to report with its place) through the full parser. */
-		if ((rc = quick_query(words, nw, &q))) {
-			snprintf(where, sizeof(where), "%s:%lu", name, lineno);
-			ctx->where = where;
-			rc = nw > 2 ? cli_error(ctx, "usage", "expected one query: ADDR [LEN]")
-				    : cli_parse_query(ctx, words, nw, &q);
-			ctx->where = NULL;
-		}
+		/* Other forms, or an error to report with its place. */
+		snprintf(where, sizeof(where), "%s:%lu", name, lineno);
+		ctx->where = where;
+		rc = nw > 2 ? cli_error(ctx, "usage", "expected one query: ADDR [LEN]")
+			    : cli_parse_query(ctx, words, nw, &q);
+		ctx->where = NULL;
 		if (rc) {
 			/* Reported on stderr (or as a JSON line); the stream goes on. */
 			if (!ctx->json && !ctx->quiet)

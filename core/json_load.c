@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "num.h"
 #include "table.h"
 
 #define MAX_SAFE_INT ((UINT64_C(1) << 53) - 1)
@@ -102,10 +103,8 @@ static int hex4(const char *p, unsigned *out)
 	unsigned v = 0;
 
 	for (int i = 0; i < 4; i++) {
-		char c = p[i];
-		int d = c >= '0' && c <= '9' ? c - '0'
-		      : c >= 'a' && c <= 'f' ? c - 'a' + 10
-		      : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+		int d = vm_hex_digit(p[i]);
+
 		if (d < 0)
 			return -1;
 		v = v << 4 | (unsigned)d;
@@ -527,9 +526,7 @@ static int get_u64(struct lex *lx, const char *key, uint64_t *out)
 					key);
 		for (; i < tk->slen; i++) {
 			char c = s[i];
-			int d = c >= '0' && c <= '9' ? c - '0'
-			      : c >= 'a' && c <= 'f' ? c - 'a' + 10
-			      : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+			int d = vm_hex_digit(c);
 
 			if (d < 0)
 				return fail_tok(lx, tk, "\"%s\": '%c' is not a hex digit",

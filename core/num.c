@@ -8,17 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Parses the number at the start of s; *end is where it stopped.  Hand-written
  * instead of strtoull, which accepts signs and leading blanks.
@@ -38,16 +27,16 @@ static int parse_number(const char *s, uint64_t *out, const char **end,
 	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
 		*is_hex = 1;
 		p += 2;
-		if (hexval(*p) < 0) {
+		if (vm_hex_digit(*p) < 0) {
 			*why = "no hex digits after 0x";
 			return -EINVAL;
 		}
-		for (; hexval(*p) >= 0; p++) {
+		for (int d; (d = vm_hex_digit(*p)) >= 0; p++) {
 			if (v >> 60) {
 				*why = "too large for 64 bits";
 				return -EINVAL;
 			}
-			v = v << 4 | (uint64_t)hexval(*p);
+			v = v << 4 | (uint64_t)d;
 		}
 	} else {
 		if (*p < '0' || *p > '9') {
@@ -118,9 +107,18 @@ int vm_parse_size(const char *s, uint64_t *out, const char **why)
 	return 0;
 }
 
-void vm_fmt_hex(char buf[VM_HEX_MAX], uint64_t v)
+size_t vm_fmt_hex(char buf[VM_HEX_MAX], uint64_t v)
 {
-	snprintf(buf, VM_HEX_MAX, "0x%" PRIx64, v);
+	/* By hand, not snprintf: translate --batch prints millions. */
+	static const char digits[] = "0123456789abcdef";
+	size_t n = 2 + (v ? (size_t)(67 - __builtin_clzll(v)) / 4 : 1);
+
+	buf[0] = '0';
+	buf[1] = 'x';
+	buf[n] = '\0';
+	for (size_t i = n - 1; i >= 2; i--, v >>= 4)
+		buf[i] = digits[v & 15];
+	return n;
 }
 
 void vm_fmt_size(char buf[VM_SIZE_MAX], uint64_t v)

@@ -15,12 +15,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The value of a hex digit (either case), or -1. */
+static inline int vm_hex_digit(char c)
+{
+	unsigned d = (unsigned)(unsigned char)c - '0';
+	unsigned l = ((unsigned)(unsigned char)c | 0x20) - 'a';
+
+	return d < 10 ? (int)d : l < 6 ? (int)l + 10 : -1;
+}
+
 int vm_parse_addr(const char *s, uint64_t *out, const char **why);
 int vm_parse_size(const char *s, uint64_t *out, const char **why);
 
-/* "0x" + lowercase hex, no padding: the canonical JSON form. */
+/* "0x" + lowercase hex, no padding: the canonical JSON form.  Returns
+ * the length (without the NUL). */
 #define VM_HEX_MAX 19
-void vm_fmt_hex(char buf[VM_HEX_MAX], uint64_t v);
+size_t vm_fmt_hex(char buf[VM_HEX_MAX], uint64_t v);
 
 /* Exact human size: the largest binary unit that divides v (640K, 2G,
  * 127232K, 4095); never rounded. */

@@ -2,7 +2,9 @@
  * Address and size grammar, and the exact human sizes.
  */
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "num.h"
@@ -103,10 +105,30 @@ Test(num, formats)
 		vm_fmt_size(buf, sizes[i].v);
 		cr_expect_str_eq(buf, sizes[i].s);
 	}
-	vm_fmt_hex(hex, 0);
+	cr_expect_eq(vm_fmt_hex(hex, 0), 3);
 	cr_expect_str_eq(hex, "0x0");
-	vm_fmt_hex(hex, UINT64_MAX);
+	cr_expect_eq(vm_fmt_hex(hex, UINT64_MAX), 18);
 	cr_expect_str_eq(hex, "0xffffffffffffffff");
-	vm_fmt_hex(hex, 0xABC);
+	cr_expect_eq(vm_fmt_hex(hex, 0xABC), 5);
 	cr_expect_str_eq(hex, "0xabc");
+	/* Every digit count, at both ends of its range. */
+	for (int bits = 1; bits <= 64; bits++) {
+		uint64_t lo = UINT64_C(1) << (bits - 1);
+		uint64_t hi = bits == 64 ? UINT64_MAX : (UINT64_C(1) << bits) - 1;
+		char want[VM_HEX_MAX];
+
+		snprintf(want, sizeof(want), "0x%" PRIx64, lo);
+		cr_expect_eq(vm_fmt_hex(hex, lo), strlen(want));
+		cr_expect_str_eq(hex, want);
+		snprintf(want, sizeof(want), "0x%" PRIx64, hi);
+		cr_expect_eq(vm_fmt_hex(hex, hi), strlen(want));
+		cr_expect_str_eq(hex, want);
+	}
+	for (int c = 0; c < 256; c++) {
+		int want = c >= '0' && c <= '9' ? c - '0'
+			 : c >= 'a' && c <= 'f' ? c - 'a' + 10
+			 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+
+		cr_expect_eq(vm_hex_digit((char)c), want, "char %d", c);
+	}
 }
