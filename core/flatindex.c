@@ -68,3 +68,35 @@ int vm_flat_index_build(struct vm_flat_index *idx, const struct vm_itree *tree,
 	idx->generation = gen;
 	return 0;
 }
+
+void vm_flat_index_prefetch(const struct vm_flat_index *idx, const uint64_t *addr,
+			    size_t n)
+{
+	size_t k[VM_FLAT_PREFETCH_MAX];
+
+	if (idx->n < VM_FLAT_WALK_MIN)
+		return; /* a small index stays in cache anyway */
+	for (size_t done = 0, m; done < n; done += m) {
+		bool more = true;
+
+		m = n - done < VM_FLAT_PREFETCH_MAX ? n - done : VM_FLAT_PREFETCH_MAX;
+		for (size_t j = 0; j < m; j++)
+			k[j] = 1;
+		/* vm_flat_index_upper's descent, level by level: each level's m
+		 * loads are independent. */
+		while (more) {
+			more = false;
+			for (size_t j = 0; j < m; j++)
+				if (k[j] <= idx->n) {
+					k[j] = 2 * k[j] + (idx->eyt[k[j]] <= addr[done + j]);
+					more = true;
+				}
+		}
+		for (size_t j = 0; j < m; j++) {
+			size_t kk = k[j] >> __builtin_ffsll((long long)~k[j]);
+			size_t up = kk ? idx->rank[kk] : idx->n;
+
+			__builtin_prefetch(&idx->e[up ? up - 1 : 0]);
+		}
+	}
+}

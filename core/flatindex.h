@@ -66,6 +66,20 @@ static inline size_t vm_flat_index_upper(const struct vm_flat_index *idx,
 	return k ? idx->rank[k] : n;
 }
 
+/*
+ * From this many regions on, the index is too big for the caches: a miss
+ * of the last hit first tries the region after it (see umem.c), and
+ * vm_flat_index_prefetch is worth its work.
+ */
+#define VM_FLAT_WALK_MIN 4096
+
+/* Runs the searches for addr[0..n) side by side, this many at a time,
+ * touching what vm_flat_index_upper and the found region's entry will
+ * read, so that their cache misses overlap.  A hint: changes nothing. */
+#define VM_FLAT_PREFETCH_MAX 16
+void vm_flat_index_prefetch(const struct vm_flat_index *idx, const uint64_t *addr,
+			    size_t n);
+
 /* Makes region i the last hit. */
 static inline void vm_flat_index_hit(struct vm_flat_index *idx, size_t i)
 {

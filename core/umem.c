@@ -133,24 +133,28 @@ struct vm_umem_node *vm_umem_bulk_add(struct vm_umem *umem,
 	return node;
 }
 
+/* Tree order in one space: start, then insertion order. */
+static int cmp_in(const struct vm_umem_node *x, const struct vm_umem_node *y,
+		  enum vm_space space)
+{
+	uint64_t xs = space == VM_SPACE_GPA ? x->gpa.start : x->uaddr.start;
+	uint64_t ys = space == VM_SPACE_GPA ? y->gpa.start : y->uaddr.start;
+
+	if (xs != ys)
+		return xs < ys ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
 static int cmp_gpa(const void *a, const void *b)
 {
-	const struct vm_umem_node *x = *(struct vm_umem_node *const *)a;
-	const struct vm_umem_node *y = *(struct vm_umem_node *const *)b;
-
-	if (x->gpa.start != y->gpa.start)
-		return x->gpa.start < y->gpa.start ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
+	return cmp_in(*(struct vm_umem_node *const *)a, *(struct vm_umem_node *const *)b,
+		      VM_SPACE_GPA);
 }
 
 static int cmp_uaddr(const void *a, const void *b)
 {
-	const struct vm_umem_node *x = *(struct vm_umem_node *const *)a;
-	const struct vm_umem_node *y = *(struct vm_umem_node *const *)b;
-
-	if (x->uaddr.start != y->uaddr.start)
-		return x->uaddr.start < y->uaddr.start ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
+	return cmp_in(*(struct vm_umem_node *const *)a, *(struct vm_umem_node *const *)b,
+		      VM_SPACE_UADDR);
 }
 
 /* Builds one tree from the list: sorted by start, equal starts in
@@ -163,7 +167,7 @@ static void build_tree(struct vm_umem *umem, struct vm_umem_node **v,
 
 	for (struct vm_umem_node *node = umem->head; node; node = node->next, i++) {
 		v[i] = node;
-		if (i && (space == VM_SPACE_GPA ? cmp_gpa : cmp_uaddr)(&v[i - 1], &v[i]) > 0)
+		if (i && cmp_in(v[i - 1], v[i], space) > 0)
 			sorted = false;
 	}
 	if (!sorted) /* seq breaks ties: the order is total, qsort is enough */
@@ -348,9 +352,6 @@ static struct vm_flat_index *usable_index(const struct vm_umem *cumem,
 
 /* translate_desc over the flat index: the same pieces as the tree walk for
  * disjoint regions, found by the Eytzinger search or the last-hit cache. */
-/* Table size from which translate_flat tries the region after the last hit. */
-#define VM_FLAT_WALK_MIN 4096
-
 static int translate_flat(struct vm_flat_index *idx, enum vm_space from,
 			  uint64_t addr, uint64_t last, struct vm_piece *pieces,
 			  size_t max_pieces, struct vm_translation *tr)
@@ -418,33 +419,9 @@ void vm_umem_prefetch(const struct vm_umem *umem, enum vm_space from,
 		      const uint64_t *addr, size_t n)
 {
 	struct vm_flat_index *idx = usable_index(umem, from);
-	size_t k[VM_UMEM_PREFETCH_MAX];
 
-	if (!idx || idx->n < VM_FLAT_WALK_MIN)
-		return; /* a small index stays in cache anyway */
-	for (size_t done = 0, m; done < n; done += m) {
-		bool more = true;
-
-		m = n - done < VM_UMEM_PREFETCH_MAX ? n - done : VM_UMEM_PREFETCH_MAX;
-		for (size_t j = 0; j < m; j++)
-			k[j] = 1;
-		/* The same descent as vm_flat_index_upper, m at a time: each
-		 * level's m loads are independent. */
-		while (more) {
-			more = false;
-			for (size_t j = 0; j < m; j++)
-				if (k[j] <= idx->n) {
-					k[j] = 2 * k[j] + (idx->eyt[k[j]] <= addr[done + j]);
-					more = true;
-				}
-		}
-		for (size_t j = 0; j < m; j++) {
-			size_t kk = k[j] >> __builtin_ffsll((long long)~k[j]);
-			size_t up = kk ? idx->rank[kk] : idx->n;
-
-			__builtin_prefetch(&idx->e[up ? up - 1 : 0]);
-		}
-	}
+	if (idx)
+		vm_flat_index_prefetch(idx, addr, n);
 }
 
 int vm_umem_translate_index(const struct vm_flat_index *idx, enum vm_space from,
@@ -474,9 +451,7 @@ int vm_umem_translate_slow(const struct vm_umem *umem, enum vm_space from,
 		return -EOVERFLOW;
 	/* last stays fixed while addr walks (the Nov 2022 translate_desc fix). */
 	last = addr + len - 1;
-	idx = umem->index[from];
-	if ((idx && idx->generation == umem->generation && idx->disjoint) ||
-	    (idx = usable_index(umem, from)))
+	if ((idx = usable_index(umem, from)))
 		return translate_flat(idx, from, addr, last, pieces, max_pieces, tr);
 
 	for (;;) {

@@ -148,7 +148,7 @@ static inline int vm_umem_translate(const struct vm_umem *umem,
  * misses overlap instead of coming one after another.  Changes no result;
  * does nothing for small tables or tables whose regions overlap.
  */
-#define VM_UMEM_PREFETCH_MAX 16
+#define VM_UMEM_PREFETCH_MAX VM_FLAT_PREFETCH_MAX /* searched side by side */
 void vm_umem_prefetch(const struct vm_umem *umem, enum vm_space from,
 		      const uint64_t *addr, size_t n);
 
