@@ -96,6 +96,21 @@ int cli_emit_json(struct vmmap_ctx *ctx, json_t *result)
 	return 0;
 }
 
+/* Loads the file path into out (owned); vm_table_load_file's result. */
+static int load_owned(struct cli_table *out, const char *path, unsigned flags,
+		      struct vm_error *err)
+{
+	int rc;
+
+	vm_table_init(&out->own);
+	if ((rc = vm_table_load_file(&out->own, path, flags, err)))
+		return rc;
+	out->t = &out->own;
+	out->owned = true;
+	out->name = strcmp(path, "-") ? path : "<stdin>";
+	return 0;
+}
+
 int cli_table_open(struct vmmap_ctx *ctx, char *const *pos, int npos,
 		   unsigned flags, struct cli_table *out, int *used)
 {
@@ -127,12 +142,8 @@ int cli_table_open(struct vmmap_ctx *ctx, char *const *pos, int npos,
 		return cli_error(ctx, "usage", "missing FILE (try 'vmmap %s --help')",
 				 ctx->cmd);
 	}
-	vm_table_init(&out->own);
-	if (vm_table_load_file(&out->own, pos[0], flags, &err))
+	if (load_owned(out, pos[0], flags, &err))
 		return cli_input_error(ctx, err.msg);
-	out->t = &out->own;
-	out->owned = true;
-	out->name = strcmp(pos[0], "-") ? pos[0] : "<stdin>";
 	*used = 1;
 	return 0;
 }
@@ -149,8 +160,7 @@ static void *load_thread(void *arg)
 {
 	struct table_loader *l = arg;
 
-	vm_table_init(&l->tb->own);
-	l->rc = vm_table_load_file(&l->tb->own, l->path, 0, &l->err);
+	l->rc = load_owned(l->tb, l->path, 0, &l->err);
 	return NULL;
 }
 
@@ -174,15 +184,11 @@ int cli_table_open_pair(struct vmmap_ctx *ctx, const char *a, const char *b,
 	}
 	rc = cli_table_open(ctx, (char **)&a, 1, 0, ta, &used);
 	pthread_join(thread, NULL);
-	tb->t = &tb->own;
-	tb->owned = true;
-	tb->name = b;
 	if (rc) { /* the first file's error is the one reported */
 		cli_table_close(tb);
 		return rc;
 	}
 	if (l.rc) {
-		cli_table_close(tb);
 		cli_table_close(ta);
 		return cli_input_error(ctx, l.err.msg);
 	}
