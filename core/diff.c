@@ -26,7 +26,7 @@ static int cmp_identity(const void *a, const void *b)
 	const struct vm_umem_node *y = *(const struct vm_umem_node *const *)b;
 	int c = identity_cmp(&x->region, &y->region);
 
-	return c ? c : (x->seq < y->seq ? -1 : x->seq > y->seq);
+	return c ? c : (vm_umem_seq(x) < vm_umem_seq(y) ? -1 : vm_umem_seq(x) > vm_umem_seq(y));
 }
 
 static int cmp_seq(const void *a, const void *b)
@@ -34,7 +34,7 @@ static int cmp_seq(const void *a, const void *b)
 	const struct vm_umem_node *x = *(const struct vm_umem_node *const *)a;
 	const struct vm_umem_node *y = *(const struct vm_umem_node *const *)b;
 
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
+	return vm_umem_seq(x) < vm_umem_seq(y) ? -1 : vm_umem_seq(x) > vm_umem_seq(y);
 }
 
 static int cmp_op_seq(const void *a, const void *b)

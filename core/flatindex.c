@@ -55,7 +55,7 @@ int vm_flat_index_build(struct vm_flat_index *idx, const struct vm_itree *tree,
 			idx->disjoint = false;
 		idx->e[i].start = it->start;
 		idx->e[i].last = it->last;
-		idx->e[i].node = it;
+		idx->e[i].owner = it;
 	}
 	i = 0;
 	fill(idx, 1, &i);

@@ -30,11 +30,12 @@ struct vm_flat_index {
 	 * arrays cost a miss each in a big table). */
 	struct vm_flat_entry {
 		uint64_t start, last;
-		/* The region's address in the other space and its mmap_offset
-		 * (filled by the owner, see umem.c), so that a lookup never
-		 * touches the region nodes. */
+		/* The region's address in the other space, its mmap_offset
+		 * and the region itself (filled by the owner, see umem.c), so
+		 * that a lookup never touches the tree nodes.  The build puts
+		 * the tree node in owner. */
 		uint64_t other, offset;
-		const struct vm_itree_node *node;
+		const void *owner;
 	} *e;
 	size_t mru;          /* sorted position of the last hit (n > 0) */
 	/* The last hit's start and last - start, beside it, so the cache test
@@ -42,8 +43,8 @@ struct vm_flat_index {
 	uint64_t mru_start, mru_span;
 };
 
-/* Builds idx from tree for generation gen (other[] and offset[] are
- * allocated, not filled).  0 or -ENOMEM. */
+/* Builds idx from tree for generation gen (each entry's other and offset
+ * are left for the caller, and owner is the tree node).  0 or -ENOMEM. */
 int vm_flat_index_build(struct vm_flat_index *idx, const struct vm_itree *tree,
 			uint64_t gen);
 void vm_flat_index_free(struct vm_flat_index *idx);

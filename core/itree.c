@@ -205,27 +205,50 @@ struct vm_itree_node *vm_itree_iter_next(const struct vm_itree_node *node,
 	}
 }
 
-static struct vm_itree_node *build(struct vm_itree_node **v, size_t lo, size_t hi,
-				   struct vm_itree_node *parent)
+/* Builds a perfectly balanced subtree of the next n nodes that next()
+ * yields, in order: the left half, then its root, then the right half. */
+static struct vm_itree_node *build(size_t n, struct vm_itree_node *parent,
+				   struct vm_itree_node *(*next)(void *), void *ctx)
 {
-	size_t mid;
-	struct vm_itree_node *n;
+	struct vm_itree_node *left, *root;
 
-	if (lo >= hi)
+	if (n == 0)
 		return NULL;
-	mid = lo + (hi - lo) / 2;
-	n = v[mid];
-	n->parent = parent;
-	n->left = build(v, lo, mid, n);
-	n->right = build(v, mid + 1, hi, n);
-	pull(n); /* the children are done: heights and subtree_last bottom-up */
-	return n;
+	left = build(n / 2, NULL, next, ctx);
+	root = next(ctx);
+	root->parent = parent;
+	root->left = left;
+	if (left)
+		left->parent = root;
+	root->right = build(n - n / 2 - 1, root, next, ctx);
+	pull(root); /* the children are done: heights and subtree_last bottom-up */
+	return root;
+}
+
+void vm_itree_build_from(struct vm_itree *t, size_t n,
+			 struct vm_itree_node *(*next)(void *ctx), void *ctx)
+{
+	t->root = build(n, NULL, next, ctx);
+	t->count = n;
+}
+
+struct array_iter {
+	struct vm_itree_node **v;
+	size_t i;
+};
+
+static struct vm_itree_node *array_next(void *ctx)
+{
+	struct array_iter *a = ctx;
+
+	return a->v[a->i++];
 }
 
 void vm_itree_build(struct vm_itree *t, struct vm_itree_node **sorted, size_t n)
 {
-	t->root = build(sorted, 0, n, NULL);
-	t->count = n;
+	struct array_iter a = { sorted, 0 };
+
+	vm_itree_build_from(t, n, array_next, &a);
 }
 
 struct vm_itree_node *vm_itree_first(const struct vm_itree *t)

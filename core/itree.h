@@ -21,6 +21,9 @@ struct vm_itree_node {
 	uint64_t start, last;   /* set by the caller before insert */
 	uint64_t subtree_last;  /* maintained by the tree */
 	int height;             /* maintained by the tree; leaf = 1 */
+	/* Never read or written by the tree: 32 bits for the container to
+	 * use, which would otherwise be padding. */
+	uint32_t aux;
 };
 
 struct vm_itree {
@@ -53,6 +56,10 @@ struct vm_itree_node *vm_itree_iter_next(const struct vm_itree_node *node,
  * starts in insertion order): perfectly balanced, O(n), no rotations.
  */
 void vm_itree_build(struct vm_itree *t, struct vm_itree_node **sorted, size_t n);
+/* The same from n nodes that next(ctx) yields in tree order, one per call:
+ * no array of n pointers needed (a table's own list can feed it). */
+void vm_itree_build_from(struct vm_itree *t, size_t n,
+			 struct vm_itree_node *(*next)(void *ctx), void *ctx);
 
 /* Plain in-order traversal. */
 struct vm_itree_node *vm_itree_first(const struct vm_itree *t);

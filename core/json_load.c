@@ -307,9 +307,9 @@ static int lex_word(struct lex *lx, struct token *tk, const char *w, enum tok t)
 	return 0;
 }
 
-#define RELEASE_STEP (8u << 20)
+#define RELEASE_STEP (2u << 20)
 
-/* Drops the mapped pages behind the parser (whole pages, 8 MiB at a time).
+/* Drops the mapped pages behind the parser (whole pages, 2 MiB at a time).
  * Tokens live in the scratch buffer and columns are pointer arithmetic, so
  * nothing reads those pages again; if something did, the file is still
  * there to fault them back in. */

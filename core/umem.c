@@ -18,6 +18,12 @@ static void node_free(struct vm_umem *umem, struct vm_umem_node *node)
 {
 	free(node->region.name);
 	node->region.name = NULL;
+	if (node->uaddr_heap) {
+		umem->nheap--;
+		free(node->uaddr);
+	}
+	node->uaddr = NULL;
+	node->uaddr_heap = 0;
 	if (!node->in_slab) { /* slab nodes go with their slab */
 		umem->nheap--;
 		free(node);
@@ -29,8 +35,9 @@ void vm_umem_clean(struct vm_umem *umem)
 	struct vm_umem_node *node = umem->head, *next;
 	struct vm_umem_slab *slab = umem->slabs, *snext;
 
-	/* A big loaded table is all slab nodes without names: nothing to
-	 * visit (touching every node again is a cache miss each). */
+	/* A big loaded table is all slab nodes without names or lone
+	 * user-address nodes: nothing to visit (touching every node again is
+	 * a cache miss each). */
 	if (umem->nheap || umem->slab_names)
 		for (; node; node = next) {
 			next = node->next;
@@ -45,6 +52,7 @@ void vm_umem_clean(struct vm_umem *umem)
 			vm_flat_index_free(umem->index[s]);
 			free(umem->index[s]);
 		}
+	free(umem->ubulk);
 	vm_umem_init(umem);
 }
 
@@ -58,13 +66,22 @@ static void link_tail(struct vm_umem *umem, struct vm_umem_node *node)
 		umem->head = node;
 	umem->tail = node;
 	umem->nregions++;
-	node->seq = ++umem->generation;
+	umem->generation++;
+	if (umem->next_seq == UINT32_MAX) { /* renumber: the order stays */
+		uint32_t seq = 0;
+
+		for (struct vm_umem_node *n = umem->head; n; n = n->next)
+			n->gpa.aux = seq++;
+		umem->next_seq = seq;
+	}
+	node->gpa.aux = umem->next_seq++;
 }
 
 int vm_umem_add(struct vm_umem *umem, const struct vm_region *r,
 		struct vm_umem_node **out)
 {
 	struct vm_umem_node *node;
+	struct vm_umem_unode *un = NULL;
 
 	if (r->memory_size == 0)
 		return -EINVAL;
@@ -73,21 +90,32 @@ int vm_umem_add(struct vm_umem *umem, const struct vm_region *r,
 		return -EOVERFLOW;
 
 	node = calloc(1, sizeof(*node));
-	if (!node)
+	if (umem->uaddr_built && node)
+		un = malloc(sizeof(*un));
+	if (!node || (umem->uaddr_built && !un)) {
+		free(node);
 		return -ENOMEM;
+	}
 	node->region = *r;
 	node->region.name = NULL;
 	if (r->name && !(node->region.name = strdup(r->name))) {
+		free(un);
 		free(node);
 		return -ENOMEM;
 	}
 	umem->nheap++;
 	node->gpa.start = r->guest_phys_addr;
 	node->gpa.last = vm_region_last(r);
-	node->uaddr.start = r->userspace_addr;
-	node->uaddr.last = vm_region_ulast(r);
 	vm_itree_insert(&umem->gpa_tree, &node->gpa);
-	vm_itree_insert(&umem->uaddr_tree, &node->uaddr);
+	if (un) {
+		umem->nheap++; /* counts the lone user-address node too */
+		un->it.start = r->userspace_addr;
+		un->it.last = vm_region_ulast(r);
+		un->node = node;
+		node->uaddr = un;
+		node->uaddr_heap = 1;
+		vm_itree_insert(&umem->uaddr_tree, &un->it);
+	}
 	link_tail(umem, node);
 	if (out)
 		*out = node;
@@ -127,79 +155,155 @@ struct vm_umem_node *vm_umem_bulk_add(struct vm_umem *umem,
 	node->in_slab = 1;
 	node->gpa.start = r->guest_phys_addr;
 	node->gpa.last = vm_region_last(r);
-	node->uaddr.start = r->userspace_addr;
-	node->uaddr.last = vm_region_ulast(r);
 	link_tail(umem, node);
 	return node;
 }
 
-/* Tree order in one space: start, then insertion order. */
-static int cmp_in(const struct vm_umem_node *x, const struct vm_umem_node *y,
-		  enum vm_space space)
-{
-	uint64_t xs = space == VM_SPACE_GPA ? x->gpa.start : x->uaddr.start;
-	uint64_t ys = space == VM_SPACE_GPA ? y->gpa.start : y->uaddr.start;
-
-	if (xs != ys)
-		return xs < ys ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
+/* Guest-physical tree order: start, then insertion order. */
 static int cmp_gpa(const void *a, const void *b)
 {
-	return cmp_in(*(struct vm_umem_node *const *)a, *(struct vm_umem_node *const *)b,
-		      VM_SPACE_GPA);
+	const struct vm_umem_node *x = *(struct vm_umem_node *const *)a;
+	const struct vm_umem_node *y = *(struct vm_umem_node *const *)b;
+
+	if (x->gpa.start != y->gpa.start)
+		return x->gpa.start < y->gpa.start ? -1 : 1;
+	return vm_umem_seq(x) < vm_umem_seq(y) ? -1 : vm_umem_seq(x) > vm_umem_seq(y);
+}
+
+static struct vm_itree_node *list_next(void *ctx)
+{
+	struct vm_umem_node **pos = ctx, *n = *pos;
+
+	*pos = n->next;
+	return &n->gpa;
+}
+
+static struct vm_itree_node *array_next(void *ctx)
+{
+	struct vm_umem_node ***pos = ctx;
+
+	return &(*(*pos)++)->gpa;
+}
+
+/*
+ * Builds the guest-physical tree from the list.  A table listed in address
+ * order (every real one, and every big generated one) is fed to the tree
+ * straight from the list, with no array; any other is sorted first.
+ */
+int vm_umem_bulk_end(struct vm_umem *umem)
+{
+	size_t n = umem->nregions, i = 0;
+	struct vm_umem_node *node, **v, **pos;
+
+	umem->bulk = false;
+	if (umem->uaddr_built) { /* built empty before the load: again on use */
+		free(umem->ubulk);
+		umem->ubulk = NULL;
+		umem->uaddr_built = false;
+	}
+	for (node = umem->head; node && node->next; node = node->next)
+		if (node->gpa.start > node->next->gpa.start)
+			break;
+	if (!node || !node->next) {
+		node = umem->head;
+		vm_itree_build_from(&umem->gpa_tree, n, list_next, &node);
+		return 0;
+	}
+	v = malloc(n * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (node = umem->head; node; node = node->next)
+		v[i++] = node;
+	/* seq breaks ties: the order is total, qsort is enough */
+	qsort(v, n, sizeof(*v), cmp_gpa);
+	pos = v;
+	vm_itree_build_from(&umem->gpa_tree, n, array_next, &pos);
+	free(v);
+	return 0;
 }
 
 static int cmp_uaddr(const void *a, const void *b)
 {
-	return cmp_in(*(struct vm_umem_node *const *)a, *(struct vm_umem_node *const *)b,
-		      VM_SPACE_UADDR);
+	const struct vm_umem_unode *x = *(struct vm_umem_unode *const *)a;
+	const struct vm_umem_unode *y = *(struct vm_umem_unode *const *)b;
+
+	if (x->it.start != y->it.start)
+		return x->it.start < y->it.start ? -1 : 1;
+	/* The array is in list order, which is insertion order. */
+	return x < y ? -1 : x > y;
 }
 
-/* Builds one tree from the list: sorted by start, equal starts in
- * insertion order, which the list order is. */
-static void build_tree(struct vm_umem *umem, struct vm_umem_node **v,
-		       struct vm_itree_node **it, enum vm_space space)
+static struct vm_itree_node *unode_next(void *ctx)
+{
+	struct vm_umem_unode **pos = ctx;
+
+	return &(*pos)++->it;
+}
+
+static struct vm_itree_node *unode_array_next(void *ctx)
+{
+	struct vm_umem_unode ***pos = ctx;
+
+	return &(*(*pos)++)->it;
+}
+
+/* The user-address tree, built from the list on first use. */
+static int uaddr_build(struct vm_umem *umem)
 {
 	size_t n = umem->nregions, i = 0;
+	struct vm_umem_unode *u = vm_malloc_big((n ? n : 1) * sizeof(*u));
+	struct vm_umem_node *node;
 	bool sorted = true;
 
-	for (struct vm_umem_node *node = umem->head; node; node = node->next, i++) {
-		v[i] = node;
-		if (i && cmp_in(v[i - 1], v[i], space) > 0)
+	if (!u)
+		return -ENOMEM;
+	for (node = umem->head; node; node = node->next, i++) {
+		u[i].it.start = node->region.userspace_addr;
+		u[i].it.last = vm_region_ulast(&node->region);
+		u[i].node = node;
+		if (i && u[i - 1].it.start > u[i].it.start)
 			sorted = false;
 	}
-	if (!sorted) /* seq breaks ties: the order is total, qsort is enough */
-		qsort(v, n, sizeof(*v), space == VM_SPACE_GPA ? cmp_gpa : cmp_uaddr);
+	if (sorted) {
+		struct vm_umem_unode *pos = u;
+
+		vm_itree_build_from(&umem->uaddr_tree, n, unode_next, &pos);
+	} else {
+		struct vm_umem_unode **v = malloc((n ? n : 1) * sizeof(*v)), **pos = v;
+
+		if (!v) {
+			free(u);
+			return -ENOMEM;
+		}
+		for (i = 0; i < n; i++)
+			v[i] = &u[i];
+		qsort(v, n, sizeof(*v), cmp_uaddr);
+		vm_itree_build_from(&umem->uaddr_tree, n, unode_array_next, &pos);
+		free(v);
+	}
 	for (i = 0; i < n; i++)
-		it[i] = space == VM_SPACE_GPA ? &v[i]->gpa : &v[i]->uaddr;
-	vm_itree_build(space == VM_SPACE_GPA ? &umem->gpa_tree : &umem->uaddr_tree, it, n);
+		u[i].node->uaddr = &u[i];
+	umem->ubulk = u;
+	umem->uaddr_built = true;
+	return 0;
 }
 
-int vm_umem_bulk_end(struct vm_umem *umem)
+const struct vm_itree *vm_umem_tree(const struct vm_umem *cumem, enum vm_space space)
 {
-	size_t n = umem->nregions;
-	struct vm_umem_node **v = malloc((n + 1) * sizeof(*v));
-	struct vm_itree_node **it = malloc((n + 1) * sizeof(*it));
+	struct vm_umem *umem = (struct vm_umem *)cumem; /* a derived index */
 
-	umem->bulk = false;
-	if (!v || !it) {
-		free(v);
-		free(it);
-		return -ENOMEM;
-	}
-	build_tree(umem, v, it, VM_SPACE_GPA);
-	build_tree(umem, v, it, VM_SPACE_UADDR);
-	free(v);
-	free(it);
-	return 0;
+	if (space == VM_SPACE_GPA)
+		return &umem->gpa_tree;
+	if (!umem->uaddr_built && uaddr_build(umem))
+		return NULL;
+	return &umem->uaddr_tree;
 }
 
 void vm_umem_remove(struct vm_umem *umem, struct vm_umem_node *node)
 {
 	vm_itree_remove(&umem->gpa_tree, &node->gpa);
-	vm_itree_remove(&umem->uaddr_tree, &node->uaddr);
+	if (node->uaddr)
+		vm_itree_remove(&umem->uaddr_tree, &node->uaddr->it);
 	if (node->prev)
 		node->prev->next = node->next;
 	else
@@ -278,20 +382,6 @@ struct vm_umem_node *vm_umem_find_exact(const struct vm_umem *umem,
 	return find_at(umem, r->guest_phys_addr, match_exact, r);
 }
 
-static const struct vm_itree *tree_of(const struct vm_umem *umem,
-				      enum vm_space space)
-{
-	return space == VM_SPACE_GPA ? &umem->gpa_tree : &umem->uaddr_tree;
-}
-
-static struct vm_umem_node *node_of(const struct vm_itree_node *it,
-				    enum vm_space space)
-{
-	return space == VM_SPACE_GPA
-		? vm_container_of(it, struct vm_umem_node, gpa)
-		: vm_container_of(it, struct vm_umem_node, uaddr);
-}
-
 /*
  * First address of the hole around an unmapped addr: one past the highest
  * `last` of the ranges starting at or before addr (all of which end before
@@ -322,30 +412,52 @@ static uint64_t hole_first(const struct vm_itree *tree, uint64_t addr)
 }
 
 /*
- * The current flat index of a space, built if the table changed since; NULL
- * when the regions overlap (or memory is short): then the tree answers.
- * The index is a cache, so it may be built through a const table.
+ * Whether a stale or missing index is worth building now.  Building costs
+ * O(n); the tree answers a lookup in O(log n), dearer than the index by a
+ * cache miss per level in a big table.  So the tree keeps answering until
+ * the lookups it served since the index went stale add up to about one
+ * build (measured: a build of a 1M-region index costs what ~25,000 tree
+ * lookups cost), then the index is built: never more than about twice the
+ * better of the two choices made in hindsight (ski rental).  A one-off
+ * query of a big table never pays for an index it would use once, and a
+ * table edited between lookups is not re-indexed after every edit.
+ */
+static bool index_due(const struct vm_umem *umem, enum vm_space space)
+{
+	return umem->tree_lookups[space] > umem->nregions / 32 + 2;
+}
+
+/*
+ * The current flat index of a space, built first if `build` (or NULL when
+ * it is stale and not); NULL also when the regions overlap (or memory is
+ * short): then the tree answers.  The index is a cache, so it may be built
+ * through a const table.
  */
 static struct vm_flat_index *usable_index(const struct vm_umem *cumem,
-					  enum vm_space space)
+					  enum vm_space space, bool build)
 {
 	struct vm_umem *umem = (struct vm_umem *)cumem;
 	struct vm_flat_index **slot = &umem->index[space];
+	const struct vm_itree *tree;
 
+	if (*slot && (*slot)->eyt && (*slot)->generation == umem->generation)
+		return (*slot)->disjoint ? *slot : NULL;
+	if (!build)
+		return NULL;
 	if (!*slot && !(*slot = calloc(1, sizeof(**slot))))
 		return NULL;
-	if (!(*slot)->eyt || (*slot)->generation != umem->generation) {
-		struct vm_flat_index *idx = *slot;
+	if (!(tree = vm_umem_tree(umem, space)) ||
+	    vm_flat_index_build(*slot, tree, umem->generation))
+		return NULL;
+	umem->tree_lookups[space] = 0;
+	for (size_t i = 0; i < (*slot)->n; i++) {
+		struct vm_flat_entry *e = &(*slot)->e[i];
+		const struct vm_umem_node *n = vm_umem_node_of(e->owner, space);
 
-		if (vm_flat_index_build(idx, tree_of(umem, space), umem->generation))
-			return NULL;
-		for (size_t i = 0; i < idx->n; i++) {
-			const struct vm_region *r = &node_of(idx->e[i].node, space)->region;
-
-			idx->e[i].other = space == VM_SPACE_GPA ? r->userspace_addr
-							     : r->guest_phys_addr;
-			idx->e[i].offset = r->mmap_offset;
-		}
+		e->other = space == VM_SPACE_GPA ? n->region.userspace_addr
+						 : n->region.guest_phys_addr;
+		e->offset = n->region.mmap_offset;
+		e->owner = n;
 	}
 	return (*slot)->disjoint ? *slot : NULL;
 }
@@ -389,9 +501,8 @@ static int translate_flat(struct vm_flat_index *idx, enum vm_space from,
 			tr->hole_last = up < idx->n ? idx->e[up].start - 1 : UINT64_MAX;
 			return -EFAULT;
 		}
-		/* Only the index's arrays are read: the node's address is
-		 * computed, never loaded. */
-		n = node_of(idx->e[i].node, from);
+		/* Only the index's entry is read, not the node. */
+		n = idx->e[i].owner;
 		delta = addr - idx->e[i].start;
 		piece_last = idx->e[i].last < last ? idx->e[i].last : last;
 
@@ -418,7 +529,8 @@ static int translate_flat(struct vm_flat_index *idx, enum vm_space from,
 void vm_umem_prefetch(const struct vm_umem *umem, enum vm_space from,
 		      const uint64_t *addr, size_t n)
 {
-	struct vm_flat_index *idx = usable_index(umem, from);
+	/* Whoever hints is about to look many addresses up: the index pays. */
+	struct vm_flat_index *idx = usable_index(umem, from, true);
 
 	if (idx)
 		vm_flat_index_prefetch(idx, addr, n);
@@ -439,7 +551,7 @@ int vm_umem_translate_slow(const struct vm_umem *umem, enum vm_space from,
 			   uint64_t addr, uint64_t len, struct vm_piece *pieces,
 			   size_t max_pieces, struct vm_translation *tr)
 {
-	const struct vm_itree *tree = tree_of(umem, from);
+	const struct vm_itree *tree;
 	struct vm_flat_index *idx;
 	uint64_t last;
 
@@ -451,8 +563,11 @@ int vm_umem_translate_slow(const struct vm_umem *umem, enum vm_space from,
 		return -EOVERFLOW;
 	/* last stays fixed while addr walks (the Nov 2022 translate_desc fix). */
 	last = addr + len - 1;
-	if ((idx = usable_index(umem, from)))
+	if ((idx = usable_index(umem, from, index_due(umem, from))))
 		return translate_flat(idx, from, addr, last, pieces, max_pieces, tr);
+	if (!(tree = vm_umem_tree(umem, from)))
+		return -ENOMEM;
+	((struct vm_umem *)umem)->tree_lookups[from]++; /* lookup state */
 
 	for (;;) {
 		const struct vm_itree_node *it;
@@ -475,7 +590,7 @@ int vm_umem_translate_slow(const struct vm_umem *umem, enum vm_space from,
 			tr->hole_last = it ? it->start - 1 : UINT64_MAX;
 			return -EFAULT;
 		}
-		n = node_of(it, from);
+		n = vm_umem_node_of(it, from);
 		delta = addr - it->start;
 		piece_last = it->last < last ? it->last : last;
 

@@ -28,15 +28,33 @@ struct vm_region {
 	char *name; /* NULL when unnamed; owned by the table */
 };
 
+struct vm_umem_unode;
+
+/*
+ * One region.  Only the guest-physical tree lives in the node: the
+ * user-address tree is built the first time something asks for it (a
+ * --from uaddr lookup, validate, a capture's ring addresses) and its nodes
+ * sit outside (struct vm_umem_unode), so that loading and translating a big
+ * table by guest address pays for one tree, not two.
+ */
 struct vm_umem_node {
 	struct vm_region region;
 	struct vm_itree_node gpa;   /* [guest_phys_addr, +memory_size) */
-	struct vm_itree_node uaddr; /* [userspace_addr, +memory_size) */
+	struct vm_umem_unode *uaddr; /* its node in the user-address tree, or
+				      * NULL while that tree is not built */
 	struct vm_umem_node *prev, *next; /* insertion order */
-	uint64_t seq;        /* increases with every insert: insertion order */
+	/* gpa.aux holds seq (see vm_umem_seq): it grows with every insert,
+	 * so it orders nodes as the list does, in O(1). */
 	unsigned line;       /* where the region was read from; 0 if unknown */
-	unsigned col : 31;
+	unsigned col : 30;
 	unsigned in_slab : 1; /* allocated by a bulk load, freed with the table */
+	unsigned uaddr_heap : 1; /* uaddr malloc'ed alone, not in a bulk array */
+};
+
+/* A node of the user-address tree: [userspace_addr, +memory_size). */
+struct vm_umem_unode {
+	struct vm_itree_node it;
+	struct vm_umem_node *node;
 };
 
 /* Node storage of a bulk load: one allocation for many nodes. */
@@ -48,19 +66,26 @@ struct vm_umem_slab {
 
 struct vm_umem {
 	struct vm_itree gpa_tree;
-	struct vm_itree uaddr_tree;
+	struct vm_itree uaddr_tree; /* valid only when uaddr_built */
 	struct vm_umem_node *head, *tail;
 	size_t nregions;
 	uint64_t generation; /* bumped by every add and remove */
+	uint32_t next_seq;   /* the seq of the next insert */
 	/* Lookup indexes derived from the trees, per space, rebuilt lazily
-	 * when generation has moved on (see flatindex.h). */
+	 * when generation has moved on (see flatindex.h)... */
 	struct vm_flat_index *index[2];
+	/* ...once the lookups the tree answered since the index went stale
+	 * have cost about what building it costs (see umem.c). */
+	size_t tree_lookups[2];
 	struct vm_umem_slab *slabs;
-	/* Nodes not in a slab, and whether a slab node got a name: when both
-	 * are none, cleaning up frees the slabs without visiting the nodes. */
+	/* The user-address nodes made at once when that tree was built. */
+	struct vm_umem_unode *ubulk;
+	/* Nodes (region or user-address) not in a bulk allocation, and
+	 * whether a slab node got a name: when both are none, cleaning up frees the slabs without visiting the nodes. */
 	size_t nheap;
 	bool slab_names;
 	bool bulk; /* between vm_umem_bulk_begin and _end: trees not built */
+	bool uaddr_built;
 };
 
 /* Which address space an address is given in. */
@@ -105,8 +130,9 @@ int vm_umem_add(struct vm_umem *umem, const struct vm_region *r,
 /*
  * Loading many regions at once (the JSON loader): vm_umem_bulk_add only
  * stores and links a region (already checked: non-empty, no wrap) in
- * insertion order, from slabs; vm_umem_bulk_end builds both trees from the
- * list in O(n) when it is already sorted, O(n log n) otherwise.  The table
+ * insertion order, from slabs; vm_umem_bulk_end builds the guest-physical
+ * tree from the list in O(n) without an array when it is already sorted,
+ * O(n log n) otherwise (the user-address tree waits for its first use).  The table
  * must be empty at begin, and is not searchable until end.
  */
 void vm_umem_bulk_begin(struct vm_umem *umem);
@@ -134,8 +160,9 @@ int vm_region_equal(const struct vm_region *a, const struct vm_region *b);
  * Translate [addr, addr + len - 1] given in space `from`, region by region,
  * like vhost's translate_desc: one piece per region crossed, at most
  * max_pieces.  Returns 0, -EINVAL (len 0), -EOVERFLOW (the range wraps past
- * 2^64-1), -EFAULT (a hole; see tr->fault_addr) or -ENOBUFS (more pieces
- * needed than max_pieces).  The pieces before a failure are kept in pieces[]
+ * 2^64-1), -EFAULT (a hole; see tr->fault_addr), -ENOBUFS (more pieces
+ * needed than max_pieces) or -ENOMEM (the user-address tree, built on the
+ * first VM_SPACE_UADDR lookup, could not be).  The pieces before a failure are kept in pieces[]
  * and counted in tr->npieces.
  */
 static inline int vm_umem_translate(const struct vm_umem *umem,
@@ -163,6 +190,21 @@ int vm_umem_translate_slow(const struct vm_umem *umem, enum vm_space from,
 			   uint64_t addr, uint64_t len, struct vm_piece *pieces,
 			   size_t max_pieces, struct vm_translation *tr);
 
+/*
+ * The interval tree of one space, for walking (validate's overlap pairs):
+ * the user-address tree is built here on first use.  NULL only when that
+ * build runs out of memory.  Map its nodes back with vm_umem_node_of.
+ */
+const struct vm_itree *vm_umem_tree(const struct vm_umem *umem, enum vm_space space);
+
+static inline struct vm_umem_node *vm_umem_node_of(const struct vm_itree_node *it,
+						   enum vm_space space)
+{
+	return space == VM_SPACE_GPA
+		? vm_container_of(it, struct vm_umem_node, gpa)
+		: vm_container_of(it, struct vm_umem_unode, it)->node;
+}
+
 /* The region nodes in guest-physical order (equal starts: insertion order).
  * Returns a malloc'ed array of nregions pointers, or NULL (-ENOMEM) when
  * nregions > 0 and allocation fails. */
@@ -177,6 +219,13 @@ long vm_umem_holes(const struct vm_umem *umem, struct vm_hole **out);
 
 /* Whether two optional names are equal (both NULL counts as equal). */
 int vm_name_equal(const char *a, const char *b);
+
+/* Insertion order in O(1): a < b when a was inserted first.  32 bits, so
+ * after 2^32 inserts the live nodes are renumbered, in list order. */
+static inline uint32_t vm_umem_seq(const struct vm_umem_node *n)
+{
+	return n->gpa.aux;
+}
 
 static inline uint64_t vm_region_last(const struct vm_region *r)
 {
@@ -201,11 +250,8 @@ static inline int vm_umem_translate(const struct vm_umem *umem,
 	    (off = addr - idx->mru_start) <= idx->mru_span &&
 	    len - 1 <= idx->mru_span - off) {
 		size_t i = idx->mru;
-		const struct vm_itree_node *it = idx->e[i].node;
 
-		pieces[0].region = from == VM_SPACE_GPA
-			? &vm_container_of(it, struct vm_umem_node, gpa)->region
-			: &vm_container_of(it, struct vm_umem_node, uaddr)->region;
+		pieces[0].region = &((const struct vm_umem_node *)idx->e[i].owner)->region;
 		pieces[0].len = len;
 		pieces[0].guest_phys_addr = from == VM_SPACE_GPA ? addr : idx->e[i].other + off;
 		pieces[0].userspace_addr = from == VM_SPACE_GPA ? idx->e[i].other + off : addr;

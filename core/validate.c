@@ -165,12 +165,9 @@ static void check_overlaps(struct ctx *c, const struct vm_itree *tree,
 		for (const struct vm_itree_node *p =
 			     vm_itree_iter_first(tree, n->start, n->last);
 		     p && p != n; p = vm_itree_iter_next(p, n->start, n->last)) {
-			const struct vm_umem_node *a = gpa_space
-				? vm_container_of(p, struct vm_umem_node, gpa)
-				: vm_container_of(p, struct vm_umem_node, uaddr);
-			const struct vm_umem_node *b = gpa_space
-				? vm_container_of(n, struct vm_umem_node, gpa)
-				: vm_container_of(n, struct vm_umem_node, uaddr);
+			enum vm_space space = gpa_space ? VM_SPACE_GPA : VM_SPACE_UADDR;
+			const struct vm_umem_node *a = vm_umem_node_of(p, space);
+			const struct vm_umem_node *b = vm_umem_node_of(n, space);
 			struct vm_finding_ref refs[2] = { region_ref(b), region_ref(a) };
 			uint64_t lo = n->start, hi = p->last < n->last ? p->last : n->last;
 			char da[96], db[96];
@@ -198,6 +195,7 @@ static void check_regions(struct ctx *c, const struct vm_table *t,
 			  const struct vm_profile *p)
 {
 	const struct vm_umem *umem = &t->umem;
+	const struct vm_itree *utree;
 	size_t nregions = umem->nregions;
 
 	for (size_t i = 0; i < t->ninvalid; i++)
@@ -208,7 +206,10 @@ static void check_regions(struct ctx *c, const struct vm_table *t,
 		    nregions, p->name, p->max_regions, p->why);
 
 	check_overlaps(c, &umem->gpa_tree, 1);
-	check_overlaps(c, &umem->uaddr_tree, 0);
+	if ((utree = vm_umem_tree(umem, VM_SPACE_UADDR)))
+		check_overlaps(c, utree, 0);
+	else
+		c->nomem = 1;
 
 	for (const struct vm_itree_node *it = vm_itree_first(&umem->gpa_tree); it;
 	     it = vm_itree_next(it)) {

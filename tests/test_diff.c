@@ -158,7 +158,7 @@ static void assert_same(const struct vm_table *x, const struct vm_table *y, int 
 	for (size_t i = 0; i < k; i++)
 		cr_assert(vm_region_equal(rx[i], ry[i]), "round %d: region %zu differs", round, i);
 	cr_assert_null(vm_itree_check(&x->umem.gpa_tree));
-	cr_assert_null(vm_itree_check(&x->umem.uaddr_tree));
+	cr_assert_null(vm_itree_check(vm_umem_tree(&x->umem, VM_SPACE_UADDR)));
 
 	for (int b = 0; b < VM_NR_BUSES; b++) {
 		const struct vm_io_bus *p = &x->bus[b], *q = &y->bus[b];
@@ -215,9 +215,9 @@ Test(diff, apply_gives_the_new_table_random_pairs)
 		for (size_t i = 0; i < d.nops; i++) {
 			cr_assert_eq(d.ops[i].op, i < d.nrem ? VM_REM_MEM_REG : VM_ADD_MEM_REG);
 			if (i && i < d.nrem)
-				cr_assert_gt(d.ops[i - 1].node->seq, d.ops[i].node->seq);
+				cr_assert_gt(vm_umem_seq(d.ops[i - 1].node), vm_umem_seq(d.ops[i].node));
 			if (i > d.nrem)
-				cr_assert_lt(d.ops[i - 1].node->seq, d.ops[i].node->seq);
+				cr_assert_lt(vm_umem_seq(d.ops[i - 1].node), vm_umem_seq(d.ops[i].node));
 		}
 		cr_assert_eq(vm_diff_empty(&d), d.nops == 0 && d.nchanges == 0 &&
 			     !d.bus[0].nremoved && !d.bus[0].nadded && !d.bus[0].nmoved &&

@@ -112,6 +112,7 @@ Test(itree, random_against_model)
 		} else {
 			random_range(&it->node.start, &it->node.last);
 			it->seq = seq++;
+			it->node.aux = (uint32_t)(it->seq * 2654435761u);
 			it->live = 1;
 			vm_itree_insert(&t, &it->node);
 			live++;
@@ -120,6 +121,10 @@ Test(itree, random_against_model)
 		if (op % 100 == 0) {
 			err = vm_itree_check(&t);
 			cr_assert_null(err, "after %d operations: %s", op + 1, err);
+			for (size_t i = 0; i < SLOTS; i++) /* the container's word */
+				cr_assert(!items[i].live || items[i].node.aux ==
+					  (uint32_t)(items[i].seq * 2654435761u),
+					  "the tree wrote aux");
 		}
 		if (op % 10 == 0) {
 			random_range(&s, &l);

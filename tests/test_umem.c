@@ -47,6 +47,22 @@ static int tr_gpa(uint64_t addr, uint64_t len, size_t max)
 	return vm_umem_translate(&umem, VM_SPACE_GPA, addr, len, pieces, max, &tr);
 }
 
+/* Whether the guest-physical flat index is built and current. */
+static int index_current(void)
+{
+	const struct vm_flat_index *idx = umem.index[VM_SPACE_GPA];
+
+	return idx && idx->eyt && idx->generation == umem.generation;
+}
+
+/* Looks addr up until the table has paid for its index (bounded). */
+static void tr_until_indexed(uint64_t addr)
+{
+	for (int i = 0; i < 1000 && !index_current(); i++)
+		tr_gpa(addr, 1, MAXP);
+	cr_assert(index_current(), "lookups never built the index");
+}
+
 Test(umem, single_region_piece)
 {
 	add(0x100000, 0x100000, 0x7f0000000000, 0x4000, "ram");
@@ -228,7 +244,7 @@ Test(umem, insertion_order_list_and_identity)
 	cr_assert_eq(umem.nregions, 2);
 	cr_assert_null(vm_umem_find(&umem, 0x1000, 0x200, 0x1000));
 	cr_assert_null(vm_itree_check(&umem.gpa_tree));
-	cr_assert_null(vm_itree_check(&umem.uaddr_tree));
+	cr_assert_null(vm_itree_check(vm_umem_tree(&umem, VM_SPACE_UADDR)));
 }
 
 Test(umem, holes_are_gaps_in_the_union)
@@ -441,9 +457,10 @@ Test(umem, flat_index_steps_aside_for_overlaps)
 
 	add(0x0, 0x1000, 0x10000, 0, "a");
 	add(0x2000, 0x1000, 0x20000, 0, "b");
-	cr_assert_eq(tr_gpa(0x2010, 1, MAXP), 0);
+	tr_until_indexed(0x2010);
 	cr_assert(umem.index[VM_SPACE_GPA]->disjoint);
 	o = add(0x800, 0x2000, 0x30000, 0, "over");
+	tr_until_indexed(0x1800);
 	cr_assert_eq(tr_gpa(0x1800, 1, MAXP), 0, "only the overlapping region maps it");
 	cr_assert_str_eq(pieces[0].region->name, "over");
 	cr_assert_not(umem.index[VM_SPACE_GPA]->disjoint);
@@ -453,7 +470,114 @@ Test(umem, flat_index_steps_aside_for_overlaps)
 	cr_assert_eq(tr_gpa(0x1800, 1, MAXP), -EFAULT);
 	cr_assert_eq(tr.hole_first, 0x1000);
 	cr_assert_eq(tr.hole_last, 0x1fff);
+	tr_until_indexed(0x1800);
+	cr_assert_eq(tr_gpa(0x1800, 1, MAXP), -EFAULT);
+	cr_assert_eq(tr.hole_first, 0x1000);
+	cr_assert_eq(tr.hole_last, 0x1fff);
 	cr_assert(umem.index[VM_SPACE_GPA]->disjoint);
+}
+
+/*
+ * The flat index is built only once the tree lookups since it went stale
+ * cost about a build: one query of a big table never builds it, an edit
+ * does not rebuild it at the next lookup, and a prefetch hint (many
+ * lookups coming) builds it at once.  Answers are the same either way.
+ */
+Test(umem, index_waits_until_lookups_pay_for_it)
+{
+	enum { N = 3200 };
+	uint64_t a = 0x10 * 0x2000 + 0x123;
+
+	for (int i = 0; i < N; i++)
+		add((uint64_t)i * 0x2000, 0x1000, 0x7f0000000000 + (uint64_t)i * 0x1000, 0, NULL);
+	cr_assert_eq(tr_gpa(a, 1, MAXP), 0);
+	cr_assert_eq(pieces[0].userspace_addr, 0x7f0000010123);
+	cr_assert_not(index_current(), "one lookup built a %d-region index", N);
+	for (int i = 0; i < N / 32; i++)
+		cr_assert_eq(tr_gpa(a + (uint64_t)i * 0x2000, 1, MAXP), 0);
+	cr_assert_not(index_current(), "built before the lookups paid for it");
+	for (int i = 0; i < 8; i++)
+		cr_assert_eq(tr_gpa(a, 1, MAXP), 0);
+	cr_assert(index_current(), "never built");
+
+	add((uint64_t)N * 0x2000, 0x1000, 0x7f1000000000, 0, "new");
+	cr_assert_eq(tr_gpa((uint64_t)N * 0x2000 + 5, 1, MAXP), 0, "the tree answers");
+	cr_assert_str_eq(pieces[0].region->name, "new");
+	cr_assert_eq(tr_gpa(0x1000, 1, MAXP), -EFAULT);
+	cr_assert_eq(tr.hole_first, 0x1000);
+	cr_assert_eq(tr.hole_last, 0x1fff);
+	cr_assert_not(index_current(), "an edit rebuilt the index at the next lookup");
+
+	uint64_t hint = 0x2000;
+
+	vm_umem_prefetch(&umem, VM_SPACE_GPA, &hint, 1);
+	cr_assert(index_current(), "a prefetch hint builds the index");
+	cr_assert_eq(tr_gpa((uint64_t)N * 0x2000 + 5, 1, MAXP), 0);
+	cr_assert_str_eq(pieces[0].region->name, "new");
+}
+
+/* seq is 32 bits: crossing 2^32 inserts renumbers the live nodes in list
+ * order, and the first inserted of equal starts still wins. */
+Test(umem, insertion_order_survives_seq_wrap)
+{
+	struct vm_umem_node *n;
+	uint32_t prev = 0;
+	int i = 0;
+
+	add(0x1000, 0x1000, 0x10000, 0, "first");
+	add(0x3000, 0x1000, 0x30000, 0, NULL);
+	umem.next_seq = UINT32_MAX - 2; /* as after ~4 billion inserts */
+	for (int k = 0; k < 6; k++)
+		add(0x1000, 0x800, 0x20000 + (uint64_t)k * 0x1000, 0, "later");
+	cr_assert_lt(umem.next_seq, 100u, "no renumbering");
+	for (n = umem.head; n; n = n->next, i++) {
+		cr_assert(i == 0 || vm_umem_seq(n) > prev, "node %d out of order", i);
+		prev = vm_umem_seq(n);
+	}
+	cr_assert_eq(i, 8);
+	cr_assert_eq(tr_gpa(0x1010, 1, MAXP), 0);
+	cr_assert_str_eq(pieces[0].region->name, "first");
+	tr_until_indexed(0x1010);
+	cr_assert_eq(tr_gpa(0x1010, 1, MAXP), 0);
+	cr_assert_str_eq(pieces[0].region->name, "first");
+}
+
+/* The user-address tree is built on its first use and kept up to date by
+ * every add and remove after that; the guest-physical path never builds it. */
+Test(umem, user_address_tree_is_built_on_first_use)
+{
+	struct vm_umem_node *b, *c;
+
+	add(0x0, 0x1000, 0x50000, 0, "a");
+	b = add(0x1000, 0x1000, 0x40000, 0, "b");
+	for (int i = 0; i < 20; i++)
+		cr_assert_eq(tr_gpa(0x1800, 1, MAXP), 0);
+	cr_assert_not(umem.uaddr_built, "a guest-physical lookup built it");
+	cr_assert_null(b->uaddr);
+	cr_assert_eq(vm_umem_translate(&umem, VM_SPACE_UADDR, 0x40010, 1, pieces, MAXP, &tr), 0);
+	cr_assert(umem.uaddr_built);
+	cr_assert_eq(pieces[0].guest_phys_addr, 0x1010);
+	cr_assert_null(vm_itree_check(&umem.uaddr_tree));
+	cr_assert_eq(umem.uaddr_tree.count, 2);
+
+	c = add(0x2000, 0x1000, 0x30000, 0, "c"); /* after: a lone node */
+	cr_assert_not_null(c->uaddr);
+	cr_assert_eq(umem.uaddr_tree.count, 3);
+	cr_assert_eq(vm_umem_translate(&umem, VM_SPACE_UADDR, 0x30ff0, 0x20, pieces, MAXP, &tr),
+		     -EFAULT, "0x31000 is not mapped");
+	cr_assert_eq(tr.npieces, 1);
+	cr_assert_str_eq(pieces[0].region->name, "c");
+	cr_assert_eq(tr.hole_first, 0x31000);
+	cr_assert_eq(tr.hole_last, 0x3ffff);
+
+	vm_umem_remove(&umem, b); /* a node from the bulk array */
+	vm_umem_remove(&umem, c); /* the lone one */
+	cr_assert_null(vm_itree_check(&umem.uaddr_tree));
+	cr_assert_eq(umem.uaddr_tree.count, 1);
+	cr_assert_eq(vm_umem_translate(&umem, VM_SPACE_UADDR, 0x40010, 1, pieces, MAXP, &tr),
+		     -EFAULT);
+	cr_assert_eq(vm_umem_translate(&umem, VM_SPACE_UADDR, 0x50010, 1, pieces, MAXP, &tr), 0);
+	cr_assert_str_eq(pieces[0].region->name, "a");
 }
 
 /*
