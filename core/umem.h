@@ -185,6 +185,11 @@ int vm_umem_translate_index(const struct vm_flat_index *idx, enum vm_space from,
 			    uint64_t addr, uint64_t len, struct vm_piece *pieces,
 			    size_t max_pieces, struct vm_translation *tr);
 
+/* The same, once the search has given up = vm_flat_index_upper(idx, addr). */
+int vm_umem_translate_at(const struct vm_flat_index *idx, enum vm_space from,
+			 uint64_t addr, uint64_t len, struct vm_piece *pieces,
+			 size_t max_pieces, struct vm_translation *tr, size_t up);
+
 /* The general case of vm_umem_translate, out of line. */
 int vm_umem_translate_slow(const struct vm_umem *umem, enum vm_space from,
 			   uint64_t addr, uint64_t len, struct vm_piece *pieces,
@@ -261,10 +266,36 @@ static inline int vm_umem_translate(const struct vm_umem *umem,
 		return 0;
 	}
 	/* A current index and a valid range: straight to the index search,
-	 * without the slow path's checks again. */
+	 * without the slow path's checks again; in a small table, whose
+	 * index stays in cache, a range inside one region without a call. */
 	if (idx && idx->generation == umem->generation && idx->disjoint &&
-	    len && len - 1 <= UINT64_MAX - addr)
-		return vm_umem_translate_index(idx, from, addr, len, pieces, max_pieces, tr);
+	    len && len - 1 <= UINT64_MAX - addr) {
+		size_t up, i;
+
+		if (idx->n >= VM_FLAT_WALK_MIN)
+			return vm_umem_translate_index(idx, from, addr, len, pieces,
+						       max_pieces, tr);
+		up = vm_flat_index_upper(idx, addr);
+		if (up && max_pieces &&
+		    (i = up - 1, off = addr - idx->e[i].start) <=
+			    idx->e[i].last - idx->e[i].start &&
+		    len - 1 <= idx->e[i].last - idx->e[i].start - off) {
+			pieces[0].region =
+				&((const struct vm_umem_node *)idx->e[i].owner)->region;
+			pieces[0].len = len;
+			pieces[0].guest_phys_addr =
+				from == VM_SPACE_GPA ? addr : idx->e[i].other + off;
+			pieces[0].userspace_addr =
+				from == VM_SPACE_GPA ? idx->e[i].other + off : addr;
+			pieces[0].mmap_offset = idx->e[i].offset + off;
+			tr->npieces = 1;
+			tr->fault_addr = tr->hole_first = tr->hole_last = 0;
+			/* The last-hit cache is lookup state, not table state. */
+			vm_flat_index_hit((struct vm_flat_index *)idx, i);
+			return 0;
+		}
+		return vm_umem_translate_at(idx, from, addr, len, pieces, max_pieces, tr, up);
+	}
 	return vm_umem_translate_slow(umem, from, addr, len, pieces, max_pieces, tr);
 }
 

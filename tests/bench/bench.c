@@ -383,7 +383,7 @@ static void machine(FILE *f, int json)
 int main(int argc, char **argv)
 {
 	size_t sizes_full[] = { 8, 64, 509, 32764, 1048576 }, sizes_quick[] = { 8, 509 };
-	size_t *sizes = sizes_full, nsizes = 5, nq = 1000000;
+	size_t sizes_given[8], *sizes = sizes_full, nsizes = 5, nq = 1000000, ngiven = 0;
 	int quick = 0, json = 0, repeats = 5, first = 1;
 
 	for (int i = 1; i < argc; i++) {
@@ -391,8 +391,12 @@ int main(int argc, char **argv)
 			quick = 1;
 		else if (!strcmp(argv[i], "--json"))
 			json = 1;
-		else {
-			fprintf(stderr, "usage: vmmap-bench [--quick] [--json]\n");
+		else if (!strcmp(argv[i], "--size") && i + 1 < argc && ngiven < 8 &&
+			 (sizes_given[ngiven] = strtoul(argv[i + 1], NULL, 0)) > 0) {
+			ngiven++;
+			i++;
+		} else {
+			fprintf(stderr, "usage: vmmap-bench [--quick] [--json] [--size N]...\n");
 			return 2;
 		}
 	}
@@ -401,6 +405,10 @@ int main(int argc, char **argv)
 		nsizes = 2;
 		nq = 20000;
 		repeats = 3;
+	}
+	if (ngiven) {
+		sizes = sizes_given;
+		nsizes = ngiven;
 	}
 	if (json)
 		printf("{");
