@@ -32,7 +32,14 @@ struct vmmap_ctx {
 	int argp_flags;  /* extra argp_parse flags for commands */
 	struct vmmap_shell *shell; /* inside the shell: its tables */
 	const char *where; /* batch input: "FILE:LINE" of the command */
+	/* The shell under a fuzzer: no file, socket or standard input is
+	 * opened on a command's behalf (cli_files_allowed says no). */
+	bool no_files;
 };
+
+/* 0, or VMMAP_EXIT_ERROR (reported) when ctx->no_files forbids opening
+ * what. */
+int cli_files_allowed(struct vmmap_ctx *ctx, const char *what);
 
 /* cli_parse's answer when it printed --help or --version (inside the shell,
  * where argp does not exit): the command is done, successfully. */
@@ -149,6 +156,23 @@ int cli_parse_queries(struct vmmap_ctx *ctx, char **args, int n,
  * rename: the file is the old one or the whole new one.  0 or
  * VMMAP_EXIT_ERROR (reported; the old file untouched). */
 int cli_write_atomic(struct vmmap_ctx *ctx, const char *path, const char *text);
+
+/* The same in steps, for output written as it comes (capture --record):
+ * open, write (errors are kept for commit), then commit (fsync, rename) or
+ * abort.  Each returns 0 or VMMAP_EXIT_ERROR (reported by open and commit). */
+struct cli_atomic {
+	const char *path;
+	char *tmp;
+	int fd, err;
+};
+int cli_atomic_open(struct vmmap_ctx *ctx, const char *path, struct cli_atomic *f);
+/* Whether path may be written as an output file (no symlink, nothing but
+ * a regular file there): checked before a long task, and again at open. */
+int cli_output_ok(struct vmmap_ctx *ctx, const char *path);
+int cli_atomic_write(struct vmmap_ctx *ctx, struct cli_atomic *f, const void *buf,
+		     size_t len);
+int cli_atomic_commit(struct vmmap_ctx *ctx, struct cli_atomic *f);
+void cli_atomic_abort(struct cli_atomic *f);
 
 /* Exactly one query, in the same forms (for --batch lines). */
 int cli_parse_query(struct vmmap_ctx *ctx, char **args, int n,

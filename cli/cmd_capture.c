@@ -21,14 +21,14 @@
 
 enum {
 	OPT_LISTEN = 1000, OPT_CONNECT, OPT_TIMEOUT, OPT_UPDATES, OPT_NO_MEM_SLOTS,
-	OPT_MAX_SLOTS, OPT_FOLLOW,
+	OPT_MAX_SLOTS, OPT_FOLLOW, OPT_KEEP, OPT_SESSIONS, OPT_RECORD, OPT_REPLAY,
 };
 
 struct capture_args {
 	struct vmmap_ctx *ctx;
-	const char *listen, *connect, *output;
-	const char *timeout, *updates, *max_slots;
-	bool no_mem_slots, follow;
+	const char *listen, *connect, *output, *record, *replay;
+	const char *timeout, *updates, *max_slots, *sessions;
+	bool no_mem_slots, follow, keep;
 	const char *extra;
 };
 
@@ -49,6 +49,15 @@ static const struct argp_option capture_options[] = {
 	  "Answer GET_MAX_MEM_SLOTS with N (default 509)", 0 },
 	{ "follow", OPT_FOLLOW, NULL, 0,
 	  "Print each message as it arrives (JSON lines under --json)", 0 },
+	{ "keep-listening", OPT_KEEP, NULL, 0,
+	  "With --listen: after a frontend leaves, wait for the next one; each "
+	  "session rewrites the output when it ends", 0 },
+	{ "sessions", OPT_SESSIONS, "N", 0,
+	  "With --keep-listening: stop after N sessions", 0 },
+	{ "record", OPT_RECORD, "FILE", 0,
+	  "Also write every message as received to FILE, for --replay", 0 },
+	{ "replay", OPT_REPLAY, "FILE", 0,
+	  "Read the messages from a --record FILE instead of a socket", 0 },
 	{ 0 },
 };
 
@@ -68,6 +77,10 @@ static error_t capture_parse(int key, char *arg, struct argp_state *state)
 	case OPT_NO_MEM_SLOTS: a->no_mem_slots = true; return 0;
 	case OPT_MAX_SLOTS: a->max_slots = arg; return 0;
 	case OPT_FOLLOW: a->follow = true; return 0;
+	case OPT_KEEP: a->keep = true; return 0;
+	case OPT_SESSIONS: a->sessions = arg; return 0;
+	case OPT_RECORD: a->record = arg; return 0;
+	case OPT_REPLAY: a->replay = arg; return 0;
 	case ARGP_KEY_ARG:
 		if (!a->extra)
 			a->extra = arg;
@@ -80,17 +93,19 @@ static error_t capture_parse(int key, char *arg, struct argp_state *state)
 const struct argp cmd_capture_argp = {
 	.options = capture_options,
 	.parser = capture_parse,
-	.args_doc = "--listen PATH | --connect PATH",
+	.args_doc = "--listen PATH | --connect PATH | --replay FILE",
 	.doc = "Act as a vhost-user backend and record the memory table a frontend "
 	       "(QEMU, DPDK virtio-user) sends: SET_MEM_TABLE, ADD_MEM_REG and "
 	       "REM_MEM_REG, the ring addresses, the negotiated features, and every "
 	       "protocol violation.  The output is a vmmap table that show, "
 	       "translate, diff and validate accept, with a \"capture\" section.\v"
-	       "The capture ends when the frontend disconnects, after --timeout, "
-	       "after --updates, or on SIGINT/SIGTERM; the output is written "
-	       "whole in every case.\n"
-	       "Exit status: 0 captured cleanly, 1 protocol violations or no "
-	       "frontend, 2 usage, socket or output error.",
+	       "The capture ends when the frontend disconnects (with --keep-listening: "
+	       "after --sessions), after --timeout, after --updates, or on "
+	       "SIGINT/SIGTERM; the output is written whole in every case.  A "
+	       "frontend that stalls for 2 s in the middle of a message or with "
+	       "its replies unread is disconnected.\n"
+	       "Exit status: 0 captured cleanly, 1 protocol violations (in any "
+	       "session) or no frontend, 2 usage, socket or output error.",
 	.children = cli_global_children,
 };
 
@@ -112,12 +127,19 @@ static uint64_t now_ns(void)
 struct capture {
 	struct vmmap_ctx *ctx;
 	struct capture_args *a;
+	struct vu_config cfg;
 	struct vu_session s;
 	FILE *follow;        /* where --follow lines go, or NULL */
 	uint64_t start_ns, connect_ns, deadline_ns; /* deadline 0: none */
 	uint64_t max_updates; /* 0: no limit */
+	uint64_t max_sessions; /* 0: no limit */
 	size_t reported;      /* violations already printed */
+	size_t sessions;      /* sessions ended so far */
+	size_t updates_done;  /* table changes in the sessions before this one */
 	bool connected;
+	bool violated;        /* some session had violations */
+	bool said_unlisted;
+	struct cli_atomic rec; /* --record, while a session runs (fd >= 0) */
 	const char *end;
 	int fatal;            /* exit status 2 reason seen */
 };
@@ -164,13 +186,18 @@ static void report_violations(struct capture *c)
 		fprintf(stderr, "vmmap: capture: message %zu (%s): %s\n", v->msg,
 			name ? name : "unknown request", v->what);
 	}
+	if (c->s.violations_total > c->s.nviolations && !c->said_unlisted) {
+		fprintf(stderr, "vmmap: capture: more than %d violations: the rest are "
+			"counted, not listed\n", VU_MAX_VIOLATIONS);
+		c->said_unlisted = true;
+	}
 }
 
 static void follow_line(struct capture *c, const struct vu_msg *m,
 			const struct vu_reply *r, size_t updates_before)
 {
 	const char *name = vhost_user_request_name(m->request);
-	bool changed = c->s.nupdates > updates_before;
+	bool changed = c->s.updates_total > updates_before;
 
 	if (!c->follow)
 		return;
@@ -197,15 +224,70 @@ static void follow_line(struct capture *c, const struct vu_msg *m,
 			" fds %zu%s", (double)m->time_ns / 1e9, c->s.nmsgs - 1,
 			name ? name : "unknown", m->flags, m->size, m->nfds,
 			r->len ? " -> reply" : "");
-		if (changed) {
+		if (changed && c->s.updates_total == c->s.nupdates) {
 			const struct vu_update *u = &c->s.updates[c->s.nupdates - 1];
 
 			fprintf(c->follow, "  table: +%zu -%zu = %zu region%s", u->nadded,
 				u->nremoved, u->nregions, u->nregions == 1 ? "" : "s");
+		} else if (changed) {
+			fprintf(c->follow, "  table: %zu region%s", c->s.table.umem.nregions,
+				c->s.table.umem.nregions == 1 ? "" : "s");
 		}
 		fputc('\n', c->follow);
 	}
 	fflush(c->follow);
+}
+
+/* Appends m to the --record file, as vu_decode_record reads it. */
+static void record(struct capture *c, const struct vu_msg *m)
+{
+	uint8_t head[1 + VHOST_USER_HDR_SIZE];
+	size_t nfds = m->nfds < VU_RECORD_FDS_MASK ? m->nfds : VU_RECORD_FDS_MASK;
+
+	if (c->rec.fd < 0)
+		return;
+	head[0] = (uint8_t)(nfds | (m->fds_truncated ? VU_RECORD_TRUNCATED : 0));
+	memcpy(head + 1, &m->request, 4);
+	memcpy(head + 5, &m->flags, 4);
+	memcpy(head + 9, &m->size, 4);
+	cli_atomic_write(c->ctx, &c->rec, head, sizeof(head));
+	cli_atomic_write(c->ctx, &c->rec, m->payload, m->size);
+}
+
+/* Handles one message read from the frontend (or a recording).  Returns
+ * false when the capture of this session must end. */
+static bool handle(struct capture *c, struct vu_msg *m, int conn)
+{
+	struct vu_reply reply;
+	size_t updates_before = c->s.updates_total;
+	int rc;
+
+	record(c, m);
+	if (vu_session_handle(&c->s, m, &reply)) {
+		c->end = "error";
+		c->fatal = 1;
+		return false;
+	}
+	if (reply.len && conn >= 0 && (rc = vu_send(conn, &reply))) {
+		if (rc == -EAGAIN || rc == -EWOULDBLOCK) {
+			vu_session_violation(&c->s, c->s.nmsgs - 1, m->request,
+					     "the frontend left its replies unread for %d ms "
+					     "with the socket buffer full; connection closed",
+					     VU_STALL_MS);
+			c->end = "stalled";
+		} else {
+			c->end = "disconnect"; /* the frontend went away */
+		}
+		report_violations(c);
+		return false;
+	}
+	follow_line(c, m, &reply, updates_before);
+	report_violations(c);
+	if (c->max_updates && c->updates_done + c->s.updates_total >= c->max_updates) {
+		c->end = "updates";
+		return false;
+	}
+	return true;
 }
 
 /* Serves one frontend until it leaves or the capture must end. */
@@ -220,10 +302,13 @@ static void serve(struct capture *c, int conn)
 		c->fatal = 1;
 		return;
 	}
+	/* Stalling mid-message or leaving replies unread ends the session,
+	 * so no frontend can hang vmmap. */
+	vu_set_stall_limit(conn);
 	for (;;) {
-		struct vu_reply reply;
 		enum vu_read rr;
-		size_t nfds, updates_before;
+		size_t nfds;
+		bool go_on;
 		int w = wait_readable(c, conn);
 
 		if (w <= 0) {
@@ -250,29 +335,67 @@ static void serve(struct capture *c, int conn)
 			break;
 		}
 		m->time_ns = now_ns() - c->connect_ns;
-		updates_before = c->s.nupdates;
-		if (vu_session_handle(&c->s, m, &reply)) {
-			c->end = "error";
-			c->fatal = 1;
-		}
+		go_on = handle(c, m, conn);
 		/* Every fd is closed once its message is handled. */
 		for (size_t i = 0; i < nfds; i++)
 			close(fds[i]);
-		if (c->fatal)
+		if (!go_on)
 			break;
-		if (reply.len && vu_send(conn, &reply)) {
-			c->end = "disconnect"; /* the frontend went away */
-			break;
-		}
-		follow_line(c, m, &reply, updates_before);
-		report_violations(c);
-		if (c->max_updates && c->s.nupdates >= c->max_updates) {
-			c->end = "updates";
-			break;
-		}
 	}
 	report_violations(c);
 	free(m);
+}
+
+/* Feeds a --record file through the session, as if from a frontend
+ * (replies are dropped; time stands still). */
+static int replay(struct capture *c, const char *path)
+{
+	struct vu_msg *m = malloc(sizeof(*m));
+	char why[256], *buf = NULL;
+	size_t len = 0, off = 0, n;
+	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	int rc = 0;
+
+	if (!f || !m) {
+		free(m);
+		return cli_error(c->ctx, "io", "%s: %s", path, strerror(f ? ENOMEM : errno));
+	}
+	for (;;) { /* read it all: a session is small */
+		char *nb = realloc(buf, len + 65536);
+
+		if (!nb) {
+			rc = cli_error(c->ctx, "nomem", "out of memory");
+			break;
+		}
+		buf = nb;
+		n = fread(buf + len, 1, 65536, f);
+		len += n;
+		if (n < 65536)
+			break;
+	}
+	if (!rc && ferror(f))
+		rc = cli_error(c->ctx, "io", "%s: %s", path, strerror(errno));
+	if (f != stdin)
+		fclose(f);
+	c->connected = true;
+	c->end = "replay";
+	while (!rc && off < len) {
+		if (!(n = vu_decode_record(m, (const uint8_t *)buf + off, len - off, why,
+					   sizeof(why)))) {
+			vu_session_violation(&c->s, c->s.nmsgs, 0, "%s: at byte %zu: %s", path,
+					     off, why);
+			c->end = "framing";
+			break;
+		}
+		off += n;
+		m->time_ns = 0;
+		if (!handle(c, m, -1))
+			break;
+	}
+	report_violations(c);
+	free(buf);
+	free(m);
+	return rc;
 }
 
 static int parse_count(struct vmmap_ctx *ctx, const char *opt, const char *arg,
@@ -288,30 +411,154 @@ static int parse_count(struct vmmap_ctx *ctx, const char *opt, const char *arg,
 	return 0;
 }
 
+/* Starts a session: a fresh protocol state, and the --record file. */
+static int session_begin(struct capture *c)
+{
+	vu_session_init(&c->s, &c->cfg);
+	c->reported = 0;
+	c->said_unlisted = false;
+	c->rec.fd = -1;
+	if (c->a->record && cli_atomic_open(c->ctx, c->a->record, &c->rec)) {
+		c->rec.fd = -1;
+		return VMMAP_EXIT_ERROR;
+	}
+	return 0;
+}
+
+/*
+ * Ends a session: writes the capture (atomically, when -o), commits the
+ * recording and prints the summary.  Returns 0 or VMMAP_EXIT_ERROR.
+ */
+static int session_end(struct capture *c)
+{
+	struct vmmap_ctx *ctx = c->ctx;
+	const char *out = c->a->output;
+	char *text = NULL, *nl = NULL, who[32] = "";
+	json_t *doc = vu_session_to_json(&c->s, c->end);
+	int rc = 0;
+
+	c->sessions += c->connected;
+	if (c->a->keep) {
+		snprintf(who, sizeof(who), "session %zu: ", c->sessions);
+		if (doc && json_object_set_new(json_object_get(doc, "capture"), "session",
+					       json_integer((json_int_t)c->sessions))) {
+			json_decref(doc);
+			doc = NULL;
+		}
+	}
+	text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+	json_decref(doc);
+	if (!text || asprintf(&nl, "%s\n", text) < 0) {
+		nl = NULL;
+		rc = cli_error(ctx, "nomem", "out of memory");
+	} else if (out) {
+		rc = cli_write_atomic(ctx, out, nl);
+	} else if (!ctx->quiet) {
+		fputs(nl, stdout);
+		fflush(stdout);
+	}
+	if (c->rec.fd >= 0 && cli_atomic_commit(ctx, &c->rec))
+		rc = VMMAP_EXIT_ERROR;
+	c->rec.fd = -1;
+	free(text);
+	free(nl);
+	if (!rc && !ctx->quiet)
+		fprintf(stderr, "vmmap: capture: %s%s after %zu message%s: %zu region%s, "
+			"%zu table change%s, %zu violation%s\n", who, c->end, c->s.nmsgs,
+			c->s.nmsgs == 1 ? "" : "s", c->s.table.umem.nregions,
+			c->s.table.umem.nregions == 1 ? "" : "s", c->s.updates_total,
+			c->s.updates_total == 1 ? "" : "s", c->s.violations_total,
+			c->s.violations_total == 1 ? "" : "s");
+	c->violated |= c->s.violations_total > 0;
+	c->updates_done += c->s.updates_total;
+	vu_session_clean(&c->s);
+	return rc;
+}
+
+/* Opens the connection to the next frontend: -1 when the capture ends
+ * first (c->end says why) or on an error (*rc set). */
+static int next_frontend(struct capture *c, int lfd, int *rc)
+{
+	struct capture_args *a = c->a;
+	const char *why = "";
+	int conn = -1, w;
+
+	if (lfd >= 0) {
+		w = wait_readable(c, lfd);
+		if (w <= 0) {
+			c->end = w == 0 ? "timeout" : "signal";
+			return -1;
+		}
+		if ((conn = vu_accept(lfd)) < 0) {
+			*rc = cli_error(c->ctx, "io", "%s: accept: %s", a->listen, strerror(-conn));
+			c->end = "error";
+		}
+		return conn;
+	}
+	/* The frontend may not be listening yet: retry until the deadline. */
+	for (;;) {
+		struct timespec ts = { 0, 50 * 1000000 };
+		sigset_t none;
+
+		conn = vu_connect(a->connect, &why);
+		if (conn >= 0)
+			return conn;
+		if ((conn != -ENOENT && conn != -ECONNREFUSED) || !c->deadline_ns) {
+			*rc = cli_error(c->ctx, "io", "%s: %s: %s", a->connect, why,
+					strerror(-conn));
+			return -1;
+		}
+		sigemptyset(&none);
+		if (now_ns() >= c->deadline_ns) {
+			c->end = "timeout";
+			return -1;
+		}
+		if (ppoll(NULL, 0, &ts, &none) < 0 && stop_signal) {
+			c->end = "signal";
+			return -1;
+		}
+	}
+}
+
 int cmd_capture(struct vmmap_ctx *ctx, int argc, char **argv)
 {
 	struct capture_args a = { .ctx = ctx };
 	struct capture c = { .ctx = ctx, .a = &a, .end = "timeout" };
-	struct vu_config cfg = { .mem_slots = true, .max_slots = 509, .queues = 1 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigset_t block, saved;
 	uint64_t timeout = 0;
-	int lfd = -1, conn = -1, rc;
+	int lfd = -1, conn, rc;
 	const char *why = "";
-	char *text;
-	json_t *doc;
+	bool left;
 
+	c.cfg = (struct vu_config){ .mem_slots = true, .max_slots = 509, .queues = 1 };
+	c.rec.fd = -1;
 	if ((rc = cli_parse(ctx, &cmd_capture_argp, argc, argv, &a)))
 		return rc;
 	if (a.extra)
 		return cli_error(ctx, "usage", "unexpected argument '%s'", a.extra);
-	if (!a.listen == !a.connect)
-		return cli_error(ctx, "usage", "give exactly one of --listen PATH and --connect PATH");
+	if ((!!a.listen + !!a.connect + !!a.replay) != 1)
+		return cli_error(ctx, "usage", "give exactly one of --listen PATH, "
+				 "--connect PATH and --replay FILE");
+	if (a.keep && !a.listen)
+		return cli_error(ctx, "usage", "--keep-listening needs --listen");
+	if (a.sessions && !a.keep)
+		return cli_error(ctx, "usage", "--sessions needs --keep-listening");
+	if (a.record && a.replay)
+		return cli_error(ctx, "usage", "--record and --replay do not go together");
 	if ((a.timeout && parse_count(ctx, "--timeout", a.timeout, &timeout)) ||
 	    (a.updates && parse_count(ctx, "--updates", a.updates, &c.max_updates)) ||
-	    (a.max_slots && parse_count(ctx, "--max-slots", a.max_slots, &cfg.max_slots)))
+	    (a.sessions && parse_count(ctx, "--sessions", a.sessions, &c.max_sessions)) ||
+	    (a.max_slots && parse_count(ctx, "--max-slots", a.max_slots, &c.cfg.max_slots)))
 		return VMMAP_EXIT_ERROR;
-	cfg.mem_slots = !a.no_mem_slots;
+	if (c.cfg.max_slots > VU_MAX_SLOTS)
+		return cli_error(ctx, "usage", "invalid --max-slots '%s': at most %d "
+				 "(KVM's own slot limit)", a.max_slots, VU_MAX_SLOTS);
+	/* Refused now, not after an hour of capture. */
+	if ((a.output && cli_output_ok(ctx, a.output)) ||
+	    (a.record && cli_output_ok(ctx, a.record)))
+		return VMMAP_EXIT_ERROR;
+	c.cfg.mem_slots = !a.no_mem_slots;
 	if (a.follow)
 		c.follow = a.output ? stdout : stderr;
 
@@ -321,11 +568,16 @@ int cmd_capture(struct vmmap_ctx *ctx, int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &block, &saved);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-
-	vu_session_init(&c.s, &cfg);
 	c.start_ns = now_ns();
 	c.deadline_ns = timeout ? c.start_ns + timeout * 1000000000u : 0;
 
+	if (a.replay) {
+		if (!(rc = session_begin(&c)) && !(rc = replay(&c, a.replay)))
+			rc = session_end(&c);
+		else
+			cli_atomic_abort(&c.rec), vu_session_clean(&c.s);
+		goto out;
+	}
 	if (a.listen) {
 		lfd = vu_listen(a.listen, &why);
 		if (lfd < 0) {
@@ -336,85 +588,52 @@ int cmd_capture(struct vmmap_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 		if (!ctx->quiet)
-			fprintf(stderr, "vmmap: capture: listening on %s\n", a.listen);
-		rc = wait_readable(&c, lfd);
-		if (rc > 0)
-			conn = vu_accept(lfd);
-		if (rc <= 0)
-			c.end = rc == 0 ? "timeout" : "signal";
-		else if (conn < 0)
-			c.end = "error";
-		rc = 0;
-	} else {
-		/* The frontend may not be listening yet: retry until the deadline. */
-		for (;;) {
-			conn = vu_connect(a.connect, &why);
-			if (conn >= 0 || (conn != -ENOENT && conn != -ECONNREFUSED) ||
-			    !c.deadline_ns) {
-				if (conn < 0) {
-					rc = cli_error(ctx, "io", "%s: %s: %s", a.connect, why,
-						       strerror(-conn));
-					goto out;
-				}
-				break;
-			}
-			struct timespec ts = { 0, 50 * 1000000 };
-			sigset_t none;
-
-			sigemptyset(&none);
-			if (now_ns() >= c.deadline_ns) {
-				c.end = "timeout";
-				break;
-			}
-			if (ppoll(NULL, 0, &ts, &none) < 0 && stop_signal) {
-				c.end = "signal";
-				break;
-			}
-		}
+			fprintf(stderr, "vmmap: capture: listening on %s%s\n", a.listen,
+				a.keep ? " (keeps listening)" : "");
 	}
-	if (conn >= 0) {
+	for (;;) {
+		c.connected = false;
+		conn = next_frontend(&c, lfd, &rc);
+		if (rc)
+			break;
+		if (conn < 0) {
+			/* Nobody came: an empty capture, unless one was written. */
+			if (c.sessions == 0) {
+				if (!ctx->quiet)
+					fprintf(stderr, "vmmap: capture: no frontend connected "
+						"(%s)\n", c.end);
+				if (!(rc = session_begin(&c)))
+					rc = session_end(&c);
+			}
+			break;
+		}
+		if ((rc = session_begin(&c))) {
+			close(conn);
+			vu_session_clean(&c.s);
+			break;
+		}
 		c.connected = true;
 		c.connect_ns = now_ns();
 		serve(&c, conn);
 		close(conn);
-	} else if (!ctx->quiet) {
-		fprintf(stderr, "vmmap: capture: no frontend connected (%s)\n", c.end);
+		rc = session_end(&c);
+		/* Keep listening only after the frontend left (or was sent away),
+		 * not after a signal, the deadline or --updates. */
+		left = !strcmp(c.end, "disconnect") || !strcmp(c.end, "framing") ||
+		       !strcmp(c.end, "stalled");
+		if (rc || c.fatal || !a.keep || !left ||
+		    (c.max_sessions && c.sessions >= c.max_sessions))
+			break;
 	}
-
-	doc = vu_session_to_json(&c.s, c.end);
-	text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
-	json_decref(doc);
-	if (!text) {
-		rc = cli_error(ctx, "nomem", "out of memory");
-	} else if (a.output) {
-		char *nl = NULL;
-
-		if (asprintf(&nl, "%s\n", text) < 0)
-			rc = cli_error(ctx, "nomem", "out of memory");
-		else
-			rc = cli_write_atomic(ctx, a.output, nl);
-		free(nl);
-	} else if (!ctx->quiet) {
-		puts(text);
-	}
-	free(text);
-	if (!rc && !ctx->quiet)
-		fprintf(stderr, "vmmap: capture: %s after %zu message%s: %zu region%s, "
-			"%zu table change%s, %zu violation%s\n", c.end, c.s.nmsgs,
-			c.s.nmsgs == 1 ? "" : "s", c.s.table.umem.nregions,
-			c.s.table.umem.nregions == 1 ? "" : "s", c.s.nupdates,
-			c.s.nupdates == 1 ? "" : "s", c.s.nviolations,
-			c.s.nviolations == 1 ? "" : "s");
+out:
 	if (!rc)
 		rc = c.fatal ? VMMAP_EXIT_ERROR
-		   : (!c.connected || c.s.nviolations) ? VMMAP_EXIT_NEGATIVE
+		   : (!c.sessions || c.violated) ? VMMAP_EXIT_NEGATIVE
 		   : VMMAP_EXIT_OK;
-out:
 	if (lfd >= 0) {
 		close(lfd);
 		unlink(a.listen);
 	}
-	vu_session_clean(&c.s);
 	sigprocmask(SIG_SETMASK, &saved, NULL);
 	return rc;
 }

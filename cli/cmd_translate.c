@@ -552,6 +552,7 @@ int cmd_translate(struct vmmap_ctx *ctx, int argc, char **argv)
 		rc = a.npos - used > 0
 			? cli_error(ctx, "usage", "with --batch the queries come from %s, "
 				    "not the command line", a.batch)
+			: cli_files_allowed(ctx, a.batch) ? VMMAP_EXIT_ERROR
 			: translate_batch(ctx, tb.t, &a);
 		cli_table_close(&tb);
 		return rc;

@@ -140,6 +140,7 @@ void vmmap_help_all(FILE *out)
 	argp_help(&root_argp, out, ARGP_HELP_STD_HELP & ~ARGP_HELP_EXIT_OK, "vmmap");
 }
 
+#ifndef VMMAP_NO_MAIN /* the shell's fuzz target links this file */
 int main(int argc, char **argv)
 {
 	struct vmmap_ctx ctx = { 0 };
@@ -177,3 +178,4 @@ int main(int argc, char **argv)
 	}
 	return rc;
 }
+#endif

@@ -65,6 +65,7 @@ int cli_error(struct vmmap_ctx *ctx, const char *code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	vm_one_line(msg, sizeof(msg)); /* it may quote an argument */
 	emit_error(ctx, code, msg, 1);
 	return VMMAP_EXIT_ERROR;
 }
@@ -111,6 +112,13 @@ static int load_owned(struct cli_table *out, const char *path, unsigned flags,
 	return 0;
 }
 
+int cli_files_allowed(struct vmmap_ctx *ctx, const char *what)
+{
+	if (!ctx->no_files)
+		return 0;
+	return cli_error(ctx, "usage", "%s: files are not opened here", what);
+}
+
 int cli_table_open(struct vmmap_ctx *ctx, char *const *pos, int npos,
 		   unsigned flags, struct cli_table *out, int *used)
 {
@@ -132,6 +140,8 @@ int cli_table_open(struct vmmap_ctx *ctx, char *const *pos, int npos,
 			out->name = name;
 			return 0;
 		}
+		if (npos > 0 && ctx->no_files)
+			return cli_files_allowed(ctx, pos[0]);
 		if (npos == 0 || (strcmp(pos[0], "-") && access(pos[0], F_OK)))
 			return cli_error(ctx, "usage", npos
 					 ? "'%s' is neither a loaded table nor a file, and no "
@@ -215,50 +225,104 @@ void cli_fmt_io_range(char buf[CLI_RANGE_MAX], const struct vm_io_range *io)
 		snprintf(buf, CLI_RANGE_MAX, "%016" PRIx64 " (any length)", io->addr);
 }
 
-/* Writes text to path through a temporary file in the same directory and a
- * rename, so the file is either the old one or the whole new one. */
-int cli_write_atomic(struct vmmap_ctx *ctx, const char *path, const char *text)
+/*
+ * Output files are written to a temporary file beside them and renamed over
+ * them, so a reader sees the old file or the whole new one, and a failed
+ * write leaves the old one.  A path that names a symlink or anything but a
+ * regular file is refused: vmmap never writes through a link, and never
+ * replaces a device (as root, renaming over /dev/full would).
+ */
+int cli_output_ok(struct vmmap_ctx *ctx, const char *path)
 {
-	char *tmp = NULL;
-	size_t len = strlen(text);
-	int fd, e;
+	struct stat st;
 
-	if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
-		return cli_error(ctx, "nomem", "out of memory");
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		e = errno;
-		cli_error(ctx, "io", "%s: cannot create a temporary file: %s", path,
-			  strerror(e));
-		free(tmp);
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return cli_error(ctx, "io", "%s: %s; not written", path,
+				 S_ISLNK(st.st_mode) ? "is a symbolic link"
+						     : "exists and is not a regular file");
+	return 0;
+}
+
+int cli_atomic_open(struct vmmap_ctx *ctx, const char *path, struct cli_atomic *f)
+{
+	int e;
+
+	memset(f, 0, sizeof(*f));
+	f->fd = -1;
+	f->path = path;
+	if (cli_output_ok(ctx, path))
 		return VMMAP_EXIT_ERROR;
+	if (asprintf(&f->tmp, "%s.XXXXXX", path) < 0) {
+		f->tmp = NULL;
+		return cli_error(ctx, "nomem", "out of memory");
 	}
-	for (size_t off = 0; off < len;) {
-		ssize_t n = write(fd, text + off, len - off);
+	f->fd = mkostemp(f->tmp, O_CLOEXEC);
+	if (f->fd < 0) {
+		e = errno;
+		free(f->tmp);
+		f->tmp = NULL;
+		return cli_error(ctx, "io", "%s: cannot create a temporary file: %s", path,
+				 strerror(e));
+	}
+	return 0;
+}
+
+int cli_atomic_write(struct vmmap_ctx *ctx, struct cli_atomic *f, const void *buf,
+		     size_t len)
+{
+	for (size_t off = 0; off < len && !f->err;) {
+		ssize_t n = write(f->fd, (const char *)buf + off, len - off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			goto fail;
-		off += (size_t)n;
+			f->err = errno;
+		else
+			off += (size_t)n;
 	}
-	if (fchmod(fd, 0644) || fsync(fd))
-		goto fail;
-	if (close(fd)) {
-		fd = -1;
-		goto fail;
+	(void)ctx;
+	return f->err ? VMMAP_EXIT_ERROR : 0;
+}
+
+void cli_atomic_abort(struct cli_atomic *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->tmp)
+		unlink(f->tmp);
+	free(f->tmp);
+	f->tmp = NULL;
+	f->fd = -1;
+}
+
+int cli_atomic_commit(struct vmmap_ctx *ctx, struct cli_atomic *f)
+{
+	int e = f->err;
+
+	if (!e && (fchmod(f->fd, 0644) || fsync(f->fd)))
+		e = errno;
+	if (close(f->fd) && !e)
+		e = errno;
+	f->fd = -1;
+	if (!e && rename(f->tmp, f->path))
+		e = errno;
+	if (e) {
+		cli_atomic_abort(f);
+		return cli_error(ctx, "io", "%s: %s (the previous file is untouched)",
+				 f->path, strerror(e));
 	}
-	fd = -1;
-	if (rename(tmp, path))
-		goto fail;
-	free(tmp);
+	free(f->tmp);
+	f->tmp = NULL;
 	return 0;
-fail:
-	e = errno;
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	free(tmp);
-	return cli_error(ctx, "io", "%s: %s (the previous file is untouched)", path,
-			 strerror(e));
+}
+
+int cli_write_atomic(struct vmmap_ctx *ctx, const char *path, const char *text)
+{
+	struct cli_atomic f;
+	int rc;
+
+	if ((rc = cli_atomic_open(ctx, path, &f)))
+		return rc;
+	cli_atomic_write(ctx, &f, text, strlen(text));
+	return cli_atomic_commit(ctx, &f);
 }

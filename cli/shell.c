@@ -241,6 +241,8 @@ static int usage(struct vmmap_ctx *ctx, const char *text)
 static int verb_load(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 		     char **argv)
 {
+	if (argc >= 2 && cli_files_allowed(ctx, argv[1]))
+		return VMMAP_EXIT_ERROR;
 	if (argc == 2)
 		return load_into(ctx, sh, argv[1], NULL);
 	if (argc == 4 && !strcmp(argv[2], "as"))
@@ -448,6 +450,8 @@ static int verb_save(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 
 	if (argc != 2)
 		return usage(ctx, "save FILE");
+	if (cli_files_allowed(ctx, argv[1]))
+		return VMMAP_EXIT_ERROR;
 	if (!st)
 		return cli_error(ctx, "usage", "no table loaded (try 'load FILE')");
 	doc = vm_table_to_json(st->t, 0);
@@ -490,6 +494,8 @@ static int verb_capture(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 	bool listen_mode = false;
 	int fd, rc;
 
+	if (cli_files_allowed(ctx, "capture"))
+		return VMMAP_EXIT_ERROR;
 	for (int i = 1; i < argc; i++) {
 		if ((!strcmp(argv[i], "--listen") || !strcmp(argv[i], "--connect")) &&
 		    i + 1 < argc && !path) {
@@ -579,13 +585,12 @@ static int capture_step(struct vmmap_shell *sh)
 	enum vu_read rr;
 
 	if (c->conn < 0) {
-		struct timeval tv = { 2, 0 };
-
 		c->conn = vu_accept(c->lfd);
 		if (c->conn < 0)
 			return 0;
-		/* A frontend that stops mid-message must not freeze the shell. */
-		setsockopt(c->conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		/* A frontend that stops mid-message, or stops reading replies,
+		 * must not freeze the shell. */
+		vu_set_stall_limit(c->conn);
 		c->connect_ns = now_ns();
 		return 0;
 	}

@@ -32,8 +32,8 @@ _vmmap()
     case $prev in
         --from) COMPREPLY=($(compgen -W 'gpa uaddr' -- "$cur")); return ;;
         --profile|-P) COMPREPLY=($(compgen -W "$profiles" -- "$cur")); return ;;
-        --max-pieces|--max-slots|--timeout|--updates) return ;;
-        --listen|--connect|--batch) _filedir; return ;;
+        --max-pieces|--max-slots|--timeout|--updates|--sessions) return ;;
+        --listen|--connect|--batch|--record|--replay) _filedir; return ;;
         -o|--output) _filedir json; return ;;
     esac
     case $cur in
@@ -44,7 +44,7 @@ _vmmap()
     local opts="-j --json -p --pretty -q --quiet --help --usage"
     [[ $cmd == translate ]] && opts+=" --from --max-pieces --batch"
     [[ $cmd == validate ]] && opts+=" --profile --max-slots --strict"
-    [[ $cmd == capture ]] && opts+=" --listen --connect --output --timeout --updates --no-mem-slots --max-slots --follow"
+    [[ $cmd == capture ]] && opts+=" --listen --connect --output --timeout --updates --no-mem-slots --max-slots --follow --keep-listening --sessions --record --replay"
     [[ $cmd == batch ]] && opts+=" --force"
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
@@ -55,7 +55,7 @@ _vmmap()
     local npos=0 file=''
     for ((i = cmd_index + 1; i < cword; i++)); do
         case ${words[i]} in
-            --from|--max-pieces|--batch|--profile|-P|--max-slots|--listen|--connect|-o|--output|--timeout|--updates) ((i++)) ;;
+            --from|--max-pieces|--batch|--profile|-P|--max-slots|--listen|--connect|-o|--output|--timeout|--updates|--sessions|--record|--replay) ((i++)) ;;
             -*) ;;
             *) ((npos == 0)) && file=${words[i]}; ((npos++)) ;;
         esac

@@ -72,3 +72,7 @@ complete -c vmmap -n "__fish_seen_subcommand_from capture" -l updates -x -d 'Sto
 complete -c vmmap -n "__fish_seen_subcommand_from capture" -l no-mem-slots -d 'Do not offer CONFIGURE_MEM_SLOTS'
 complete -c vmmap -n "__fish_seen_subcommand_from capture" -l max-slots -x -d 'Answer GET_MAX_MEM_SLOTS with N'
 complete -c vmmap -n "__fish_seen_subcommand_from capture" -l follow -d 'Print each message as it arrives'
+complete -c vmmap -n "__fish_seen_subcommand_from capture" -l keep-listening -d 'Wait for the next frontend after one leaves'
+complete -c vmmap -n "__fish_seen_subcommand_from capture" -l sessions -x -d 'Stop after N sessions'
+complete -c vmmap -n "__fish_seen_subcommand_from capture" -l record -r -F -d 'Also write every message to a file'
+complete -c vmmap -n "__fish_seen_subcommand_from capture" -l replay -r -F -d 'Read the messages from a recording'

@@ -307,7 +307,11 @@ static int lex_word(struct lex *lx, struct token *tk, const char *w, enum tok t)
 	return 0;
 }
 
-#define RELEASE_STEP (2u << 20)
+#ifdef VMMAP_RELEASE_STEP
+#define RELEASE_STEP ((size_t)VMMAP_RELEASE_STEP)
+#else
+#define RELEASE_STEP ((size_t)2 << 20)
+#endif
 
 /* Drops the mapped pages behind the parser (whole pages, 2 MiB at a time).
  * Tokens live in the scratch buffer and columns are pointer arithmetic, so
@@ -1016,15 +1020,62 @@ static int read_all(int fd, char **out, size_t *len)
 	return 0;
 }
 
+void vm_one_line(char *msg, size_t cap)
+{
+	char out[1024];
+	size_t o = 0, lim = cap < sizeof(out) ? cap : sizeof(out);
+
+	for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+		char esc[8];
+		size_t k;
+
+		if (*p >= 0x20 && *p != 0x7f) {
+			esc[0] = (char)*p;
+			k = 1;
+		} else {
+			k = (size_t)snprintf(esc, sizeof(esc), *p == '\n' ? "\\n" :
+					     *p == '\t' ? "\\t" : "\\x%02x", *p);
+		}
+		if (o + k >= lim)
+			break;
+		memcpy(out + o, esc, k);
+		o += k;
+	}
+	out[o] = '\0';
+	memcpy(msg, out, o + 1);
+}
+
+static void one_line(struct vm_error *err)
+{
+	vm_one_line(err->msg, sizeof(err->msg));
+}
+
 int vm_table_load_buffer(struct vm_table *t, const char *name,
 			 const char *buf, size_t len, unsigned flags,
 			 struct vm_error *err)
 {
-	return load(t, name, buf, len, flags, NULL, err);
+	int rc = load(t, name, buf, len, flags, NULL, err);
+
+	if (rc)
+		one_line(err);
+	return rc;
 }
+
+static int load_file(struct vm_table *t, const char *path, unsigned flags,
+		     struct vm_error *err);
 
 int vm_table_load_file(struct vm_table *t, const char *path, unsigned flags,
 		       struct vm_error *err)
+{
+	int rc = load_file(t, path, flags, err);
+
+	if (rc)
+		one_line(err);
+	return rc;
+}
+
+static int load_file(struct vm_table *t, const char *path, unsigned flags,
+		     struct vm_error *err)
 {
 	bool is_stdin = !strcmp(path, "-");
 	const char *name = is_stdin ? "<stdin>" : path;

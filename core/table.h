@@ -53,6 +53,14 @@ struct vm_error {
 	char msg[1024];
 };
 
+/*
+ * Makes a message one line whatever it quotes (a key, a device name, a path
+ * with a newline in it): control characters become \n, \t or \xNN, in
+ * place; cut to cap bytes (at most 1024), never inside an escape.  Every
+ * error of the loader has been through it.
+ */
+void vm_one_line(char *msg, size_t cap);
+
 void vm_table_init(struct vm_table *t);
 void vm_table_clean(struct vm_table *t);
 

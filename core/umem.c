@@ -134,7 +134,9 @@ struct vm_umem_node *vm_umem_bulk_add(struct vm_umem *umem,
 	struct vm_umem_node *node;
 
 	if (!slab || slab->used == slab->cap) {
-		size_t cap = 65536;
+		/* Doubling from 64 to 65536 nodes: a small table costs a small
+		 * allocation, a big one few (and huge pages). */
+		size_t cap = !slab ? 64 : slab->cap < 65536 ? 2 * slab->cap : 65536;
 
 		slab = vm_malloc_big(sizeof(*slab) + cap * sizeof(slab->nodes[0]));
 		if (!slab)

@@ -276,9 +276,9 @@ static inline int vm_umem_translate(const struct vm_umem *umem,
 			return vm_umem_translate_index(idx, from, addr, len, pieces,
 						       max_pieces, tr);
 		up = vm_flat_index_upper(idx, addr);
-		if (up && max_pieces &&
-		    (i = up - 1, off = addr - idx->e[i].start) <=
-			    idx->e[i].last - idx->e[i].start &&
+		i = up - 1; /* read only when up > 0 */
+		if (up && max_pieces && (off = addr - idx->e[i].start) <=
+					    idx->e[i].last - idx->e[i].start &&
 		    len - 1 <= idx->e[i].last - idx->e[i].start - off) {
 			pieces[0].region =
 				&((const struct vm_umem_node *)idx->e[i].owner)->region;

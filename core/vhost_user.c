@@ -66,20 +66,70 @@ void vu_session_clean(struct vu_session *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* Room for one more element in a doubling array of n; 0 or -ENOMEM. */
+static int grow(void **v, size_t n, size_t size)
+{
+	void *nv;
+
+	if (n & (n - 1) || (n && n < 8))
+		return 0; /* not at a power of two from 8 on: room left */
+	nv = realloc(*v, (n ? 2 * n : 8) * size);
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	return 0;
+}
+
+int vu_decode_header(struct vu_msg *m, const uint8_t hdr[VHOST_USER_HDR_SIZE],
+		     char *why, size_t whylen)
+{
+	memcpy(&m->request, hdr, 4);
+	memcpy(&m->flags, hdr + 4, 4);
+	memcpy(&m->size, hdr + 8, 4);
+	if (m->size > VU_MAX_PAYLOAD) {
+		snprintf(why, whylen, "request %" PRIu32 " announces a %" PRIu32
+			 "-byte payload, above the %d-byte maximum; not read", m->request,
+			 m->size, VU_MAX_PAYLOAD);
+		return -EMSGSIZE;
+	}
+	return 0;
+}
+
+size_t vu_decode_record(struct vu_msg *m, const uint8_t *buf, size_t len, char *why,
+			size_t whylen)
+{
+	size_t nfds;
+
+	if (len < 1 + VHOST_USER_HDR_SIZE) {
+		snprintf(why, whylen, "the recording ends inside a header");
+		return 0;
+	}
+	if (vu_decode_header(m, buf + 1, why, whylen))
+		return 0;
+	if (len - 1 - VHOST_USER_HDR_SIZE < m->size) {
+		snprintf(why, whylen, "the recording ends inside the %" PRIu32
+			 "-byte payload of request %" PRIu32, m->size, m->request);
+		return 0;
+	}
+	nfds = buf[0] & VU_RECORD_FDS_MASK;
+	m->nfds = nfds < VU_MAX_FDS ? nfds : VU_MAX_FDS;
+	m->fds_truncated = (buf[0] & VU_RECORD_TRUNCATED) != 0;
+	memcpy(m->payload, buf + 1 + VHOST_USER_HDR_SIZE, m->size);
+	return 1 + VHOST_USER_HDR_SIZE + m->size;
+}
+
+__attribute__((format(printf, 4, 0)))
 static int vviolation(struct vu_session *s, size_t msg, uint32_t request,
 		      const char *fmt, va_list ap)
 {
-	struct vu_violation *v;
 	char *what;
 
-	if (vasprintf(&what, fmt, ap) < 0)
+	s->violations_total++;
+	if (s->nviolations >= VU_MAX_VIOLATIONS)
+		return 0; /* counted, not listed */
+	if (grow((void **)&s->violations, s->nviolations, sizeof(*s->violations)) ||
+	    vasprintf(&what, fmt, ap) < 0)
 		return -ENOMEM;
-	v = realloc(s->violations, (s->nviolations + 1) * sizeof(*v));
-	if (!v) {
-		free(what);
-		return -ENOMEM;
-	}
-	s->violations = v;
 	s->violations[s->nviolations++] = (struct vu_violation){ msg, request, what };
 	return 0;
 }
@@ -256,13 +306,15 @@ static void record_update(struct hctx *h, const struct vm_region *const *removed
 			  size_t nadded)
 {
 	struct vu_session *s = h->s;
-	struct vu_update *u = realloc(s->updates, (s->nupdates + 1) * sizeof(*u));
+	struct vu_update *u;
 
-	if (!u) {
+	s->updates_total++;
+	if (s->nupdates >= VU_MAX_UPDATES)
+		return; /* counted, not listed */
+	if (grow((void **)&s->updates, s->nupdates, sizeof(*s->updates))) {
 		h->nomem = 1;
 		return;
 	}
-	s->updates = u;
 	u = &s->updates[s->nupdates];
 	*u = (struct vu_update){
 		.msg = h->idx, .request = h->m->request, .time_ns = h->m->time_ns,
@@ -381,9 +433,12 @@ static void add_mem_reg(struct hctx *h)
 		bad(h, "ADD_MEM_REG region 0x%" PRIx64 "-0x%" PRIx64 " overlaps region "
 		    "0x%" PRIx64 "-0x%" PRIx64 " in guest-physical space",
 		    r.guest_phys_addr, vm_region_last(&r), it->start, it->last);
-	if (s->table.umem.nregions + 1 > s->cfg.max_slots)
-		bad(h, "ADD_MEM_REG makes %zu regions; the backend announced %" PRIu64
-		    " slots", s->table.umem.nregions + 1, s->cfg.max_slots);
+	if (s->table.umem.nregions + 1 > s->cfg.max_slots) {
+		/* Refused, not recorded: the slot count bounds the table. */
+		bad(h, "ADD_MEM_REG would make %zu regions; the backend announced %" PRIu64
+		    " slots; not added", s->table.umem.nregions + 1, s->cfg.max_slots);
+		return;
+	}
 	if (vm_umem_add(&s->table.umem, &r, &node)) {
 		h->nomem = 1;
 		return;
@@ -707,6 +762,16 @@ json_t *vu_session_to_json(const struct vu_session *s, const char *end)
 			"acked", s->has_acked_protocol_features
 				 ? vm_json_hex(s->acked_protocol_features) : json_null(),
 			"rings", rings, "timeline", timeline, "violations", violations);
+	/* Past the lists' limits: how many more there were. */
+	if (cap && s->updates_total > s->nupdates &&
+	    json_object_set_new(cap, "timeline_unlisted",
+				json_integer((json_int_t)(s->updates_total - s->nupdates))))
+		json_decref(cap), cap = NULL;
+	if (cap && s->violations_total > s->nviolations &&
+	    json_object_set_new(cap, "violations_unlisted",
+				json_integer((json_int_t)(s->violations_total -
+							  s->nviolations))))
+		json_decref(cap), cap = NULL;
 	if (!doc || !cap || json_object_set_new(doc, "capture", cap)) {
 		json_decref(doc);
 		return NULL;

@@ -31,6 +31,14 @@
 /* SET_MEM_TABLE carries at most this many regions. */
 #define VHOST_MEMORY_BASELINE_NREGIONS 8
 #define VU_MAX_VRINGS 32
+/* The largest GET_MAX_MEM_SLOTS answer (--max-slots): KVM's own slot
+ * limit on x86, so no real frontend needs more; it bounds the regions a
+ * frontend can make vmmap hold. */
+#define VU_MAX_SLOTS 32764
+/* A session lists at most this many violations and table changes; more are
+ * counted, not kept, so a frontend cannot grow vmmap without bound. */
+#define VU_MAX_VIOLATIONS 1000
+#define VU_MAX_UPDATES 10000
 
 enum vhost_user_request {
 	VHOST_USER_GET_FEATURES = 1,
@@ -139,11 +147,33 @@ struct vu_session {
 
 	size_t nmsgs;
 	size_t counts[VHOST_USER_MAX_REQUEST + 1]; /* messages per request */
-	struct vu_update *updates;
-	size_t nupdates;
-	struct vu_violation *violations;
-	size_t nviolations;
+	struct vu_update *updates;   /* the first VU_MAX_UPDATES changes */
+	size_t nupdates, updates_total;
+	struct vu_violation *violations; /* the first VU_MAX_VIOLATIONS */
+	size_t nviolations, violations_total;
 };
+
+/*
+ * Decodes a 12-byte header (host order, as on the wire) into m.  Returns 0,
+ * or -EMSGSIZE when the payload size is above VU_MAX_PAYLOAD (why says so):
+ * the stream cannot be followed past such a header.
+ */
+int vu_decode_header(struct vu_msg *m, const uint8_t hdr[VHOST_USER_HDR_SIZE],
+		     char *why, size_t whylen);
+
+/*
+ * A recorded session (capture --record, --replay, the fuzzers' input) is a
+ * sequence of records: one byte (bits 0-5: how many fds came with the
+ * message, bit 7: the control data was truncated), the 12-byte header as
+ * received, and the payload.  Decodes the record at buf[0..len): returns
+ * its length (m filled; m->nfds at most VU_MAX_FDS), 0 when the stream
+ * ends inside it or a header is refused (why says which), and never reads
+ * outside buf.
+ */
+#define VU_RECORD_FDS_MASK 0x3fu
+#define VU_RECORD_TRUNCATED 0x80u
+size_t vu_decode_record(struct vu_msg *m, const uint8_t *buf, size_t len, char *why,
+			size_t whylen);
 
 void vu_session_init(struct vu_session *s, const struct vu_config *cfg);
 void vu_session_clean(struct vu_session *s);

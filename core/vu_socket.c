@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -160,6 +161,11 @@ enum vu_read vu_read_msg(int fd, struct vu_msg *m, int fds[VU_MAX_FDS],
 	got = (size_t)r;
 	if (got < sizeof(hdr)) {
 		r = read_full(fd, (char *)hdr + got, sizeof(hdr) - got);
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			snprintf(why, whylen, "the frontend stopped sending after %zu of "
+				 "the 12 header bytes", got);
+			return VU_READ_FRAMING;
+		}
 		if (r < 0)
 			return VU_READ_ERROR;
 		if ((size_t)r < sizeof(hdr) - got) {
@@ -168,16 +174,14 @@ enum vu_read vu_read_msg(int fd, struct vu_msg *m, int fds[VU_MAX_FDS],
 			return VU_READ_FRAMING;
 		}
 	}
-	m->request = hdr[0];
-	m->flags = hdr[1];
-	m->size = hdr[2];
-	if (m->size > VU_MAX_PAYLOAD) {
-		snprintf(why, whylen, "request %" PRIu32 " announces a %" PRIu32
-			 "-byte payload, above the %d-byte maximum; not read", m->request,
-			 m->size, VU_MAX_PAYLOAD);
+	if (vu_decode_header(m, (const uint8_t *)hdr, why, whylen))
+		return VU_READ_FRAMING;
+	r = read_full(fd, m->payload, m->size);
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		snprintf(why, whylen, "the frontend stopped sending in the middle of the "
+			 "%" PRIu32 "-byte payload of request %" PRIu32, m->size, m->request);
 		return VU_READ_FRAMING;
 	}
-	r = read_full(fd, m->payload, m->size);
 	if (r < 0)
 		return VU_READ_ERROR;
 	if ((size_t)r < m->size) {
@@ -202,5 +206,15 @@ int vu_send(int fd, const struct vu_reply *r)
 			return -errno;
 		sent += (size_t)n;
 	}
+	return 0;
+}
+
+int vu_set_stall_limit(int fd)
+{
+	struct timeval tv = { VU_STALL_MS / 1000, (VU_STALL_MS % 1000) * 1000 };
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
+		return -errno;
 	return 0;
 }

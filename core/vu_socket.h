@@ -38,7 +38,16 @@ enum vu_read {
 enum vu_read vu_read_msg(int fd, struct vu_msg *m, int fds[VU_MAX_FDS],
 			 size_t *nfds, char *why, size_t whylen);
 
-/* Sends a reply; 0 or -errno. */
+/* Sends a reply; 0 or -errno (-EAGAIN: the frontend stalled, see below). */
 int vu_send(int fd, const struct vu_reply *r);
+
+/*
+ * How long a frontend may stall in the middle of a message, or leave a
+ * reply unread with the socket buffer full, before vmmap gives up on it
+ * (between messages it may stay quiet as long as it likes).
+ */
+#define VU_STALL_MS 2000
+/* Sets those limits on a connected socket; 0 or -errno. */
+int vu_set_stall_limit(int fd);
 
 #endif

@@ -100,6 +100,22 @@ static const struct bad_case bad[] = {
 	  "t:1:108: nesting deeper than 64" },
 };
 
+/* Found by fuzz_json: a key with an escaped newline was quoted raw, and the
+ * error took two lines.  Every loader error is one line. */
+Test(json, errors_quote_control_characters_escaped)
+{
+	static const char doc[] = "{\"vmmap\": 1, \"l\\n\\u0001\": 2}";
+	struct vm_table t;
+	struct vm_error err = { { 0 } };
+
+	vm_table_init(&t);
+	cr_assert_neq(vm_table_load_buffer(&t, "a\tb.json", doc, strlen(doc), 0, &err), 0);
+	cr_assert_null(strchr(err.msg, '\n'), "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "a\\tb.json:1:14: unknown key \"l\\n\\x01\""),
+			   "%s", err.msg);
+	vm_table_clean(&t);
+}
+
 Test(json, every_error_class_names_its_place)
 {
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
