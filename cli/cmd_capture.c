@@ -316,7 +316,12 @@ static void serve(struct capture *c, int conn)
 			break;
 		}
 		rr = vu_read_msg(conn, m, fds, &nfds, why, sizeof(why));
-		if (rr == VU_READ_EOF) {
+		if (rr == VU_READ_EOF ||
+		    (rr == VU_READ_ERROR && (errno == ECONNRESET || errno == EPIPE))) {
+			/* A frontend that closes with replies unread resets the
+			 * connection: it left all the same. */
+			for (size_t i = 0; i < nfds; i++)
+				close(fds[i]);
 			c->end = "disconnect";
 			break;
 		}
@@ -617,10 +622,11 @@ int cmd_capture(struct vmmap_ctx *ctx, int argc, char **argv)
 		serve(&c, conn);
 		close(conn);
 		rc = session_end(&c);
-		/* Keep listening only after the frontend left (or was sent away),
-		 * not after a signal, the deadline or --updates. */
-		left = !strcmp(c.end, "disconnect") || !strcmp(c.end, "framing") ||
-		       !strcmp(c.end, "stalled");
+		/* Keep listening after whatever ended this frontend's session
+		 * (it left, was sent away, or its connection failed), not after
+		 * a signal, the deadline or --updates. */
+		left = strcmp(c.end, "signal") && strcmp(c.end, "timeout") &&
+		       strcmp(c.end, "updates");
 		if (rc || c.fatal || !a.keep || !left ||
 		    (c.max_sessions && c.sessions >= c.max_sessions))
 			break;

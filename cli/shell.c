@@ -1144,26 +1144,31 @@ static char *history_path(void)
 	return p;
 }
 
-static void history_save(struct vmmap_shell *sh)
+/* Saves the history beside the old file and renames it over: never half a
+ * history, and when writing fails the old one stays.  0, or
+ * VMMAP_EXIT_ERROR (reported). */
+static int history_save(struct vmmap_shell *sh)
 {
+	struct vmmap_ctx ctx = sh->base;
+	struct cli_atomic f;
 	HistEvent ev;
-	char *tmp = NULL;
-	int fd;
+	FILE *fp;
+	int e = 0;
 
 	if (!sh->hist || !sh->histfile)
-		return;
-	/* Written beside the old file and renamed: never half a history. */
-	if (asprintf(&tmp, "%s.XXXXXX", sh->histfile) < 0)
-		return;
-	fd = mkstemp(tmp);
-	if (fd >= 0) {
-		close(fd);
-		if (history(sh->hist, &ev, H_SAVE, tmp) >= 0 && !rename(tmp, sh->histfile))
-			tmp[0] = '\0';
-		if (tmp[0])
-			unlink(tmp);
-	}
-	free(tmp);
+		return 0;
+	ctx.cmd = "shell";
+	ctx.json = false;
+	if (cli_atomic_open(&ctx, sh->histfile, &f))
+		return VMMAP_EXIT_ERROR;
+	if (!(fp = fdopen(dup(f.fd), "w")))
+		e = errno;
+	else if (history(sh->hist, &ev, H_SAVE_FP, fp) < 0 || fflush(fp))
+		e = errno ? errno : EIO;
+	if (fp && fclose(fp) && !e)
+		e = errno;
+	f.err = e;
+	return cli_atomic_commit(&ctx, &f);
 }
 
 static int setup_editline(struct vmmap_shell *sh, FILE *in)
@@ -1207,7 +1212,7 @@ int shell_run(struct vmmap_ctx *base, FILE *in, const char *in_name, bool force,
 {
 	struct vmmap_shell sh = { .current = -1 };
 	struct sigaction sa = { .sa_handler = on_sigint }, old_sa;
-	int worst = 0;
+	int worst = 0, hist_rc;
 
 	sh.in_name = in_name;
 	sh.base = *base;
@@ -1269,7 +1274,7 @@ int shell_run(struct vmmap_ctx *base, FILE *in, const char *in_name, bool force,
 			break;
 	}
 
-	history_save(&sh);
+	hist_rc = history_save(&sh);
 	if (sh.el)
 		el_end(sh.el);
 	if (sh.hist)
@@ -1281,5 +1286,7 @@ int shell_run(struct vmmap_ctx *base, FILE *in, const char *in_name, bool force,
 	free(sh.tables);
 	free(sh.buf);
 	sigaction(SIGINT, &old_sa, NULL);
-	return sh.interactive ? 0 : worst;
+	/* Interactive: a failed command was answered on screen; only a
+	 * history that could not be saved is the exit status's business. */
+	return sh.interactive ? hist_rc : hist_rc > worst ? hist_rc : worst;
 }

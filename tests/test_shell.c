@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -62,6 +63,14 @@ static void pty_start(struct pty_proc *p, const char *const *env, const char *ar
 			const char *eq = strchr(*env, '=');
 
 			snprintf(name, sizeof(name), "%.*s", (int)(eq - *env), *env);
+			if (!strcmp(name, "RLIMIT_FSIZE")) { /* not an env: a limit */
+				struct rlimit rl = { strtoul(eq + 1, NULL, 0),
+						     strtoul(eq + 1, NULL, 0) };
+
+				signal(SIGXFSZ, SIG_IGN);
+				setrlimit(RLIMIT_FSIZE, &rl);
+				continue;
+			}
 			setenv(name, eq + 1, 1);
 		}
 		if (chdir(VMMAP_SRC))
@@ -225,6 +234,51 @@ Test(shell, history_in_xdg_state_home_with_a_private_directory)
 	cr_assert_eq(pty_wait(&p), 0);
 	snprintf(path, sizeof(path), "%s/.local/state/vmmap/history", dir);
 	cr_assert_not_null(slurp(path), "%s", path);
+}
+
+/* No lost history: when it cannot be written (a file size limit here), or
+ * its path is a symlink, the old file stays, the shell says why and exits
+ * 2. */
+Test(shell, history_that_cannot_be_written_is_not_lost)
+{
+	char hist[160], env[192], link[160], target[160], line[1300];
+	struct pty_proc p;
+	size_t m;
+	FILE *f;
+
+	snprintf(hist, sizeof(hist), "%s/hist", dir);
+	snprintf(env, sizeof(env), "VMMAP_HISTFILE=%s", hist);
+	f = fopen(hist, "w");
+	cr_assert_not_null(f);
+	fputs("old history\n", f);
+	fclose(f);
+	pty_start(&p, (const char *[]){ env, "RLIMIT_FSIZE=1024", NULL },
+		  "fixtures/qemu-pc-128m.json");
+	pty_expect(&p, 0, "vmmap> ");
+	memset(line, 'x', sizeof(line));
+	line[0] = '#';
+	memcpy(line + sizeof(line) - 2, "\r", 2); /* a 1.3 KB comment */
+	m = pty_type(&p, line);
+	pty_expect(&p, m, "vmmap> ");
+	m = pty_type(&p, "exit\r");
+	pty_expect(&p, m, "hist: File too large (the previous file is untouched)");
+	cr_assert_eq(pty_wait(&p), 2, "a history not saved is exit status 2");
+	cr_assert_str_eq(slurp(hist), "old history\n");
+
+	snprintf(link, sizeof(link), "%s/hist-link", dir);
+	snprintf(target, sizeof(target), "%s/hist-target", dir);
+	f = fopen(target, "w");
+	cr_assert_not_null(f);
+	fputs("target\n", f);
+	fclose(f);
+	cr_assert_eq(symlink(target, link), 0);
+	snprintf(env, sizeof(env), "VMMAP_HISTFILE=%s", link);
+	pty_start(&p, (const char *[]){ env, NULL }, "fixtures/qemu-pc-128m.json");
+	pty_expect(&p, 0, "vmmap> ");
+	m = pty_type(&p, "exit\r");
+	pty_expect(&p, m, "hist-link: is a symbolic link; not written");
+	cr_assert_eq(pty_wait(&p), 2);
+	cr_assert_str_eq(slurp(target), "target\n", "written through the symlink");
 }
 
 Test(shell, empty_histfile_disables_history)
