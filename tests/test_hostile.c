@@ -27,6 +27,12 @@
 
 #include "frontend.h"
 
+#ifdef VMMAP_SANITIZED
+#define RSS_SLACK_KIB 2048
+#else
+#define RSS_SLACK_KIB 128
+#endif
+
 static char dir[64], sock_path[128], out_path[128], err_path[128];
 static pid_t vm = -1;
 static rlim_t fsize_limit = RLIM_INFINITY; /* for vmmap's files */
@@ -616,6 +622,15 @@ Test(hostile, connect_cycles_and_malformed_sessions_leave_fds_and_rss_flat,
 	long rss_warm, rss_end;
 	int p;
 
+	/* In a sanitizer build, freed memory waits in ASan's quarantine (256 MB)
+	 * before reuse, which would read as growth: turn it off for this
+	 * vmmap.  No effect on a normal build. */
+	char asan[512];
+
+	snprintf(asan, sizeof(asan), "%s%squarantine_size_mb=0",
+		 getenv("ASAN_OPTIONS") ? getenv("ASAN_OPTIONS") : "",
+		 getenv("ASAN_OPTIONS") ? ":" : "");
+	setenv("ASAN_OPTIONS", asan, 1);
 	start("-q", NULL);
 	for (int i = 0; i < 500; i++)
 		close(connect_retry(sock_path));
@@ -635,12 +650,15 @@ Test(hostile, connect_cycles_and_malformed_sessions_leave_fds_and_rss_flat,
 	rss_end = rss_kib();
 	close(p);
 
-	cr_log_info("fds %zu -> %zu, RSS %ld -> %ld KiB", fds_warm, fds_end, rss_warm, rss_end);
 	fprintf(stderr, "after warm-up: %zu fds, %ld KiB RSS; after 10,000 cycles and "
 		"1,000 malformed sessions: %zu fds, %ld KiB RSS\n", fds_warm, rss_warm,
 		fds_end, rss_end);
 	cr_assert_eq(fds_end, fds_warm, "fd count grew");
-	cr_assert_leq(rss_end, rss_warm + 256, "RSS grew by %ld KiB", rss_end - rss_warm);
+	/* Measured +8 to +12 KiB.  A leak of 128 bytes per malformed session
+	 * would exceed this.  Under ASan the allocator's own bookkeeping grows
+	 * by a few hundred KiB; there LeakSanitizer checks vmmap's exit. */
+	cr_assert_leq(rss_end, rss_warm + RSS_SLACK_KIB, "RSS grew by %ld KiB",
+		      rss_end - rss_warm);
 	kill(vm, SIGTERM);
 	cr_assert_eq(finish(), 1, "the malformed sessions are violations");
 }

@@ -113,9 +113,10 @@ static char *file_text(const char *path)
 static void qemu_case(int connect_mode, int mem_slots)
 {
 	char chardev[256], vlog[160], qlog[160];
+	char rec[160], replayed[160], cmd[512];
 	const char *vargv[16] = { VMMAP_BIN, "capture", "-o", out_path, "--timeout", "90",
-				  "--updates", mem_slots ? "2" : "1" };
-	int vargc = 8;
+				  "--updates", mem_slots ? "2" : "1", "--record", rec };
+	int vargc = 10;
 	pid_t vm, qemu;
 	json_t *doc, *regions, *r0, *r1, *tl;
 	int status;
@@ -124,6 +125,8 @@ static void qemu_case(int connect_mode, int mem_slots)
 		cr_skip_test("qemu-system-x86_64 is not installed (Debian: qemu-system-x86)");
 	snprintf(vlog, sizeof(vlog), "%s/vmmap.log", dir);
 	snprintf(qlog, sizeof(qlog), "%s/qemu.log", dir);
+	snprintf(rec, sizeof(rec), "%s/session.bin", dir);
+	snprintf(replayed, sizeof(replayed), "%s/replayed.json", dir);
 	vargv[vargc++] = connect_mode ? "--connect" : "--listen";
 	vargv[vargc++] = sock_path;
 	if (!mem_slots)
@@ -171,6 +174,17 @@ static void qemu_case(int connect_mode, int mem_slots)
 			 mem_slots ? "ADD_MEM_REG" : "SET_MEM_TABLE");
 	cr_assert_eq(json_array_size(json_object_get(json_object_get(doc, "capture"),
 						     "violations")), 0);
+
+	/* The recording replays to the same table, without QEMU. */
+	snprintf(cmd, sizeof(cmd), "%s capture --replay %s -o %s%s 2>/dev/null", VMMAP_BIN,
+		 rec, replayed, mem_slots ? "" : " --no-mem-slots");
+	cr_assert_eq(system(cmd), 0, "replay of %s", rec);
+	json_t *again = json_load_file(replayed, 0, NULL);
+
+	cr_assert_not_null(again);
+	cr_assert(json_equal(json_object_get(again, "memory"), json_object_get(doc, "memory")),
+		  "the replayed table differs:\n%s", file_text(replayed));
+	json_decref(again);
 	json_decref(doc);
 }
 
