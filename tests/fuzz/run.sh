@@ -52,7 +52,8 @@ fuzz)
     for t in "${targets[@]}"; do
         work=$(mktemp -d)
         extra=(-max_len=4096 -timeout=10 -rss_limit_mb=2048)
-        [[ $t == shell ]] && extra+=(-close_fd_mask=3)
+        # Scripts: short ones run 4x faster, and lines are independent.
+        [[ $t == shell ]] && extra=(-max_len=512 -timeout=10 -rss_limit_mb=2048 -close_fd_mask=3)
         # shellcheck disable=SC2046
         if ! "$build/fuzz_$t" "$stop" "${extra[@]}" -print_final_stats=1 \
               -artifact_prefix="$out/$t-" "$work" $(seeds "$t") \
