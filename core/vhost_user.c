@@ -358,7 +358,8 @@ static void set_mem_table(struct hctx *h)
 		bad(h, "SET_MEM_TABLE carries no region");
 	if (n > VHOST_MEMORY_BASELINE_NREGIONS)
 		bad(h, "SET_MEM_TABLE carries %" PRIu32 " regions; at most %d fit "
-		    "(VHOST_MEMORY_BASELINE_NREGIONS)", n, VHOST_MEMORY_BASELINE_NREGIONS);
+		    "(VHOST_MEMORY_BASELINE_NREGIONS); not applied", n,
+		    VHOST_MEMORY_BASELINE_NREGIONS);
 	if (m->nfds != n)
 		bad(h, "SET_MEM_TABLE announces %" PRIu32 " region%s but came with %zu "
 		    "file descriptor%s; one per region", n, plural(n), m->nfds,
@@ -366,6 +367,10 @@ static void set_mem_table(struct hctx *h)
 	if (acked_protocol(s, VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS))
 		bad(h, "SET_MEM_TABLE after CONFIGURE_MEM_SLOTS was negotiated "
 		    "(the frontend should use ADD_MEM_REG and REM_MEM_REG)");
+	/* Refused, as ADD_MEM_REG past the slots is: the table stays within
+	 * what a backend can hold. */
+	if (n > VHOST_MEMORY_BASELINE_NREGIONS)
+		return;
 
 	/* Build the new table, then record its difference from the old. */
 	vm_table_init(&next);
