@@ -9,6 +9,7 @@
 #include <argp.h>
 #include <jansson.h>
 #include <stdbool.h>
+#include <sys/types.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -164,6 +165,10 @@ struct cli_atomic {
 	const char *path;
 	char *tmp;
 	int fd, err;
+	/* The new file's mode when none is there to keep: 0666 less the umask,
+	 * set by cli_atomic_open; a caller may narrow it (the history: 0600).
+	 * A file being replaced keeps its own mode. */
+	mode_t mode;
 };
 int cli_atomic_open(struct vmmap_ctx *ctx, const char *path, struct cli_atomic *f);
 /* Whether path may be written as an output file (no symlink, nothing but

@@ -247,9 +247,15 @@ int cli_atomic_open(struct vmmap_ctx *ctx, const char *path, struct cli_atomic *
 {
 	int e;
 
+	/* umask can only be read by setting it; no thread of vmmap creates a
+	 * file meanwhile (the diff loader threads only read). */
+	mode_t mask = umask(0);
+
+	umask(mask);
 	memset(f, 0, sizeof(*f));
 	f->fd = -1;
 	f->path = path;
+	f->mode = 0666 & ~mask;
 	if (cli_output_ok(ctx, path))
 		return VMMAP_EXIT_ERROR;
 	if (asprintf(&f->tmp, "%s.XXXXXX", path) < 0) {
@@ -295,11 +301,34 @@ void cli_atomic_abort(struct cli_atomic *f)
 	f->fd = -1;
 }
 
+/* After a rename: the directory entry reaches the disk too, or a crash of
+ * the machine could bring back the old file.  Best effort: the new file is
+ * in place whatever this says, and some file systems refuse it. */
+static void sync_dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path))
+			  : strdup(".");
+	int fd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+	free(dir);
+}
+
 int cli_atomic_commit(struct vmmap_ctx *ctx, struct cli_atomic *f)
 {
+	struct stat st;
+	mode_t mode = f->mode;
 	int e = f->err;
 
-	if (!e && (fchmod(f->fd, 0644) || fsync(f->fd)))
+	/* A file being replaced keeps its mode (as sed -i and editors do), so
+	 * a table or history someone made private stays private. */
+	if (stat(f->path, &st) == 0 && S_ISREG(st.st_mode))
+		mode = st.st_mode & 07777;
+	if (!e && (fchmod(f->fd, mode) || fsync(f->fd)))
 		e = errno;
 	if (close(f->fd) && !e)
 		e = errno;
@@ -311,6 +340,7 @@ int cli_atomic_commit(struct vmmap_ctx *ctx, struct cli_atomic *f)
 		return cli_error(ctx, "io", "%s: %s (the previous file is untouched)",
 				 f->path, strerror(e));
 	}
+	sync_dir_of(f->path);
 	free(f->tmp);
 	f->tmp = NULL;
 	return 0;

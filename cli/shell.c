@@ -1161,6 +1161,7 @@ static int history_save(struct vmmap_shell *sh)
 	ctx.json = false;
 	if (cli_atomic_open(&ctx, sh->histfile, &f))
 		return VMMAP_EXIT_ERROR;
+	f.mode = 0600; /* a new history is private, as bash's is */
 	if (!(fp = fdopen(dup(f.fd), "w")))
 		e = errno;
 	else if (history(sh->hist, &ev, H_SAVE_FP, fp) < 0 || fflush(fp))

@@ -5,7 +5,8 @@
 #   - a file size limit (ulimit -f, SIGXFSZ ignored): EFBIG, any user;
 #   - a full tmpfs (as root, in a private mount namespace): ENOSPC.
 # Files: capture -o, the shell's save.  (capture --record and the shell
-# history are covered in test_hostile.c and test_shell.c.)
+# history are covered in test_hostile.c and test_shell.c.)  Also the modes
+# of what is written: umask for a new file, the old mode for a replaced one.
 #   nolost.sh VMMAP SRC
 set -u
 vmmap=$1 src=$2
@@ -54,6 +55,22 @@ expect_kept "file size limit, shell save" "$work/lim" saved.json "File too large
 # The same with room: the file is replaced whole.
 "$vmmap" capture --replay "$rec" -o "$work/lim/cap.json" 2>/dev/null
 ok "with room, capture -o writes the capture" grep -q '"end": "replay"' "$work/lim/cap.json"
+
+# Modes: a new file gets 0666 less the umask; a replaced file keeps its
+# own mode, so a file someone made private stays private.
+mode() { stat -c %a "$1"; }
+mkdir -p "$work/modes"
+(umask 022; "$vmmap" batch <(printf 'load %s\nsave %s\n' "$fixture" "$work/modes/a.json"))
+ok "new file under umask 022: 644 (got $(mode "$work/modes/a.json"))" test "$(mode "$work/modes/a.json")" = 644
+(umask 077; "$vmmap" batch <(printf 'load %s\nsave %s\n' "$fixture" "$work/modes/b.json"))
+ok "new file under umask 077: 600 (got $(mode "$work/modes/b.json"))" test "$(mode "$work/modes/b.json")" = 600
+chmod 640 "$work/modes/a.json"
+(umask 022; "$vmmap" batch <(printf 'load %s\nsave %s\n' "$src/fixtures/qemu-q35-4g.json" "$work/modes/a.json"))
+ok "replaced file keeps 640 (got $(mode "$work/modes/a.json"))" test "$(mode "$work/modes/a.json")" = 640
+ok "replaced file has the new content" grep -q ram-above-4g "$work/modes/a.json"
+chmod 600 "$work/lim/cap.json"
+(umask 022; "$vmmap" capture --replay "$rec" -o "$work/lim/cap.json" 2>/dev/null)
+ok "capture -o over a 600 file keeps 600 (got $(mode "$work/lim/cap.json"))" test "$(mode "$work/lim/cap.json")" = 600
 
 if [[ $(id -u) -eq 0 ]] && command -v unshare >/dev/null &&
    unshare -m true 2>/dev/null; then

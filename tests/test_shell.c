@@ -226,6 +226,9 @@ Test(shell, history_in_xdg_state_home_with_a_private_directory)
 	cr_assert_eq(st.st_mode & 0777, 0700, "mode %o", st.st_mode & 0777);
 	snprintf(path, sizeof(path), "%s/vmmap/history", state);
 	cr_assert(slurp(path) && strstr(slurp(path), "tables"));
+	/* What was typed is private, as bash's history is. */
+	cr_assert_eq(stat(path, &st), 0, "%s", path);
+	cr_assert_eq(st.st_mode & 0777, 0600, "history mode %o", st.st_mode & 0777);
 
 	/* Without XDG_STATE_HOME: ~/.local/state/vmmap/history. */
 	pty_start(&p, (const char *[]){ NULL }, "fixtures/qemu-pc-128m.json");
