@@ -57,6 +57,11 @@ fuzz)
         extra=(-max_len=4096 -timeout=10 -rss_limit_mb=2048)
         # Scripts: short ones run 4x faster, and lines are independent.
         [[ $t == shell ]] && extra=(-max_len=512 -timeout=10 -rss_limit_mb=2048 -close_fd_mask=3)
+        # Streams: the real QEMU and DPDK sessions are 534 to 836 bytes, so
+        # 2 KiB holds two of them and room to mutate; at 4 KiB every
+        # execution replays twice the messages and loads back twice the
+        # capture document, and the rate halves.
+        [[ $t == vu_session ]] && extra=(-max_len=2048 -timeout=10 -rss_limit_mb=2048)
         # shellcheck disable=SC2046
         if ! "$build/fuzz_$t" "$stop" "${extra[@]}" -print_final_stats=1 \
               -artifact_prefix="$out/$t-" "$work" $(seeds "$t") \
