@@ -4,8 +4,8 @@
  * 12-byte header and the payload), from the first message on, the way
  * `vmmap capture --replay FILE --max-slots 8` runs it: a crash file
  * reproduces with that command.  After every message the reply must be
- * well formed and the table sound; at the end the capture document must
- * load back as a table.
+ * well formed and the table sound; at the end the capture document is
+ * built whole and its table must load back with the same regions.
  */
 #include <stdint.h>
 
