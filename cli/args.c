@@ -10,12 +10,30 @@
 #include "cli.h"
 #include "num.h"
 
+enum { OPT_USAGE = 0x100 };
+
+/*
+ * Every parse runs with ARGP_NO_HELP, and --help, --usage and --version are
+ * vmmap's own (in argp's words and place, group -1).  argp's default group
+ * also holds two hidden options, and argp takes any unique abbreviation:
+ * "--H" is --HANG, which sleeps for an hour (the shell fuzzer found
+ * "validate --H"), and --program-name renames the program in later
+ * messages.  Neither is for a user, and neither may reach a shell or a
+ * batch script.
+ */
 static const struct argp_option global_options[] = {
 	{ "json", 'j', NULL, 0, "Print one JSON document on standard output", 0 },
 	{ "pretty", 'p', NULL, 0, "Indent the JSON output (implies --json)", 0 },
 	{ "quiet", 'q', NULL, 0, "Print no result; the exit status answers", 0 },
+	{ "help", '?', NULL, 0, "Give this help list", -1 },
+	{ "usage", OPT_USAGE, NULL, 0, "Give a short usage message", 0 },
+	{ "version", 'V', NULL, 0, "Print program version", 0 },
 	{ 0 },
 };
+
+/* What a parse returns after --help, --usage or --version where argp does
+ * not exit (the shell): cli_parse answers VMMAP_HELP_SHOWN. */
+#define HELP_DONE ECANCELED
 
 static error_t global_parse(int key, char *arg, struct argp_state *state)
 {
@@ -23,6 +41,18 @@ static error_t global_parse(int key, char *arg, struct argp_state *state)
 
 	(void)arg;
 	switch (key) {
+	case '?': /* as argp's own: print, then exit unless ARGP_NO_EXIT */
+		argp_state_help(state, state->out_stream, ARGP_HELP_STD_HELP);
+		return HELP_DONE;
+	case OPT_USAGE:
+		argp_state_help(state, state->out_stream,
+				ARGP_HELP_USAGE | ARGP_HELP_EXIT_OK);
+		return HELP_DONE;
+	case 'V':
+		fprintf(state->out_stream, "%s\n", argp_program_version);
+		if (!(state->flags & ARGP_NO_EXIT))
+			exit(0);
+		return HELP_DONE;
 	case 'p': /* -p implies -j */
 		ctx->pretty = true;
 		ctx->json = true;
@@ -83,8 +113,10 @@ int cli_parse(struct vmmap_ctx *ctx, const struct argp *argp, int argc,
 			}
 		}
 	argv[0] = name;
-	e = argp_parse(argp, argc, argv, ctx->argp_flags, NULL, input);
+	e = argp_parse(argp, argc, argv, ctx->argp_flags | ARGP_NO_HELP, NULL, input);
 	argv[0] = saved;
+	if (e == HELP_DONE)
+		return VMMAP_HELP_SHOWN;
 	return e ? VMMAP_EXIT_ERROR : 0;
 }
 

@@ -149,7 +149,8 @@ int main(int argc, char **argv)
 	int rc;
 
 	argp_err_exit_status = VMMAP_EXIT_ERROR;
-	if (argp_parse(&root_argp, argc, argv, ARGP_IN_ORDER, NULL, &root))
+	/* ARGP_NO_HELP: the help options are the global child's (args.c). */
+	if (argp_parse(&root_argp, argc, argv, ARGP_IN_ORDER | ARGP_NO_HELP, NULL, &root))
 		return VMMAP_EXIT_ERROR;
 
 	if (root.interactive && root.cmd_index < 0) {
