@@ -97,21 +97,6 @@ int cli_parse(struct vmmap_ctx *ctx, const struct argp *argp, int argc,
 	error_t e;
 
 	snprintf(name, sizeof(name), "vmmap %s", ctx->cmd);
-	/* Where argp must not exit (the shell), answer --help and --version
-	 * here: argp would print them and then go on parsing. */
-	if (ctx->argp_flags & ARGP_NO_EXIT)
-		for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
-			if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-?") ||
-			    !strcmp(argv[i], "--usage")) {
-				argp_help(argp, stdout, strcmp(argv[i], "--usage")
-					  ? ARGP_HELP_STD_HELP : ARGP_HELP_USAGE, name);
-				return VMMAP_HELP_SHOWN;
-			}
-			if (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-V")) {
-				puts(argp_program_version);
-				return VMMAP_HELP_SHOWN;
-			}
-		}
 	argv[0] = name;
 	e = argp_parse(argp, argc, argv, ctx->argp_flags | ARGP_NO_HELP, NULL, input);
 	argv[0] = saved;

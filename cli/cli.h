@@ -9,10 +9,10 @@
 #include <argp.h>
 #include <jansson.h>
 #include <stdbool.h>
-#include <sys/types.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "table.h"
 

@@ -326,7 +326,7 @@ int cli_atomic_commit(struct vmmap_ctx *ctx, struct cli_atomic *f)
 
 	/* A file being replaced keeps its mode (as sed -i and editors do), so
 	 * a table or history someone made private stays private. */
-	if (stat(f->path, &st) == 0 && S_ISREG(st.st_mode))
+	if (lstat(f->path, &st) == 0 && S_ISREG(st.st_mode))
 		mode = st.st_mode & 07777;
 	if (!e && (fchmod(f->fd, mode) || fsync(f->fd)))
 		e = errno;
