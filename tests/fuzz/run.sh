@@ -54,19 +54,22 @@ fuzz)
     status=0
     for t in "${targets[@]}"; do
         work=$(mktemp -d)
-        extra=(-max_len=4096 -timeout=10 -rss_limit_mb=2048)
+        extra=(-timeout=10 -rss_limit_mb=2048)
+        case $t in
         # Scripts: short ones run 4x faster, and lines are independent.
-        [[ $t == shell ]] && extra=(-max_len=512 -timeout=10 -rss_limit_mb=2048 -close_fd_mask=3)
+        shell) extra+=(-max_len=512 -close_fd_mask=3) ;;
         # Streams: the real QEMU and DPDK sessions are 534 to 836 bytes, so
         # 2 KiB holds two of them and room to mutate; at 4 KiB every
         # execution replays twice the messages and loads back twice the
         # capture document, and the rate halves.
-        [[ $t == vu_session ]] && extra=(-max_len=2048 -timeout=10 -rss_limit_mb=2048)
+        vu_session) extra+=(-max_len=2048) ;;
         # One message: the longest payload with a meaning is SET_MEM_TABLE's,
         # 8 + 32 bytes a region, so 1 KiB holds 31 regions (8 are allowed);
         # a size above the 4096-byte maximum is in the header at any length.
         # At 4 KiB the rate fell from 4500 to 1700 a second.
-        [[ $t == vu_decode ]] && extra=(-max_len=1024 -timeout=10 -rss_limit_mb=2048)
+        vu_decode) extra+=(-max_len=1024) ;;
+        *) extra+=(-max_len=4096) ;;
+        esac
         # shellcheck disable=SC2046
         if ! "$build/fuzz_$t" "$stop" "${extra[@]}" -print_final_stats=1 \
               -artifact_prefix="$out/$t-" "$work" $(seeds "$t") \

@@ -48,9 +48,8 @@ static inline void check_document(const struct vu_session *s)
 	struct vm_error err;
 	char *text;
 
-	/* Built whole (vu_session_to_json runs in full); loaded back without
-	 * "capture", which the loader only skips: skipping a generic object
-	 * is fuzz_json's, which starts from real captures. */
+	/* Skipping a generic object is fuzz_json's work (its seeds include
+	 * real captures). */
 	CHECK(doc && json_object_get(doc, "capture"));
 	json_object_del(doc, "capture");
 	text = json_dumps(doc, JSON_COMPACT);
