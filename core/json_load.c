@@ -32,7 +32,10 @@ enum tok {
 struct token {
 	enum tok t;
 	unsigned line, col;
-	/* T_STRING: decoded text in the lexer's scratch buffer (NUL-free). */
+	/* T_STRING: the decoded text, NUL-free, slen bytes.  A string without
+	 * escapes or non-ASCII bytes (every string of a big table) points
+	 * into the input, not NUL-terminated; any other is decoded into the
+	 * lexer's scratch buffer.  tok_cstr gives a terminated copy. */
 	const char *str;
 	size_t slen;
 	/* T_NUMBER */
@@ -98,6 +101,21 @@ static int scratch_put(struct lex *lx, size_t *n, const char *s, size_t k)
 	return 0;
 }
 
+/* The current string token, NUL-terminated: one that points into the input
+ * is copied to the scratch buffer first.  NULL when out of memory. */
+static const char *tok_cstr(struct lex *lx)
+{
+	struct token *tk = &lx->tok;
+	size_t n = 0;
+
+	if (tk->str != lx->scratch) {
+		if (scratch_put(lx, &n, tk->str, tk->slen))
+			return NULL;
+		tk->str = lx->scratch;
+	}
+	return tk->str;
+}
+
 static int hex4(const char *p, unsigned *out)
 {
 	unsigned v = 0;
@@ -142,19 +160,64 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
 	return n;
 }
 
+/* Bytes that stand for themselves in a string, as a bitmap: 0x20..0x7f
+ * except '"' (0x22) and '\\' (0x5c). */
+static const uint64_t plain_bits[4] = {
+	UINT64_C(0xfffffffb00000000), UINT64_C(0xffffffffefffffff), 0, 0,
+};
+
+static inline bool plain_byte(unsigned char c)
+{
+	return plain_bits[c >> 6] >> (c & 63) & 1;
+}
+
+/* The first byte at or after p that is not plain (or end), eight bytes at
+ * a time: in each mask the lowest flagged byte is exact (a borrow can only
+ * flag bytes above a true one), and the bytes are little-endian in w. */
+static const char *plain_run(const char *p, const char *end)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	const uint64_t ones = UINT64_C(0x0101010101010101), high = ones << 7;
+
+	while (end - p >= 8) {
+		uint64_t w, q, b, m;
+
+		memcpy(&w, p, 8);
+		q = w ^ (ones * '"');
+		b = w ^ (ones * '\\');
+		m = ((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w;
+		m &= high;
+		if (m)
+			return p + (__builtin_ctzll(m) >> 3);
+		p += 8;
+	}
+#endif
+	while (p < end && plain_byte((unsigned char)*p))
+		p++;
+	return p;
+}
+
 static int lex_string(struct lex *lx, struct token *tk)
 {
 	const char *p = lx->p + 1;
 	size_t n = 0;
 
+	/* No copy for a plain string: its text is the input itself. */
+	p = plain_run(p, lx->end);
+	if (p < lx->end && *p == '"') {
+		tk->t = T_STRING;
+		tk->str = lx->p + 1;
+		tk->slen = (size_t)(p - tk->str);
+		lx->p = p + 1;
+		return 0;
+	}
+	p = lx->p + 1;
 	if (scratch_put(lx, &n, "", 0))
 		return fail_tok(lx, tk, "out of memory");
 	for (;;) {
 		const char *run = p;
 
-		while (p < lx->end && *p != '"' && *p != '\\' &&
-		       (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x80)
-			p++;
+		p = plain_run(p, lx->end);
 		if (p > run && scratch_put(lx, &n, run, (size_t)(p - run)))
 			return fail_tok(lx, tk, "out of memory");
 		if (p >= lx->end)
@@ -437,7 +500,8 @@ static int obj_key(struct lex *lx, struct objit *it)
 	/* Longer keys are never valid; keep a truncated copy for the message.
 	 * (memcpy: this runs for every key of a table of millions.) */
 	if (lx->tok.slen < sizeof(it->key)) {
-		memcpy(it->key, lx->tok.str, lx->tok.slen + 1);
+		memcpy(it->key, lx->tok.str, lx->tok.slen);
+		it->key[lx->tok.slen] = '\0';
 	} else {
 		memcpy(it->key, lx->tok.str, sizeof(it->key) - 4);
 		memcpy(it->key + sizeof(it->key) - 4, "...", 4);
@@ -555,9 +619,11 @@ static int get_name(struct lex *lx, const char *key, char **out)
 				key, tok_desc(lx->tok.t));
 	if (lx->tok.slen == 0)
 		return fail_tok(lx, &lx->tok, "\"%s\" must not be empty", key);
-	*out = strdup(lx->tok.str);
+	*out = malloc(lx->tok.slen + 1);
 	if (!*out)
 		return fail_tok(lx, &lx->tok, "out of memory");
+	memcpy(*out, lx->tok.str, lx->tok.slen);
+	(*out)[lx->tok.slen] = '\0';
 	return next(lx);
 }
 
@@ -608,6 +674,88 @@ static int keep_invalid(struct lex *lx, struct vm_table *t, const char *rule,
 	return 0;
 }
 
+/* Skips JSON whitespace from p, counting lines. */
+static const char *fast_ws(struct lex *lx, const char *p)
+{
+	for (; p < lx->end; p++) {
+		if (*p == '\n') {
+			lx->line++;
+			lx->line_start = p + 1;
+		} else if (*p != ' ' && *p != '\t' && *p != '\r') {
+			break;
+		}
+	}
+	return p;
+}
+
+/*
+ * The common region, read straight from the text: the object whose '{' is
+ * the current token holds the four numeric keys once each, in any order,
+ * each a "0x" string of 1 to 16 hex digits, and describes a valid region
+ * (non-empty, no wrap).  Then v[] holds the values, the lexer stands just
+ * past the '}', and the result is true.  Anything else (a name, an
+ * escape, an integer value, a duplicate, an error of any kind) returns
+ * false with the lexer untouched, and the general parser reads the object
+ * and words its diagnostic.  A table of a million regions spends most of
+ * its load here.
+ */
+static bool fast_region(struct lex *lx, uint64_t v[4])
+{
+	static const char *const keys[] = {
+		"guest_phys_addr", "memory_size", "userspace_addr", "mmap_offset",
+	};
+	static const unsigned char klen[] = { 15, 11, 14, 11 };
+	const char *p = lx->p, *line_start = lx->line_start, *q;
+	unsigned line = lx->line, seen = 0;
+
+	for (int m = 0; m < 4; m++) {
+		int k;
+		uint64_t x = 0;
+		size_t n;
+
+		p = fast_ws(lx, p);
+		if (p >= lx->end || *p++ != '"')
+			goto no;
+		q = plain_run(p, lx->end);
+		if (q >= lx->end || *q != '"')
+			goto no;
+		n = (size_t)(q - p);
+		k = n == 15 ? 0 : n == 14 ? 2 : n == 11 ? (p[1] == 'e' ? 1 : 3) : 4;
+		if (k == 4 || n != klen[k] || memcmp(p, keys[k], n) || seen & 1u << k)
+			goto no;
+		seen |= 1u << k;
+		p = fast_ws(lx, q + 1);
+		if (p >= lx->end || *p++ != ':')
+			goto no;
+		p = fast_ws(lx, p);
+		if (lx->end - p < 4 || p[0] != '"' || p[1] != '0' ||
+		    (p[2] != 'x' && p[2] != 'X'))
+			goto no;
+		p += 3;
+		for (n = 0; p < lx->end; n++, p++) {
+			int d = vm_hex_digit(*p);
+
+			if (d < 0)
+				break;
+			x = x << 4 | (uint64_t)d;
+		}
+		if (n == 0 || n > 16 || p >= lx->end || *p++ != '"')
+			goto no;
+		v[k] = x;
+		p = fast_ws(lx, p);
+		if (p >= lx->end || *p++ != (m < 3 ? ',' : '}'))
+			goto no;
+	}
+	if (v[1] == 0 || v[1] - 1 > UINT64_MAX - v[0] || v[1] - 1 > UINT64_MAX - v[2])
+		goto no;
+	lx->p = p;
+	return true;
+no:
+	lx->line = line;
+	lx->line_start = line_start;
+	return false;
+}
+
 static int parse_region(struct lex *lx, struct vm_table *t)
 {
 	static const char *const keys[] = {
@@ -622,6 +770,18 @@ static int parse_region(struct lex *lx, struct vm_table *t)
 	struct objit it;
 	int k, rc;
 
+	if (lx->tok.t == T_LBRACE && fast_region(lx, v)) {
+		r.guest_phys_addr = v[0];
+		r.memory_size = v[1];
+		r.userspace_addr = v[2];
+		r.mmap_offset = v[3];
+		node = vm_umem_bulk_add(&t->umem, &r);
+		if (!node)
+			return fail_at(lx, line, col, "out of memory");
+		node->line = line;
+		node->col = col;
+		return next(lx);
+	}
 	if (obj_begin(lx, &it, "a region object"))
 		return -1;
 	while ((rc = obj_key(lx, &it)) > 0) {
@@ -764,6 +924,10 @@ static int parse_io_range(struct lex *lx, struct vm_table *t, int bus)
 			break;
 		}
 		seen[k] = true;
+		if (k == 3 && lx->tok.t == T_STRING && !tok_cstr(lx)) {
+			rc = fail_tok(lx, &lx->tok, "out of memory");
+			break;
+		}
 		if (k == 3 && lx->tok.t == T_STRING &&
 		    (kid = vm_io_kind_from_name(lx->tok.str)) < 0) {
 			rc = fail_tok(lx, &lx->tok,
@@ -874,6 +1038,8 @@ static int parse_wrapper_member(struct lex *lx, struct vm_table *t,
 		seen[1] = true;
 		if (lx->tok.t != T_STRING)
 			return fail_tok(lx, &lx->tok, "\"command\" must be a string");
+		if (!tok_cstr(lx))
+			return fail_tok(lx, &lx->tok, "out of memory");
 		if (strcmp(lx->tok.str, "show"))
 			return fail_tok(lx, &lx->tok,
 					"this is the output of \"%s\", not a table (only show output loads)",

@@ -5,6 +5,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +170,125 @@ Test(json, accepted_forms_and_values)
 	vm_table_clean(&t);
 	load_ok(&t, "{\"vmmap\": 1, \"memory\": {\"regions\": []}, \"buses\": {}}");
 	vm_table_clean(&t);
+}
+
+/* "[\n" V ",\n" V "\n]" as a document, with every '_' written "\u005f"
+ * when esc (only keys have one): escaped keys are never read by the fast
+ * path, so the two loads go through different code. */
+static char *two_regions(const char *v, bool esc)
+{
+	size_t n = strlen(v), k = 0;
+	char *s = malloc(64 + 2 * 6 * n);
+
+	cr_assert_not_null(s);
+	k += (size_t)sprintf(s, "{\"vmmap\": 1, \"memory\": {\"regions\": [\n");
+	for (int copy = 0; copy < 2; copy++) {
+		for (size_t i = 0; i < n; i++)
+			if (esc && v[i] == '_')
+				k += (size_t)sprintf(s + k, "\\u005f");
+			else
+				s[k++] = v[i];
+		k += (size_t)sprintf(s + k, copy ? "\n]}}" : ",\n");
+	}
+	return s;
+}
+
+/*
+ * A plain region is read straight from the text (fast_region in
+ * json_load.c), anything else by the general parser.  Both must give the
+ * same regions at the same line and column, and the fast path must hand
+ * every form it does not take (an integer, more than 16 digits, a name)
+ * to the general parser rather than fail it.
+ */
+Test(json, fast_region_read_matches_the_general_parser)
+{
+	static const struct {
+		const char *text;
+		uint64_t gpa, size, uaddr, off;
+	} c[] = {
+		{ "{" R4 "}", 0, 0x1000, 0x7f0000000000, 0 },
+		{ "{ \"mmap_offset\":\"0X1f\" ,\"userspace_addr\" : \"0xABCDEF0123456789\",\n"
+		  "\t\"memory_size\":\"0x10000000\",\r\n \"guest_phys_addr\":\"0x0\" }",
+		  0, 0x10000000, 0xabcdef0123456789, 0x1f },
+		/* The last byte of both spaces. */
+		{ "{\"guest_phys_addr\":\"0xfffffffffffff000\",\"memory_size\":\"0x1000\","
+		  "\"userspace_addr\":\"0xfffffffffffff000\",\"mmap_offset\":\"0xffffffffffffffff\"}",
+		  0xfffffffffffff000, 0x1000, 0xfffffffffffff000, UINT64_MAX },
+		{ "{\"guest_phys_addr\":\"0x000000000000000000001000\",\"memory_size\":4096,"
+		  "\"userspace_addr\":\"0x2000\",\"mmap_offset\":\"0x0\"}",
+		  0x1000, 0x1000, 0x2000, 0 },
+		{ "{\"guest_phys_addr\":\"0x1000\",\"memory_size\":\"0x1000\","
+		  "\"userspace_addr\":\"0x2000\",\"mmap_offset\":\"0x0\",\"name\":\"ram\"}",
+		  0x1000, 0x1000, 0x2000, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct vm_table t[2];
+		unsigned lines = 0;
+
+		for (const char *q = c[i].text; *q; q++)
+			lines += *q == '\n';
+		for (int esc = 0; esc < 2; esc++) {
+			char *doc = two_regions(c[i].text, esc);
+
+			load_ok(&t[esc], doc);
+			free(doc);
+			cr_assert_eq(t[esc].umem.nregions, 2, "case %zu", i);
+		}
+		for (const struct vm_umem_node *a = t[0].umem.head, *b = t[1].umem.head;
+		     a; a = a->next, b = b->next) {
+			cr_expect_eq(a->region.guest_phys_addr, c[i].gpa, "case %zu", i);
+			cr_expect_eq(a->region.memory_size, c[i].size, "case %zu", i);
+			cr_expect_eq(a->region.userspace_addr, c[i].uaddr, "case %zu", i);
+			cr_expect_eq(a->region.mmap_offset, c[i].off, "case %zu", i);
+			cr_expect(vm_region_equal(&a->region, &b->region), "case %zu", i);
+			cr_expect_eq(a->line, b->line, "case %zu", i);
+			cr_expect_eq(a->col, b->col, "case %zu", i);
+			cr_expect_eq(a->col, 1, "case %zu", i);
+		}
+		cr_expect_eq(t[0].umem.head->line, 2, "case %zu", i);
+		cr_expect_eq(t[0].umem.head->next->line, 3 + lines, "case %zu", i);
+		vm_table_clean(&t[0]);
+		vm_table_clean(&t[1]);
+	}
+}
+
+/* Where the fast path starts a region and gives up, the general parser's
+ * diagnostic names the place, as it would have without the fast path. */
+Test(json, fast_region_leaves_errors_to_the_general_parser)
+{
+	static const struct bad_case e[] = {
+		{ "{\"vmmap\":1,\"memory\":{\"regions\":[\n{\"guest_phys_addr\":\"0x0\",\n"
+		  "\"memory_size\":\"0x0\",\"userspace_addr\":\"0x0\",\"mmap_offset\":\"0x0\"}]}}",
+		  "t:3:15: \"memory_size\" is 0 (empty region)" },
+		{ "{\"vmmap\":1,\"memory\":{\"regions\":[\n{\"guest_phys_addr\":\"0x0\",\n"
+		  "\"memory_size\":\"0x1000\",\"guest_phys_addr\":\"0x0\",\"mmap_offset\":\"0x0\"}]}}",
+		  "t:3:24: duplicate key \"guest_phys_addr\"" },
+		{ "{\"vmmap\":1,\"memory\":{\"regions\":[\n{\"guest_phys_addr\":\"0xfffffffffffff001\",\n"
+		  "\"memory_size\":\"0x1000\",\"userspace_addr\":\"0x0\",\"mmap_offset\":\"0x0\"}]}}",
+		  "t:2:1: region wraps past 2^64-1 in guest-physical space" },
+		{ "{\"vmmap\":1,\"memory\":{\"regions\":[\n{\"guest_phys_addr\":\"0x0\",\n"
+		  "\"memory_size\":\"0x1000\",\"userspace_addr\":\"0x0\",\"mmap_offset\":\"0x0\"\n,]}}",
+		  "t:4:2: expected a key string, found ']'" },
+		{ "{\"vmmap\":1,\"memory\":{\"regions\":[\n{\"guest_phys_addr\":\"0x0\",\n"
+		  "\"memory_size\":\"0x1000\",\"userspace_addr\":\"0x0\",\"mmap_offset\":\"0x0g\"}]}}",
+		  "t:3:61: \"mmap_offset\": 'g' is not a hex digit" },
+		{ "{\"vmmap\":1,\"memory\":{\"regions\":[\n{\"guest_phys_addr\":\"0x0\",\n"
+		  "\"memory_size\":\"0x1000\",\"userspace_addr\":\"0x0\",\"mmap_offset\":\"0x10000000000000000\"}]}}",
+		  "t:3:61: \"mmap_offset\" does not fit in 64 bits" },
+	};
+
+	for (size_t i = 0; i < sizeof(e) / sizeof(e[0]); i++) {
+		struct vm_table t;
+		struct vm_error err = { { 0 } };
+
+		vm_table_init(&t);
+		cr_expect_eq(vm_table_load_buffer(&t, "t", e[i].text, strlen(e[i].text), 0,
+						  &err), -1, "case %zu", i);
+		cr_expect_str_eq(err.msg, e[i].want, "case %zu:\n got: %s\nwant: %s", i,
+				 err.msg, e[i].want);
+		vm_table_clean(&t);
+	}
 }
 
 Test(json, bus_full_is_an_error_ioeventfds_are_not_counted)
