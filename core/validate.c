@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,7 +152,11 @@ static void check_invalid(struct ctx *c, const struct vm_table *t)
 
 /*
  * Overlaps in one region tree: every node is paired with the nodes before
- * it in tree order that overlap it, so each pair is reported once.
+ * it in tree order that overlap it, so each pair is reported once.  Those
+ * nodes start at or below it, so one overlaps it exactly when its last
+ * reaches the node's start: while the greatest last seen so far stays
+ * below the next start there is nothing to ask the tree, and a table
+ * without overlaps is one in-order walk.
  */
 static void check_overlaps(struct ctx *c, const struct vm_itree *tree,
 			   int gpa_space)
@@ -159,9 +164,18 @@ static void check_overlaps(struct ctx *c, const struct vm_itree *tree,
 	const char *rule = gpa_space ? "gpa-overlap" : "uaddr-overlap";
 	enum vm_severity sev = gpa_space ? VM_SEV_ERROR : VM_SEV_WARNING;
 	size_t pairs = 0;
+	uint64_t max_last = 0;
+	bool any = false; /* whether a node came before (max_last is set) */
 
 	for (const struct vm_itree_node *n = vm_itree_first(tree); n;
 	     n = vm_itree_next(n)) {
+		bool maybe = any && max_last >= n->start;
+
+		if (!any || n->last > max_last)
+			max_last = n->last;
+		any = true;
+		if (!maybe)
+			continue;
 		for (const struct vm_itree_node *p =
 			     vm_itree_iter_first(tree, n->start, n->last);
 		     p && p != n; p = vm_itree_iter_next(p, n->start, n->last)) {
