@@ -14,9 +14,10 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-static inline void *vm_malloc_big(size_t n)
+/* align: 0 for malloc's, or a power of two dividing n (aligned_alloc). */
+static inline void *vm_malloc_big_aligned(size_t align, size_t n)
 {
-	void *p = malloc(n);
+	void *p = align ? aligned_alloc(align, n) : malloc(n);
 #ifdef MADV_HUGEPAGE
 	const uintptr_t huge = (uintptr_t)2 << 20;
 
@@ -29,6 +30,11 @@ static inline void *vm_malloc_big(size_t n)
 	}
 #endif
 	return p;
+}
+
+static inline void *vm_malloc_big(size_t n)
+{
+	return vm_malloc_big_aligned(0, n);
 }
 
 #endif

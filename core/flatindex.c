@@ -11,25 +11,9 @@
 
 void vm_flat_index_free(struct vm_flat_index *idx)
 {
-	free(idx->eyt);
-	free(idx->rank);
+	free(idx->key);
 	free(idx->e);
 	memset(idx, 0, sizeof(*idx));
-}
-
-/* Fills eyt[k..] in order from the sorted starts; *i walks the sorted array. */
-static void fill(struct vm_flat_index *idx, size_t k, size_t *i)
-{
-	/* Iterative in-order walk of the implicit tree 1..n. */
-	size_t n = idx->n;
-
-	while (k <= n) {
-		fill(idx, 2 * k, i);
-		idx->eyt[k] = idx->e[*i].start;
-		idx->rank[k] = (uint32_t)*i;
-		(*i)++;
-		k = 2 * k + 1;
-	}
 }
 
 int vm_flat_index_build(struct vm_flat_index *idx, const struct vm_itree *tree,
@@ -37,14 +21,29 @@ int vm_flat_index_build(struct vm_flat_index *idx, const struct vm_itree *tree,
 {
 	size_t n = tree->count, i = 0;
 	const struct vm_itree_node *it;
+	size_t nodes[VM_FLAT_MAX_HEIGHT], total = 0;
+	unsigned h = 0;
 
 	vm_flat_index_free(idx);
 	if (n >= UINT32_MAX)
-		return -ENOMEM; /* rank is 32-bit: use the tree */
-	idx->eyt = vm_malloc_big((n + 1) * sizeof(*idx->eyt));
-	idx->rank = vm_malloc_big((n + 1) * sizeof(*idx->rank));
+		return -ENOMEM; /* beyond VM_FLAT_MAX_HEIGHT: use the tree */
+	/* Layer sizes: whole nodes for the leaves, then one parent per 17
+	 * nodes up to a single root. */
+	nodes[0] = n ? (n + VM_FLAT_B - 1) / VM_FLAT_B : 1;
+	while (nodes[h] > 1) {
+		nodes[h + 1] = (nodes[h] + VM_FLAT_B) / (VM_FLAT_B + 1);
+		h++;
+	}
+	idx->height = h + 1;
+	for (h = 0; h < idx->height; h++) {
+		idx->layer[h] = total;
+		total += nodes[h] * VM_FLAT_B;
+	}
+	/* A node is two whole cache lines. */
+	idx->key = vm_malloc_big_aligned(VM_FLAT_B * sizeof(*idx->key),
+					 total * sizeof(*idx->key));
 	idx->e = vm_malloc_big((n + 1) * sizeof(*idx->e));
-	if (!idx->eyt || !idx->rank || !idx->e) {
+	if (!idx->key || !idx->e) {
 		vm_flat_index_free(idx);
 		return -ENOMEM;
 	}
@@ -56,9 +55,26 @@ int vm_flat_index_build(struct vm_flat_index *idx, const struct vm_itree *tree,
 		idx->e[i].start = it->start;
 		idx->e[i].last = it->last;
 		idx->e[i].owner = it;
+		idx->key[i] = it->start;
 	}
-	i = 0;
-	fill(idx, 1, &i);
+	for (i = n; i < nodes[0] * VM_FLAT_B; i++)
+		idx->key[i] = UINT64_MAX;
+	/* Key j of node k in layer h: the first start under child 17k + j + 1,
+	 * whose subtree begins at leaf node (17k + j + 1) * 17^(h-1). */
+	for (h = 1; h < idx->height; h++) {
+		uint64_t *layer = idx->key + idx->layer[h];
+		size_t span = 1; /* leaf nodes under one node of layer h - 1 */
+
+		for (unsigned u = 1; u < h; u++)
+			span *= VM_FLAT_B + 1;
+		for (size_t k = 0; k < nodes[h]; k++)
+			for (size_t j = 0; j < VM_FLAT_B; j++) {
+				size_t leaf = (k * (VM_FLAT_B + 1) + j + 1) * span;
+
+				layer[k * VM_FLAT_B + j] = leaf < nodes[0]
+					? idx->key[leaf * VM_FLAT_B] : UINT64_MAX;
+			}
+	}
 	/* The cache always holds a real region (there is no value of the
 	 * subtract-and-compare test that matches nothing): the first one.  An
 	 * empty table is never searched through the index. */
@@ -77,24 +93,22 @@ void vm_flat_index_prefetch(const struct vm_flat_index *idx, const uint64_t *add
 	if (idx->n < VM_FLAT_WALK_MIN)
 		return; /* a small index stays in cache anyway */
 	for (size_t done = 0, m; done < n; done += m) {
-		bool more = true;
-
 		m = n - done < VM_FLAT_PREFETCH_MAX ? n - done : VM_FLAT_PREFETCH_MAX;
 		for (size_t j = 0; j < m; j++)
-			k[j] = 1;
-		/* vm_flat_index_upper's descent, level by level: each level's m
-		 * loads are independent. */
-		while (more) {
-			more = false;
+			k[j] = 0;
+		/* vm_flat_index_upper's descent, layer by layer: each layer's m
+		 * node reads are independent.  (At UINT64_MAX the descent is
+		 * skipped; the count below is clamped like the search.) */
+		for (unsigned h = idx->height - 1; h > 0; h--)
 			for (size_t j = 0; j < m; j++)
-				if (k[j] <= idx->n) {
-					k[j] = 2 * k[j] + (idx->eyt[k[j]] <= addr[done + j]);
-					more = true;
-				}
-		}
+				k[j] = k[j] * (VM_FLAT_B + 1) +
+				       (addr[done + j] == UINT64_MAX ? 0 :
+					vm_flat_count(idx->key + idx->layer[h] +
+						      k[j] * VM_FLAT_B, addr[done + j]));
 		for (size_t j = 0; j < m; j++) {
-			size_t kk = k[j] >> __builtin_ffsll((long long)~k[j]);
-			size_t up = kk ? idx->rank[kk] : idx->n;
+			size_t up = addr[done + j] == UINT64_MAX ? idx->n
+				  : k[j] * VM_FLAT_B + vm_flat_count(idx->key + k[j] * VM_FLAT_B,
+								     addr[done + j]);
 
 			__builtin_prefetch(&idx->e[up ? up - 1 : 0]);
 		}

@@ -3,9 +3,13 @@
  * from it and rebuilt lazily when the table's generation changes (the way
  * QEMU rebuilds a FlatView from its memory regions).
  *
- * The region starts are laid out in Eytzinger (BFS) order and searched
- * branch-free with prefetching; the regions' entries sit in sorted order
- * beside them.  A one-entry cache of the last hit answers sequential
+ * The region starts are the leaves of a static B+ tree (an "S+ tree"):
+ * nodes of 16 keys in one 128-byte block, 17 children each, searched by
+ * counting the keys at or below the address, with no branch on the data.
+ * The leaves are the sorted starts themselves, so the count at the bottom
+ * is the sorted position: a 1M-region table is 5 node visits, the lower
+ * ones a cache miss each, where a binary layout needs 20 levels and a
+ * rank array.  The regions' entries sit in sorted order beside them.  A one-entry cache of the last hit answers sequential
  * walks without a search.  The index is only used while the regions do not
  * overlap: then "the region with the greatest start at or below addr"
  * is exactly the tree's "lowest-starting region that covers addr".
@@ -19,12 +23,21 @@
 
 #include "itree.h"
 
+#define VM_FLAT_B 16          /* keys per node */
+#define VM_FLAT_MAX_HEIGHT 8  /* 16 * 17^7 > 2^32 starts */
+
 struct vm_flat_index {
 	uint64_t generation; /* of the table it was built from */
 	size_t n;
 	bool disjoint;
-	uint64_t *eyt;       /* [1..n]: starts in Eytzinger order */
-	uint32_t *rank;      /* [1..n]: sorted position of eyt[k] */
+	/* The tree's layers, leaves first: layer 0 is the n starts in order,
+	 * padded with UINT64_MAX to whole nodes; node k of layer h + 1 holds
+	 * the first start under each of its children 1..16 (children are
+	 * 17k..17k+16 of layer h), UINT64_MAX for a child that does not
+	 * exist.  Layer height - 1 is the root, one node. */
+	uint64_t *key;
+	size_t layer[VM_FLAT_MAX_HEIGHT]; /* offset of each layer in key */
+	unsigned height;
 	/* [0..n): the regions in sorted order, each entry all that a lookup
 	 * reads after the search (one or two cache lines, where separate
 	 * arrays cost a miss each in a big table). */
@@ -49,22 +62,40 @@ int vm_flat_index_build(struct vm_flat_index *idx, const struct vm_itree *tree,
 			uint64_t gen);
 void vm_flat_index_free(struct vm_flat_index *idx);
 
+/* How many of a node's keys are at or below addr: 16 independent
+ * compares summed in four chains, no branch and no loop. */
+static inline size_t vm_flat_count(const uint64_t *node, uint64_t addr)
+{
+	size_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+
+#pragma GCC unroll 4
+	for (int j = 0; j < VM_FLAT_B; j += 4) {
+		c0 += node[j] <= addr;
+		c1 += node[j + 1] <= addr;
+		c2 += node[j + 2] <= addr;
+		c3 += node[j + 3] <= addr;
+	}
+	return (c0 + c1) + (c2 + c3);
+}
+
 /*
  * The sorted position of the first region starting above addr (n if
  * none): the region before it is the only one that can contain addr.
+ * The padding keys are UINT64_MAX, so below that address they are never
+ * counted and the descent stays on real nodes; at UINT64_MAX every start
+ * is at or below addr.
  */
 static inline size_t vm_flat_index_upper(const struct vm_flat_index *idx,
 					 uint64_t addr)
 {
-	size_t n = idx->n, k = 1;
+	size_t k = 0;
 
-	/* Branch-free descent: k ends one past the path of keys <= addr. */
-	while (k <= n) {
-		__builtin_prefetch(idx->eyt + 16 * k);
-		k = 2 * k + (idx->eyt[k] <= addr);
-	}
-	k >>= __builtin_ffsll((long long)~k);
-	return k ? idx->rank[k] : n;
+	if (addr == UINT64_MAX)
+		return idx->n;
+	for (unsigned h = idx->height - 1; h > 0; h--)
+		k = k * (VM_FLAT_B + 1) +
+		    vm_flat_count(idx->key + idx->layer[h] + k * VM_FLAT_B, addr);
+	return k * VM_FLAT_B + vm_flat_count(idx->key + k * VM_FLAT_B, addr);
 }
 
 /*

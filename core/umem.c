@@ -442,7 +442,7 @@ static struct vm_flat_index *usable_index(const struct vm_umem *cumem,
 	struct vm_flat_index **slot = &umem->index[space];
 	const struct vm_itree *tree;
 
-	if (*slot && (*slot)->eyt && (*slot)->generation == umem->generation)
+	if (*slot && (*slot)->key && (*slot)->generation == umem->generation)
 		return (*slot)->disjoint ? *slot : NULL;
 	if (!build)
 		return NULL;
