@@ -1242,7 +1242,15 @@ int shell_run(struct vmmap_ctx *base, FILE *in, const char *in_name, bool force,
 
 		if (sh.interactive) {
 			int count;
-			const char *l = el_gets(sh.el, &count);
+			const char *l;
+
+			/* Raw mode before the prompt: libedit would print the
+			 * prompt first and switch at its first read, and a key
+			 * typed at the prompt in between met a cooked terminal
+			 * (a ^D there is an end-of-file marker, read later as
+			 * a NUL key, and the shell did not leave). */
+			el_set(sh.el, EL_PREP_TERM, 1);
+			l = el_gets(sh.el, &count);
 
 			if (!l) {
 				if (count == -1 && errno == EINTR)
