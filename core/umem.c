@@ -565,7 +565,6 @@ int vm_umem_translate_index(const struct vm_flat_index *cidx, enum vm_space from
 		pieces[0].userspace_addr = from == VM_SPACE_GPA ? idx->e[i].other + off : addr;
 		pieces[0].mmap_offset = idx->e[i].offset + off;
 		tr->npieces = 1;
-		tr->fault_addr = tr->hole_first = tr->hole_last = 0;
 		vm_flat_index_hit(idx, i);
 		return 0;
 	}
