@@ -376,10 +376,12 @@ static int lex_word(struct lex *lx, struct token *tk, const char *w, enum tok t)
 #define RELEASE_STEP ((size_t)2 << 20)
 #endif
 
-/* Drops the mapped pages behind the parser (whole pages, 2 MiB at a time).
- * Tokens live in the scratch buffer and columns are pointer arithmetic, so
- * nothing reads those pages again; if something did, the file is still
- * there to fault them back in. */
+/* Drops the mapped pages behind the parser (whole pages, 2 MiB at a time,
+ * stopping a page short of where it stands).  This runs as the next token
+ * is read: a plain string token points into the text, but every user of
+ * one is done with it before asking for the next token, and columns are
+ * pointer arithmetic, so nothing reads those pages again; if something
+ * did, the file is still there to fault them back in. */
 static void release_behind(struct lex *lx)
 {
 	uintptr_t from = (uintptr_t)lx->released, to;
