@@ -62,19 +62,19 @@ int vm_flat_index_build(struct vm_flat_index *idx, const struct vm_itree *tree,
 			uint64_t gen);
 void vm_flat_index_free(struct vm_flat_index *idx);
 
-/* How many of a node's keys are at or below addr: 16 independent
- * compares summed in four chains, no branch and no loop. */
+/* How many of a node's keys are at or below addr: 16 compares, no branch,
+ * summed in four groups.  The empty asm keeps each group's sum apart:
+ * without it the compiler chains all 16 adds (a carry each, one after
+ * another), and a node costs 16 cycles of latency instead of about 6. */
 static inline size_t vm_flat_count(const uint64_t *node, uint64_t addr)
 {
-	size_t c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+#define VM_FLAT_COUNT4(k) ((size_t)((k)[0] <= addr) + ((k)[1] <= addr) + \
+			   ((k)[2] <= addr) + ((k)[3] <= addr))
+	size_t c0 = VM_FLAT_COUNT4(node), c1 = VM_FLAT_COUNT4(node + 4),
+	       c2 = VM_FLAT_COUNT4(node + 8), c3 = VM_FLAT_COUNT4(node + 12);
+#undef VM_FLAT_COUNT4
 
-#pragma GCC unroll 4
-	for (int j = 0; j < VM_FLAT_B; j += 4) {
-		c0 += node[j] <= addr;
-		c1 += node[j + 1] <= addr;
-		c2 += node[j + 2] <= addr;
-		c3 += node[j + 3] <= addr;
-	}
+	__asm__("" : "+r"(c0), "+r"(c1), "+r"(c2), "+r"(c3));
 	return (c0 + c1) + (c2 + c3);
 }
 
