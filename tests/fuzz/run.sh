@@ -11,6 +11,12 @@
 # only: libFuzzer writes new inputs to a scratch copy, never into the tree).
 # A crash leaves its input in $VMMAP_FUZZ_OUT (default ./fuzz-out) and makes
 # the run fail; the input goes into fixtures/fuzz/T/ as a regression.
+#
+# VMMAP_FUZZ_JOBS=N runs N processes per target on one corpus (-runs=R is
+# then split between them; a time limit applies to each).  With
+# VMMAP_FUZZ_CORPUS=DIR the corpus of target T is DIR/T, kept for the next
+# run (a long campaign can stop and go on); without it, a scratch directory
+# removed at the end.
 set -euo pipefail
 mode=$1 build=$2 src=$3
 shift 3
@@ -50,10 +56,21 @@ fuzz)
     # 1861/s on a 2-vCPU EPYC), with the same checks.  A crash input
     # reproduces with full stacks under the default options.
     export ASAN_OPTIONS=${ASAN_OPTIONS:-quarantine_size_mb=16:malloc_context_size=2:max_malloc_fill_size=0:allocator_release_to_os_interval_ms=-1}
+    jobs=${VMMAP_FUZZ_JOBS:-1}
+    [[ $jobs =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: VMMAP_FUZZ_JOBS must be a positive integer" >&2; exit 2; }
+    if [[ $stop == -runs=* ]]; then
+        total=${stop#-runs=}
+        stop=-runs=$(( (total + jobs - 1) / jobs ))
+    fi
     mkdir -p "$out"
     status=0
     for t in "${targets[@]}"; do
-        work=$(mktemp -d)
+        if [[ -n ${VMMAP_FUZZ_CORPUS:-} ]]; then
+            work=$VMMAP_FUZZ_CORPUS/$t
+            mkdir -p "$work"
+        else
+            work=$(mktemp -d)
+        fi
         extra=(-timeout=10 -rss_limit_mb=2048)
         case $t in
         # Scripts: short ones run 4x faster, and lines are independent.
@@ -70,19 +87,32 @@ fuzz)
         vu_decode) extra+=(-max_len=1024) ;;
         *) extra+=(-max_len=4096) ;;
         esac
-        # shellcheck disable=SC2046
-        if ! "$build/fuzz_$t" "$stop" "${extra[@]}" -print_final_stats=1 \
-              -artifact_prefix="$out/$t-" "$work" $(seeds "$t") \
-              >"$out/$t.log" 2>&1; then
-            echo "fuzz_$t: FAILED (see $out/$t.log and $out/$t-*)" >&2
-            status=1
-        fi
-        runs=$(awk '/stat::number_of_executed_units/ { print $2 }' "$out/$t.log")
-        secs=$(awk '/stat::peak_rss_mb/ { r = $2 } END { print r }' "$out/$t.log")
-        echo "fuzz_$t: ${runs:-?} executions, peak RSS ${secs:-?} MB," \
+        # Job 1 logs to T.log, job j > 1 to T.j.log.  New inputs go to
+        # the first directory, $work; the seeds are only read.
+        pids=()
+        logs=()
+        for ((j = 1; j <= jobs; j++)); do
+            log=$out/$t.log
+            ((j == 1)) || log=$out/$t.$j.log
+            logs+=("$log")
+            # shellcheck disable=SC2046
+            "$build/fuzz_$t" "$stop" "${extra[@]}" -print_final_stats=1 \
+                -artifact_prefix="$out/$t-" "$work" $(seeds "$t") >"$log" 2>&1 &
+            pids+=($!)
+        done
+        for ((j = 0; j < jobs; j++)); do
+            if ! wait "${pids[j]}"; then
+                echo "fuzz_$t: FAILED (see ${logs[j]} and $out/$t-*)" >&2
+                status=1
+            fi
+        done
+        runs=$(awk '/stat::number_of_executed_units/ { n += $2; seen = 1 }
+                    END { if (seen) print n }' "${logs[@]}")
+        rss=$(awk '/stat::peak_rss_mb/ { if ($2 > r) r = $2 } END { print r }' "${logs[@]}")
+        echo "fuzz_$t: ${runs:-?} executions in $jobs process(es), peak RSS ${rss:-?} MB," \
              "$(find "$work" -type f | wc -l) corpus files," \
              "$(ls "$out"/"$t"-* 2>/dev/null | wc -l) crashes"
-        rm -rf "$work"
+        [[ -n ${VMMAP_FUZZ_CORPUS:-} ]] || rm -rf "$work"
     done
     exit $status
     ;;
