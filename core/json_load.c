@@ -211,8 +211,8 @@ static int lex_string(struct lex *lx, struct token *tk)
 		lx->p = p + 1;
 		return 0;
 	}
-	p = lx->p + 1;
-	if (scratch_put(lx, &n, "", 0))
+	/* Decode into the scratch buffer, from the plain part already found. */
+	if (scratch_put(lx, &n, lx->p + 1, (size_t)(p - (lx->p + 1))))
 		return fail_tok(lx, tk, "out of memory");
 	for (;;) {
 		const char *run = p;
@@ -676,6 +676,20 @@ static int keep_invalid(struct lex *lx, struct vm_table *t, const char *rule,
 	return 0;
 }
 
+/* A region's numeric keys, in the order of parse_region's values. */
+static const char *const region_keys[] = {
+	"guest_phys_addr", "memory_size", "userspace_addr", "mmap_offset",
+};
+
+/* Which of region_keys the n bytes at s are, or 4: the candidate from the
+ * length (and a letter), then one compare. */
+static int region_key(const char *s, size_t n)
+{
+	int k = n == 15 ? 0 : n == 14 ? 2 : n == 11 ? (s[1] == 'e' ? 1 : 3) : 4;
+
+	return k < 4 && !memcmp(s, region_keys[k], n) ? k : 4;
+}
+
 /* Skips JSON whitespace from p, counting lines. */
 static const char *fast_ws(struct lex *lx, const char *p)
 {
@@ -703,10 +717,6 @@ static const char *fast_ws(struct lex *lx, const char *p)
  */
 static bool fast_region(struct lex *lx, uint64_t v[4])
 {
-	static const char *const keys[] = {
-		"guest_phys_addr", "memory_size", "userspace_addr", "mmap_offset",
-	};
-	static const unsigned char klen[] = { 15, 11, 14, 11 };
 	const char *p = lx->p, *line_start = lx->line_start, *q;
 	unsigned line = lx->line, seen = 0;
 
@@ -721,9 +731,8 @@ static bool fast_region(struct lex *lx, uint64_t v[4])
 		q = plain_run(p, lx->end);
 		if (q >= lx->end || *q != '"')
 			goto no;
-		n = (size_t)(q - p);
-		k = n == 15 ? 0 : n == 14 ? 2 : n == 11 ? (p[1] == 'e' ? 1 : 3) : 4;
-		if (k == 4 || n != klen[k] || memcmp(p, keys[k], n) || seen & 1u << k)
+		k = region_key(p, (size_t)(q - p));
+		if (k == 4 || seen & 1u << k)
 			goto no;
 		seen |= 1u << k;
 		p = fast_ws(lx, q + 1);
@@ -760,9 +769,6 @@ no:
 
 static int parse_region(struct lex *lx, struct vm_table *t)
 {
-	static const char *const keys[] = {
-		"guest_phys_addr", "memory_size", "userspace_addr", "mmap_offset",
-	};
 	unsigned line = lx->tok.line, col = lx->tok.col;
 	unsigned size_line = 0, size_col = 0;
 	uint64_t v[4] = { 0 };
@@ -787,12 +793,7 @@ static int parse_region(struct lex *lx, struct vm_table *t)
 	if (obj_begin(lx, &it, "a region object"))
 		return -1;
 	while ((rc = obj_key(lx, &it)) > 0) {
-		/* The candidate from the first letters, then one compare: this
-		 * runs four times per region of a table of millions. */
-		k = it.key[0] == 'g' ? 0 : it.key[0] == 'u' ? 2
-		  : it.key[0] == 'm' ? (it.key[1] == 'e' ? 1 : 3) : 4;
-		if (k < 4 && strcmp(it.key, keys[k]))
-			k = 4;
+		k = region_key(it.key, strlen(it.key));
 		if (k == 4 && strcmp(it.key, "name")) {
 			rc = unknown_key(lx, &it, "region",
 					 "guest_phys_addr, memory_size, userspace_addr, mmap_offset, name");
@@ -807,7 +808,7 @@ static int parse_region(struct lex *lx, struct vm_table *t)
 			size_line = lx->tok.line;
 			size_col = lx->tok.col;
 		}
-		if (k < 4 ? get_u64(lx, keys[k], &v[k]) : get_name(lx, "name", &r.name)) {
+		if (k < 4 ? get_u64(lx, region_keys[k], &v[k]) : get_name(lx, "name", &r.name)) {
 			rc = -1;
 			break;
 		}
@@ -816,7 +817,7 @@ static int parse_region(struct lex *lx, struct vm_table *t)
 		goto out;
 	for (k = 0; k < 4; k++)
 		if (!seen[k]) {
-			rc = fail_at(lx, line, col, "region is missing \"%s\"", keys[k]);
+			rc = fail_at(lx, line, col, "region is missing \"%s\"", region_keys[k]);
 			goto out;
 		}
 	r.guest_phys_addr = v[0];
@@ -926,16 +927,19 @@ static int parse_io_range(struct lex *lx, struct vm_table *t, int bus)
 			break;
 		}
 		seen[k] = true;
-		if (k == 3 && lx->tok.t == T_STRING && !tok_cstr(lx)) {
-			rc = fail_tok(lx, &lx->tok, "out of memory");
-			break;
-		}
-		if (k == 3 && lx->tok.t == T_STRING &&
-		    (kid = vm_io_kind_from_name(lx->tok.str)) < 0) {
-			rc = fail_tok(lx, &lx->tok,
-				      "unknown kind \"%s\" (expected device, ioeventfd or coalesced)",
-				      lx->tok.str);
-			break;
+		if (k == 3 && lx->tok.t == T_STRING) {
+			const char *name = tok_cstr(lx);
+
+			if (!name) {
+				rc = fail_tok(lx, &lx->tok, "out of memory");
+				break;
+			}
+			if ((kid = vm_io_kind_from_name(name)) < 0) {
+				rc = fail_tok(lx, &lx->tok,
+					      "unknown kind \"%s\" (expected device, ioeventfd or coalesced)",
+					      name);
+				break;
+			}
 		}
 		rc = k == 0 ? get_u64(lx, "addr", &addr)
 		   : k == 1 ? get_u64(lx, "len", &len)
