@@ -97,18 +97,14 @@ void vm_flat_index_prefetch(const struct vm_flat_index *idx, const uint64_t *add
 		for (size_t j = 0; j < m; j++)
 			k[j] = 0;
 		/* vm_flat_index_upper's descent, layer by layer: each layer's m
-		 * node reads are independent.  (At UINT64_MAX the descent is
-		 * skipped; the count below is clamped like the search.) */
-		for (unsigned h = idx->height - 1; h > 0; h--)
+		 * node reads are independent.  UINT64_MAX stays at node 0 and
+		 * is answered as the search answers it. */
+		for (unsigned h = idx->height; h-- > 0;)
 			for (size_t j = 0; j < m; j++)
-				k[j] = k[j] * (VM_FLAT_B + 1) +
-				       (addr[done + j] == UINT64_MAX ? 0 :
-					vm_flat_count(idx->key + idx->layer[h] +
-						      k[j] * VM_FLAT_B, addr[done + j]));
+				if (addr[done + j] != UINT64_MAX)
+					k[j] = vm_flat_step(idx, h, k[j], addr[done + j]);
 		for (size_t j = 0; j < m; j++) {
-			size_t up = addr[done + j] == UINT64_MAX ? idx->n
-				  : k[j] * VM_FLAT_B + vm_flat_count(idx->key + k[j] * VM_FLAT_B,
-								     addr[done + j]);
+			size_t up = addr[done + j] == UINT64_MAX ? idx->n : k[j];
 
 			__builtin_prefetch(&idx->e[up ? up - 1 : 0]);
 		}

@@ -9,8 +9,9 @@
  * The leaves are the sorted starts themselves, so the count at the bottom
  * is the sorted position: a 1M-region table is 5 node visits, the lower
  * ones a cache miss each, where a binary layout needs 20 levels and a
- * rank array.  The regions' entries sit in sorted order beside them.  A one-entry cache of the last hit answers sequential
- * walks without a search.  The index is only used while the regions do not
+ * rank array.  The regions' entries sit in sorted order beside them.  A
+ * one-entry cache of the last hit answers sequential walks without a
+ * search.  The index is only used while the regions do not
  * overlap: then "the region with the greatest start at or below addr"
  * is exactly the tree's "lowest-starting region that covers addr".
  */
@@ -78,6 +79,15 @@ static inline size_t vm_flat_count(const uint64_t *node, uint64_t addr)
 	return (c0 + c1) + (c2 + c3);
 }
 
+/* One step down: from node k of layer h to the child to visit, or in the
+ * leaves (layer 0, at offset 0, no children) to the sorted position. */
+static inline size_t vm_flat_step(const struct vm_flat_index *idx, unsigned h,
+				  size_t k, uint64_t addr)
+{
+	return k * (h ? VM_FLAT_B + 1 : VM_FLAT_B) +
+	       vm_flat_count(idx->key + idx->layer[h] + k * VM_FLAT_B, addr);
+}
+
 /*
  * The sorted position of the first region starting above addr (n if
  * none): the region before it is the only one that can contain addr.
@@ -92,10 +102,9 @@ static inline size_t vm_flat_index_upper(const struct vm_flat_index *idx,
 
 	if (addr == UINT64_MAX)
 		return idx->n;
-	for (unsigned h = idx->height - 1; h > 0; h--)
-		k = k * (VM_FLAT_B + 1) +
-		    vm_flat_count(idx->key + idx->layer[h] + k * VM_FLAT_B, addr);
-	return k * VM_FLAT_B + vm_flat_count(idx->key + k * VM_FLAT_B, addr);
+	for (unsigned h = idx->height; h-- > 0;)
+		k = vm_flat_step(idx, h, k, addr);
+	return k;
 }
 
 /*
