@@ -559,12 +559,7 @@ int vm_umem_translate_index(const struct vm_flat_index *cidx, enum vm_space from
 	if (up && max_pieces && (off = addr - idx->e[i].start) <=
 				(span = idx->e[i].last - idx->e[i].start) &&
 	    len - 1 <= span - off) {
-		pieces[0].region = &((const struct vm_umem_node *)idx->e[i].owner)->region;
-		pieces[0].len = len;
-		pieces[0].guest_phys_addr = from == VM_SPACE_GPA ? addr : idx->e[i].other + off;
-		pieces[0].userspace_addr = from == VM_SPACE_GPA ? idx->e[i].other + off : addr;
-		pieces[0].mmap_offset = idx->e[i].offset + off;
-		tr->npieces = 1;
+		vm_umem_one_piece(idx, i, from, addr, len, off, pieces, tr);
 		vm_flat_index_hit(idx, i);
 		return 0;
 	}

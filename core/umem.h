@@ -238,6 +238,23 @@ static inline uint64_t vm_region_last(const struct vm_region *r)
 	return r->guest_phys_addr + r->memory_size - 1;
 }
 
+/* The one piece of a range that lies off bytes into entry i of the index
+ * and wholly inside it (the callers check that). */
+static inline void vm_umem_one_piece(const struct vm_flat_index *idx, size_t i,
+				     enum vm_space from, uint64_t addr, uint64_t len,
+				     uint64_t off, struct vm_piece *pieces,
+				     struct vm_translation *tr)
+{
+	const struct vm_flat_entry *e = &idx->e[i];
+
+	pieces[0].region = &((const struct vm_umem_node *)e->owner)->region;
+	pieces[0].len = len;
+	pieces[0].guest_phys_addr = from == VM_SPACE_GPA ? addr : e->other + off;
+	pieces[0].userspace_addr = from == VM_SPACE_GPA ? e->other + off : addr;
+	pieces[0].mmap_offset = e->offset + off;
+	tr->npieces = 1;
+}
+
 /*
  * The fast path of translate: a range that lies wholly in the region of
  * the last hit of a current, disjoint index is one piece, answered here
@@ -257,14 +274,7 @@ static inline int vm_umem_translate(const struct vm_umem *umem,
 			     idx->disjoint && max_pieces && len &&
 			     (off = addr - idx->mru_start) <= idx->mru_span &&
 			     len - 1 <= idx->mru_span - off, 1)) {
-		size_t i = idx->mru;
-
-		pieces[0].region = &((const struct vm_umem_node *)idx->e[i].owner)->region;
-		pieces[0].len = len;
-		pieces[0].guest_phys_addr = from == VM_SPACE_GPA ? addr : idx->e[i].other + off;
-		pieces[0].userspace_addr = from == VM_SPACE_GPA ? idx->e[i].other + off : addr;
-		pieces[0].mmap_offset = idx->e[i].offset + off;
-		tr->npieces = 1;
+		vm_umem_one_piece(idx, idx->mru, from, addr, len, off, pieces, tr);
 		return 0;
 	}
 	/* A current index and a valid range: straight to the index search,
@@ -282,15 +292,7 @@ static inline int vm_umem_translate(const struct vm_umem *umem,
 		if (up && max_pieces && (off = addr - idx->e[i].start) <=
 					    idx->e[i].last - idx->e[i].start &&
 		    len - 1 <= idx->e[i].last - idx->e[i].start - off) {
-			pieces[0].region =
-				&((const struct vm_umem_node *)idx->e[i].owner)->region;
-			pieces[0].len = len;
-			pieces[0].guest_phys_addr =
-				from == VM_SPACE_GPA ? addr : idx->e[i].other + off;
-			pieces[0].userspace_addr =
-				from == VM_SPACE_GPA ? idx->e[i].other + off : addr;
-			pieces[0].mmap_offset = idx->e[i].offset + off;
-			tr->npieces = 1;
+			vm_umem_one_piece(idx, i, from, addr, len, off, pieces, tr);
 			/* The last-hit cache is lookup state, not table state. */
 			vm_flat_index_hit((struct vm_flat_index *)idx, i);
 			return 0;
