@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,16 +163,16 @@ static void check_overlaps(struct ctx *c, const struct vm_itree *tree,
 	const char *rule = gpa_space ? "gpa-overlap" : "uaddr-overlap";
 	enum vm_severity sev = gpa_space ? VM_SEV_ERROR : VM_SEV_WARNING;
 	size_t pairs = 0;
+	/* The greatest last before n (0 before the first node: a first node
+	 * at 0 costs one search that finds nothing). */
 	uint64_t max_last = 0;
-	bool any = false; /* whether a node came before (max_last is set) */
 
 	for (const struct vm_itree_node *n = vm_itree_first(tree); n;
 	     n = vm_itree_next(n)) {
-		bool maybe = any && max_last >= n->start;
+		bool maybe = max_last >= n->start;
 
-		if (!any || n->last > max_last)
+		if (n->last > max_last)
 			max_last = n->last;
-		any = true;
 		if (!maybe)
 			continue;
 		for (const struct vm_itree_node *p =
