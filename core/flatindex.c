@@ -75,12 +75,6 @@ int vm_flat_index_build(struct vm_flat_index *idx, const struct vm_itree *tree,
 					? idx->key[leaf * VM_FLAT_B] : UINT64_MAX;
 			}
 	}
-	/* The cache always holds a real region (there is no value of the
-	 * subtract-and-compare test that matches nothing): the first one.  An
-	 * empty table is never searched through the index. */
-	idx->mru = 0;
-	idx->mru_start = n ? idx->e[0].start : 0;
-	idx->mru_span = n ? idx->e[0].last - idx->e[0].start : 0;
 	idx->generation = gen;
 	return 0;
 }

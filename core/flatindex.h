@@ -9,11 +9,13 @@
  * The leaves are the sorted starts themselves, so the count at the bottom
  * is the sorted position: a 1M-region table is 5 node visits, the lower
  * ones a cache miss each, where a binary layout needs 20 levels and a
- * rank array.  The regions' entries sit in sorted order beside them.  A
- * one-entry cache of the last hit answers sequential walks without a
- * search.  The index is only used while the regions do not
- * overlap: then "the region with the greatest start at or below addr"
- * is exactly the tree's "lowest-starting region that covers addr".
+ * rank array.  The regions' entries sit in sorted order beside them, and
+ * the position of the last hit, from which a walk moving on finds the
+ * next region without a search (the last hit itself is answered before
+ * the index is looked at: struct vm_umem_mru).  The index is only used
+ * while the regions do not overlap: then "the region with the greatest
+ * start at or below addr" is exactly the tree's "lowest-starting region
+ * that covers addr".
  */
 #ifndef VMMAP_FLATINDEX_H
 #define VMMAP_FLATINDEX_H
@@ -51,10 +53,7 @@ struct vm_flat_index {
 		uint64_t other, offset;
 		const void *owner;
 	} *e;
-	size_t mru;          /* sorted position of the last hit (n > 0) */
-	/* The last hit's start and last - start, beside it, so the cache test
-	 * is one subtraction and one compare of two independent loads. */
-	uint64_t mru_start, mru_span;
+	size_t mru; /* sorted position of the last hit (0 until one) */
 };
 
 /* Builds idx from tree for generation gen (each entry's other and offset
@@ -120,13 +119,5 @@ static inline size_t vm_flat_index_upper(const struct vm_flat_index *idx,
 #define VM_FLAT_PREFETCH_MAX 16
 void vm_flat_index_prefetch(const struct vm_flat_index *idx, const uint64_t *addr,
 			    size_t n);
-
-/* Makes region i the last hit. */
-static inline void vm_flat_index_hit(struct vm_flat_index *idx, size_t i)
-{
-	idx->mru = i;
-	idx->mru_start = idx->e[i].start;
-	idx->mru_span = idx->e[i].last - idx->e[i].start;
-}
 
 #endif

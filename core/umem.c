@@ -488,9 +488,10 @@ static size_t flat_upper(const struct vm_flat_index *idx, uint64_t addr)
 
 /* translate_desc over the flat index from up = flat_upper(idx, addr): the
  * same pieces as the tree walk for disjoint regions. */
-static int translate_flat(struct vm_flat_index *idx, enum vm_space from,
-			  uint64_t addr, uint64_t last, struct vm_piece *pieces,
-			  size_t max_pieces, struct vm_translation *tr, size_t up)
+static int translate_flat(const struct vm_umem *umem, const struct vm_flat_index *idx,
+			  enum vm_space from, uint64_t addr, uint64_t last,
+			  struct vm_piece *pieces, size_t max_pieces,
+			  struct vm_translation *tr, size_t up)
 {
 	size_t i = up - 1;
 
@@ -521,7 +522,7 @@ static int translate_flat(struct vm_flat_index *idx, enum vm_space from,
 		p->userspace_addr = from == VM_SPACE_GPA ? idx->e[i].other + delta : addr;
 		p->mmap_offset = idx->e[i].offset + delta;
 		if (piece_last == last) {
-			vm_flat_index_hit(idx, i);
+			vm_umem_hit(umem, idx, from, i);
 			return 0;
 		}
 		addr = piece_last + 1;
@@ -544,12 +545,11 @@ void vm_umem_prefetch(const struct vm_umem *umem, enum vm_space from,
 		vm_flat_index_prefetch(idx, addr, n);
 }
 
-int vm_umem_translate_index(const struct vm_flat_index *cidx, enum vm_space from,
+int vm_umem_translate_index(const struct vm_umem *umem,
+			    const struct vm_flat_index *idx, enum vm_space from,
 			    uint64_t addr, uint64_t len, struct vm_piece *pieces,
 			    size_t max_pieces, struct vm_translation *tr)
 {
-	/* The index's last-hit cache is lookup state, not table state. */
-	struct vm_flat_index *idx = (struct vm_flat_index *)cidx;
 	size_t up = flat_upper(idx, addr), i = up - 1;
 	uint64_t off, span;
 
@@ -560,20 +560,21 @@ int vm_umem_translate_index(const struct vm_flat_index *cidx, enum vm_space from
 				(span = idx->e[i].last - idx->e[i].start) &&
 	    len - 1 <= span - off) {
 		vm_umem_one_piece(idx, i, from, addr, len, off, pieces, tr);
-		vm_flat_index_hit(idx, i);
+		vm_umem_hit(umem, idx, from, i);
 		return 0;
 	}
-	return vm_umem_translate_at(idx, from, addr, len, pieces, max_pieces, tr, up);
+	return vm_umem_translate_at(umem, idx, from, addr, len, pieces, max_pieces, tr, up);
 }
 
-int vm_umem_translate_at(const struct vm_flat_index *idx, enum vm_space from,
+int vm_umem_translate_at(const struct vm_umem *umem,
+			 const struct vm_flat_index *idx, enum vm_space from,
 			 uint64_t addr, uint64_t len, struct vm_piece *pieces,
 			 size_t max_pieces, struct vm_translation *tr, size_t up)
 {
 	tr->npieces = 0;
 	tr->fault_addr = tr->hole_first = tr->hole_last = 0;
-	return translate_flat((struct vm_flat_index *)idx, from, addr, addr + len - 1,
-			      pieces, max_pieces, tr, up);
+	return translate_flat(umem, idx, from, addr, addr + len - 1, pieces, max_pieces,
+			      tr, up);
 }
 
 int vm_umem_translate_slow(const struct vm_umem *umem, enum vm_space from,
@@ -593,7 +594,7 @@ int vm_umem_translate_slow(const struct vm_umem *umem, enum vm_space from,
 	/* last stays fixed while addr walks (the Nov 2022 translate_desc fix). */
 	last = addr + len - 1;
 	if ((idx = usable_index(umem, from, index_due(umem, from))))
-		return translate_flat(idx, from, addr, last, pieces, max_pieces, tr,
+		return translate_flat(umem, idx, from, addr, last, pieces, max_pieces, tr,
 				      flat_upper(idx, addr));
 	if (!(tree = vm_umem_tree(umem, from)))
 		return -ENOMEM;

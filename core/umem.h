@@ -64,6 +64,25 @@ struct vm_umem_slab {
 	struct vm_umem_node nodes[];
 };
 
+/*
+ * The last hit of one space, what a sequential walk asks about again and
+ * again: answered by vm_umem_translate before any index or tree is looked
+ * at, from what it precomputed, so that the test is a generation compare,
+ * a subtraction and two compares, and the answer three adds.  Valid while
+ * generation is the table's (a change of the table invalidates it).
+ * [start, start + size) is the region: size 0 matches nothing, and as no
+ * region has 2^64 bytes, the len - 1 of a zero len (2^64 - 1) is never
+ * below size - off.  other and offset are the region's address in the other
+ * space and its mmap_offset, minus start (mod 2^64).  Only a disjoint
+ * index's hit is recorded.
+ */
+struct vm_umem_mru {
+	uint64_t generation;
+	uint64_t start, size;
+	uint64_t other, offset;
+	const struct vm_region *region;
+};
+
 struct vm_umem {
 	struct vm_itree gpa_tree;
 	struct vm_itree uaddr_tree; /* valid only when uaddr_built */
@@ -77,6 +96,7 @@ struct vm_umem {
 	/* ...once the lookups the tree answered since the index went stale
 	 * have cost about what building it costs (see umem.c). */
 	size_t tree_lookups[2];
+	struct vm_umem_mru mru[2]; /* per space: lookup state, not table state */
 	struct vm_umem_slab *slabs;
 	/* The user-address nodes made at once when that tree was built. */
 	struct vm_umem_unode *ubulk;
@@ -180,14 +200,16 @@ static inline int vm_umem_translate(const struct vm_umem *umem,
 void vm_umem_prefetch(const struct vm_umem *umem, enum vm_space from,
 		      const uint64_t *addr, size_t n);
 
-/* vm_umem_translate through a current, disjoint index (idx), for a range
- * already checked to be non-empty and not to wrap. */
-int vm_umem_translate_index(const struct vm_flat_index *idx, enum vm_space from,
+/* vm_umem_translate through umem's current, disjoint index (idx), for a
+ * range already checked to be non-empty and not to wrap. */
+int vm_umem_translate_index(const struct vm_umem *umem,
+			    const struct vm_flat_index *idx, enum vm_space from,
 			    uint64_t addr, uint64_t len, struct vm_piece *pieces,
 			    size_t max_pieces, struct vm_translation *tr);
 
 /* The same, once the search has given up = vm_flat_index_upper(idx, addr). */
-int vm_umem_translate_at(const struct vm_flat_index *idx, enum vm_space from,
+int vm_umem_translate_at(const struct vm_umem *umem,
+			 const struct vm_flat_index *idx, enum vm_space from,
 			 uint64_t addr, uint64_t len, struct vm_piece *pieces,
 			 size_t max_pieces, struct vm_translation *tr, size_t up);
 
@@ -255,37 +277,64 @@ static inline void vm_umem_one_piece(const struct vm_flat_index *idx, size_t i,
 	tr->npieces = 1;
 }
 
+/* Entry i of umem's current, disjoint index of space `from` was hit: it is
+ * the last hit now.  Lookup state, so written through a const table. */
+static inline void vm_umem_hit(const struct vm_umem *umem, const struct vm_flat_index *idx,
+			       enum vm_space from, size_t i)
+{
+	const struct vm_flat_entry *e = &idx->e[i];
+	struct vm_umem_mru *m = (struct vm_umem_mru *)&umem->mru[from];
+
+	((struct vm_flat_index *)idx)->mru = i;
+	m->generation = umem->generation;
+	m->start = e->start;
+	m->size = e->last - e->start + 1; /* no region has 2^64 bytes */
+	m->other = e->other - e->start;
+	m->offset = e->offset - e->start;
+	m->region = &((const struct vm_umem_node *)e->owner)->region;
+}
+
 /*
- * The fast path of translate: a range that lies wholly in the region of
- * the last hit of a current, disjoint index is one piece, answered here
- * without a call; everything else goes to vm_umem_translate_slow.
+ * The fast path of translate: a range that lies wholly in the last hit's
+ * region, while the table is unchanged, is one piece, answered here
+ * without a call from the hit's record (a zero len and a range past
+ * 2^64 - 1 never pass its test); everything else goes on below.
  */
 static inline int vm_umem_translate(const struct vm_umem *umem,
 				    enum vm_space from, uint64_t addr,
 				    uint64_t len, struct vm_piece *pieces,
 				    size_t max_pieces, struct vm_translation *tr)
 {
-	const struct vm_flat_index *idx = umem->index[from];
-	uint64_t off;
+	const struct vm_umem_mru *m = &umem->mru[from];
+	const struct vm_flat_index *idx;
+	uint64_t off, end_off;
 
 	/* Expected: a walk hits here nearly every time, and this way the
-	 * hit runs straight through, with no taken branch. */
-	if (__builtin_expect(idx && idx->generation == umem->generation &&
-			     idx->disjoint && max_pieces && len &&
-			     (off = addr - idx->mru_start) <= idx->mru_span &&
-			     len - 1 <= idx->mru_span - off, 1)) {
-		vm_umem_one_piece(idx, idx->mru, from, addr, len, off, pieces, tr);
+	 * hit runs straight through, with no taken branch.  The range's last
+	 * byte lies end_off into the region: below size, and not past 2^64
+	 * (then its first byte is in too; a zero len's len - 1 is 2^64 - 1,
+	 * which wraps or reaches size). */
+	if (__builtin_expect(m->generation == umem->generation && max_pieces &&
+			     !__builtin_add_overflow(addr - m->start, len - 1, &end_off) &&
+			     end_off < m->size, 1)) {
+		pieces[0].region = m->region;
+		pieces[0].len = len;
+		pieces[0].guest_phys_addr = from == VM_SPACE_GPA ? addr : addr + m->other;
+		pieces[0].userspace_addr = from == VM_SPACE_GPA ? addr + m->other : addr;
+		pieces[0].mmap_offset = addr + m->offset;
+		tr->npieces = 1;
 		return 0;
 	}
 	/* A current index and a valid range: straight to the index search,
 	 * without the slow path's checks again; in a small table, whose
 	 * index stays in cache, a range inside one region without a call. */
+	idx = umem->index[from];
 	if (idx && idx->generation == umem->generation && idx->disjoint &&
 	    len && len - 1 <= UINT64_MAX - addr) {
 		size_t up, i;
 
 		if (idx->n >= VM_FLAT_WALK_MIN)
-			return vm_umem_translate_index(idx, from, addr, len, pieces,
+			return vm_umem_translate_index(umem, idx, from, addr, len, pieces,
 						       max_pieces, tr);
 		up = vm_flat_index_upper(idx, addr);
 		i = up - 1; /* read only when up > 0 */
@@ -293,11 +342,11 @@ static inline int vm_umem_translate(const struct vm_umem *umem,
 					    idx->e[i].last - idx->e[i].start &&
 		    len - 1 <= idx->e[i].last - idx->e[i].start - off) {
 			vm_umem_one_piece(idx, i, from, addr, len, off, pieces, tr);
-			/* The last-hit cache is lookup state, not table state. */
-			vm_flat_index_hit((struct vm_flat_index *)idx, i);
+			vm_umem_hit(umem, idx, from, i);
 			return 0;
 		}
-		return vm_umem_translate_at(idx, from, addr, len, pieces, max_pieces, tr, up);
+		return vm_umem_translate_at(umem, idx, from, addr, len, pieces, max_pieces,
+					    tr, up);
 	}
 	return vm_umem_translate_slow(umem, from, addr, len, pieces, max_pieces, tr);
 }

@@ -210,6 +210,73 @@ Test(umem, reverse_translation_from_user_addresses)
 	cr_assert_eq(tr.hole_last, 0x7f007fffffff);
 }
 
+/*
+ * The last-hit record answers from precomputed deltas: every field of the
+ * piece through it, in both spaces, must be what the search gives; its
+ * test must refuse what the search refuses at the edges: a zero len, a
+ * range one byte past the region, and the biggest region there can be
+ * (2^64 - 1 bytes, where a test on size rather than last could wrap); and
+ * a change of the table must invalidate it.
+ */
+Test(umem, last_hit_record_matches_the_search)
+{
+	static const enum vm_space spaces[] = { VM_SPACE_GPA, VM_SPACE_UADDR };
+	struct vm_umem_node *a = add(0x1000, 0x3000, 0x7f0000010000, 0xabc000, "a");
+
+	add(0x10000, 0x1000, 0x7f0000001000, 0x5000, "b");
+	for (int s = 0; s < 2; s++) {
+		enum vm_space sp = spaces[s];
+		uint64_t base = sp == VM_SPACE_GPA ? 0x1000 : 0x7f0000010000;
+
+		/* Enough lookups to build the index; then the same range again
+		 * is a hit in the record. */
+		for (int i = 0; i < 10; i++)
+			cr_assert_eq(vm_umem_translate(&umem, sp, base + 0x10, 8, pieces,
+						       MAXP, &tr), 0);
+		cr_assert_not_null(umem.index[sp]);
+		cr_assert_eq(umem.mru[sp].size, 0x3000, "space %d", s);
+		cr_assert_eq(vm_umem_translate(&umem, sp, base + 0x2ff0, 0x10, pieces,
+					       MAXP, &tr), 0);
+		cr_assert_eq(tr.npieces, 1);
+		cr_assert_str_eq(pieces[0].region->name, "a");
+		cr_assert_eq(pieces[0].guest_phys_addr, 0x3ff0);
+		cr_assert_eq(pieces[0].userspace_addr, 0x7f0000012ff0);
+		cr_assert_eq(pieces[0].mmap_offset, 0xabeff0);
+		cr_assert_eq(pieces[0].len, 0x10);
+		/* One byte more runs into the hole after the region. */
+		cr_assert_eq(vm_umem_translate(&umem, sp, base + 0x2ff0, 0x11, pieces,
+					       MAXP, &tr), -EFAULT);
+		cr_assert_eq(tr.fault_addr, base + 0x3000);
+		cr_assert_eq(vm_umem_translate(&umem, sp, base, 0, pieces, MAXP, &tr),
+			     -EINVAL);
+		cr_assert_eq(vm_umem_translate(&umem, sp, base - 1, 1, pieces, MAXP, &tr),
+			     -EFAULT);
+	}
+	/* The record holds a's region (the last hit, in the user space);
+	 * replacing a moves the generation on, and the record with it. */
+	cr_assert_eq(tr_gpa(0x1010, 8, MAXP), 0);
+	cr_assert_eq(umem.mru[VM_SPACE_GPA].region, &a->region);
+	vm_umem_remove(&umem, a);
+	add(0x1000, 0x3000, 0x7f0000090000, 0, "a2");
+	cr_assert_eq(tr_gpa(0x1010, 8, MAXP), 0);
+	cr_assert_str_eq(pieces[0].region->name, "a2");
+	cr_assert_eq(pieces[0].userspace_addr, 0x7f0000090010);
+	vm_umem_clean(&umem);
+	vm_umem_init(&umem);
+	add(0, UINT64_MAX, 0, 7, "all");
+	for (int i = 0; i < 10; i++)
+		cr_assert_eq(tr_gpa(0x1000, 1, MAXP), 0);
+	cr_assert_eq(umem.mru[VM_SPACE_GPA].size, UINT64_MAX);
+	cr_assert_eq(tr_gpa(0, 0, MAXP), -EINVAL, "a zero len at the start of the record");
+	cr_assert_eq(tr_gpa(0x5000, 0, MAXP), -EINVAL);
+	cr_assert_eq(tr_gpa(UINT64_MAX - 1, 1, MAXP), 0);
+	cr_assert_eq(pieces[0].mmap_offset, (uint64_t)7 + (UINT64_MAX - 1)); /* mod 2^64 */
+	cr_assert_eq(tr_gpa(UINT64_MAX - 1, 2, MAXP), -EFAULT);
+	cr_assert_eq(tr.fault_addr, UINT64_MAX);
+	cr_assert_eq(tr_gpa(0, UINT64_MAX, MAXP), 0);
+	cr_assert_eq(pieces[0].len, UINT64_MAX);
+}
+
 Test(umem, user_address_aliases_resolve_to_first_inserted)
 {
 	add(0x1000, 0x1000, 0x500000, 0, "first");
