@@ -56,6 +56,19 @@ void vm_umem_clean(struct vm_umem *umem)
 	vm_umem_init(umem);
 }
 
+/*
+ * The table changed: the generation moves on, which makes the flat indexes
+ * stale (they are rebuilt lazily), and the last-hit records are cleared
+ * here and now, so that translate's test of them needs no generation
+ * compare (measured: 0.2 to 0.5 ns of a 2.2 to 2.7 ns walk step).
+ */
+static void table_changed(struct vm_umem *umem)
+{
+	umem->generation++;
+	umem->mru[VM_SPACE_GPA].size = 0;
+	umem->mru[VM_SPACE_UADDR].size = 0;
+}
+
 static void link_tail(struct vm_umem *umem, struct vm_umem_node *node)
 {
 	node->prev = umem->tail;
@@ -66,7 +79,7 @@ static void link_tail(struct vm_umem *umem, struct vm_umem_node *node)
 		umem->head = node;
 	umem->tail = node;
 	umem->nregions++;
-	umem->generation++;
+	table_changed(umem);
 	if (umem->next_seq == UINT32_MAX) { /* renumber: the order stays */
 		uint32_t seq = 0;
 
@@ -315,7 +328,7 @@ void vm_umem_remove(struct vm_umem *umem, struct vm_umem_node *node)
 	else
 		umem->tail = node->prev;
 	umem->nregions--;
-	umem->generation++;
+	table_changed(umem);
 	node_free(umem, node);
 }
 

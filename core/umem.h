@@ -67,17 +67,15 @@ struct vm_umem_slab {
 /*
  * The last hit of one space, what a sequential walk asks about again and
  * again: answered by vm_umem_translate before any index or tree is looked
- * at, from what it precomputed, so that the test is a generation compare,
- * a subtraction and two compares, and the answer three adds.  Valid while
- * generation is the table's (a change of the table invalidates it).
- * [start, start + size) is the region: size 0 matches nothing, and as no
- * region has 2^64 bytes, the len - 1 of a zero len (2^64 - 1) is never
- * below size - off.  other and offset are the region's address in the other
- * space and its mmap_offset, minus start (mod 2^64).  Only a disjoint
- * index's hit is recorded.
+ * at, from what it precomputed, so that the test is one overflow-checked
+ * add and one compare, and the answer two adds.  [start, start + size) is
+ * the region; size 0 matches nothing, and no region has 2^64 bytes.  Every
+ * change of the table, where the generation moves on, sets size to 0.
+ * other and offset are the region's address in the other space and its
+ * mmap_offset, minus start (mod 2^64).  Only a hit through a current,
+ * disjoint index is recorded.
  */
 struct vm_umem_mru {
-	uint64_t generation;
 	uint64_t start, size;
 	uint64_t other, offset;
 	const struct vm_region *region;
@@ -286,7 +284,6 @@ static inline void vm_umem_hit(const struct vm_umem *umem, const struct vm_flat_
 	struct vm_umem_mru *m = (struct vm_umem_mru *)&umem->mru[from];
 
 	((struct vm_flat_index *)idx)->mru = i;
-	m->generation = umem->generation;
 	m->start = e->start;
 	m->size = e->last - e->start + 1; /* no region has 2^64 bytes */
 	m->other = e->other - e->start;
@@ -296,8 +293,8 @@ static inline void vm_umem_hit(const struct vm_umem *umem, const struct vm_flat_
 
 /*
  * The fast path of translate: a range that lies wholly in the last hit's
- * region, while the table is unchanged, is one piece, answered here
- * without a call from the hit's record (a zero len and a range past
+ * region is one piece, answered here without a call from the hit's record
+ * (which a change of the table clears; a zero len and a range past
  * 2^64 - 1 never pass its test); everything else goes on below.
  */
 static inline int vm_umem_translate(const struct vm_umem *umem,
@@ -314,7 +311,7 @@ static inline int vm_umem_translate(const struct vm_umem *umem,
 	 * byte lies end_off into the region: below size, and not past 2^64
 	 * (then its first byte is in too; a zero len's len - 1 is 2^64 - 1,
 	 * which wraps or reaches size). */
-	if (__builtin_expect(m->generation == umem->generation && max_pieces &&
+	if (__builtin_expect(max_pieces &&
 			     !__builtin_add_overflow(addr - m->start, len - 1, &end_off) &&
 			     end_off < m->size, 1)) {
 		pieces[0].region = m->region;

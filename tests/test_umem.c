@@ -252,8 +252,7 @@ Test(umem, last_hit_record_matches_the_search)
 		cr_assert_eq(vm_umem_translate(&umem, sp, base - 1, 1, pieces, MAXP, &tr),
 			     -EFAULT);
 	}
-	/* The record holds a's region (the last hit, in the user space);
-	 * replacing a moves the generation on, and the record with it. */
+	/* The record holds a's region; replacing a clears it. */
 	cr_assert_eq(tr_gpa(0x1010, 8, MAXP), 0);
 	cr_assert_eq(umem.mru[VM_SPACE_GPA].region, &a->region);
 	vm_umem_remove(&umem, a);
@@ -261,6 +260,10 @@ Test(umem, last_hit_record_matches_the_search)
 	cr_assert_eq(tr_gpa(0x1010, 8, MAXP), 0);
 	cr_assert_str_eq(pieces[0].region->name, "a2");
 	cr_assert_eq(pieces[0].userspace_addr, 0x7f0000090010);
+	/* a's user range is a hole now, though the user-address record
+	 * held it too. */
+	cr_assert_eq(vm_umem_translate(&umem, VM_SPACE_UADDR, 0x7f0000010010, 8, pieces,
+				       MAXP, &tr), -EFAULT);
 	vm_umem_clean(&umem);
 	vm_umem_init(&umem);
 	add(0, UINT64_MAX, 0, 7, "all");
