@@ -536,15 +536,18 @@ static size_t upper_model(const uint64_t *k, size_t n, uint64_t addr)
 }
 
 /*
- * The index's search on its own, at every size where the tree's shape
- * changes (a node of 16 starts, 17 children, 1 to 5 layers), with the
- * first start at 0 and, in every other size, the last at 2^64-1: every
- * start, its neighbours and random addresses against a binary search.
+ * The index's searches on their own, at every size where the tree's shape
+ * changes (a node of 16 starts, 17 children, 1 to 5 layers) and where the
+ * binary search of the leaves hands over to the tree, with the first start
+ * at 0 and, in every other size, the last at 2^64-1: every start, its
+ * neighbours and random addresses against a model binary search.  Both
+ * searches are checked at every size, not only where the index uses each.
  */
 Test(umem, flat_index_search_against_binary_search)
 {
 	static const size_t sizes[] = {
-		0, 1, 2, 15, 16, 17, 255, 256, 257, 271, 272, 273, 4623, 4624, 4625,
+		0, 1, 2, 3, 15, 16, 17, 255, 256, 257, 271, 272, 273,
+		VM_FLAT_TREE_MIN - 1, VM_FLAT_TREE_MIN, 4623, 4624, 4625,
 		78607, 78608, 78609, 100000,
 	};
 	uint64_t x = 5;
@@ -578,10 +581,18 @@ Test(umem, flat_index_search_against_binary_search)
 			q[1] = q[0] - 1;
 			q[2] = q[0] + 1;
 			q[3] = i % 2 ? UINT64_MAX : 0;
-			for (int j = 0; j < 4; j++)
-				cr_assert_eq(vm_flat_index_upper(&idx, q[j]),
-					     upper_model(k, n, q[j]), "n %zu addr %#lx",
-					     n, (unsigned long)q[j]);
+			for (int j = 0; j < 4; j++) {
+				size_t want = upper_model(k, n, q[j]);
+
+				cr_assert_eq(vm_flat_index_upper(&idx, q[j]), want,
+					     "n %zu addr %#lx", n, (unsigned long)q[j]);
+				cr_assert_eq(vm_flat_leaf_upper(&idx, q[j]), want,
+					     "leaves: n %zu addr %#lx", n, (unsigned long)q[j]);
+				if (q[j] != UINT64_MAX)
+					cr_assert_eq(vm_flat_tree_upper(&idx, q[j]), want,
+						     "tree: n %zu addr %#lx", n,
+						     (unsigned long)q[j]);
+			}
 			/* Only a hint, but it reads the same nodes: under ASan
 			 * a wrong node index is an error here. */
 			vm_flat_index_prefetch(&idx, q, 4);
