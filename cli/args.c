@@ -31,8 +31,8 @@ static const struct argp_option global_options[] = {
 	{ 0 },
 };
 
-/* What a parse returns after --help, --usage or --version where argp does
- * not exit (the shell): cli_parse answers VMMAP_HELP_SHOWN. */
+/* What a parse returns after --help, --usage or --version (argp does not
+ * exit: ARGP_NO_EXIT): cli_parse answers VMMAP_HELP_SHOWN. */
 #define HELP_DONE ECANCELED
 
 static error_t global_parse(int key, char *arg, struct argp_state *state)
@@ -89,20 +89,71 @@ error_t cli_arg_once(struct argp_state *state, const char **slot,
 	return 0;
 }
 
+/*
+ * getopt prints its complaints (an unknown option, a missing argument) to
+ * stderr itself, and argp_error prints to state->err_stream, which argp
+ * takes from stderr when the parse starts; both prefix argv[0] and add a
+ * "Try `... --help'" line.  So stderr points at a memory stream for the
+ * parse (glibc's stderr is a variable, and argp is glibc's), and the first
+ * line, without the prefix, goes to cli_error.  Without memory for the
+ * stream, argp's own text goes to stderr as it is.
+ */
+int cli_argp_parse(struct vmmap_ctx *ctx, const struct argp *argp, int argc,
+		   char **argv, unsigned flags, void *input)
+{
+	FILE *saved = stderr, *mem;
+	char *text = NULL;
+	const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+	size_t len = 0, plen = strlen(argv[0]), blen = strlen(base);
+	error_t e;
+
+	fflush(stderr);
+	mem = open_memstream(&text, &len);
+	if (mem)
+		stderr = mem;
+	e = argp_parse(argp, argc, argv, flags | ARGP_NO_EXIT | ARGP_NO_HELP, NULL, input);
+	stderr = saved;
+	if (mem && fclose(mem))
+		text = (free(text), NULL);
+	/* A message is an error even where a parser went on (argp_error
+	 * returns under ARGP_NO_EXIT). */
+	if (e == HELP_DONE || (!e && !(text && *text))) {
+		free(text);
+		return e ? VMMAP_HELP_SHOWN : 0;
+	}
+	if (text && *text) {
+		char *msg = text, *nl = strchr(text, '\n');
+
+		if (nl)
+			*nl = '\0';
+		/* getopt's prefix is argv[0], argp_error's its last part. */
+		if (!strncmp(msg, argv[0], plen) && !strncmp(msg + plen, ": ", 2))
+			msg += plen + 2;
+		else if (!strncmp(msg, base, blen) && !strncmp(msg + blen, ": ", 2))
+			msg += blen + 2;
+		if (ctx->cmd)
+			cli_error(ctx, "usage", "%s (try 'vmmap %s --help')", msg, ctx->cmd);
+		else
+			cli_error(ctx, "usage", "%s (try 'vmmap --help')", msg);
+	} else if (mem) { /* without mem, argp's own text went to stderr */
+		cli_error(ctx, "usage", "invalid arguments");
+	}
+	free(text);
+	return VMMAP_EXIT_ERROR;
+}
+
 int cli_parse(struct vmmap_ctx *ctx, const struct argp *argp, int argc,
 	      char **argv, void *input)
 {
 	char name[64];
 	char *saved = argv[0];
-	error_t e;
+	int rc;
 
 	snprintf(name, sizeof(name), "vmmap %s", ctx->cmd);
 	argv[0] = name;
-	e = argp_parse(argp, argc, argv, ctx->argp_flags | ARGP_NO_HELP, NULL, input);
+	rc = cli_argp_parse(ctx, argp, argc, argv, (unsigned)ctx->argp_flags, input);
 	argv[0] = saved;
-	if (e == HELP_DONE)
-		return VMMAP_HELP_SHOWN;
-	return e ? VMMAP_EXIT_ERROR : 0;
+	return rc;
 }
 
 /* A plain number: no '+' and no '-' (a '-' cannot lead a valid number). */

@@ -42,8 +42,8 @@ struct vmmap_ctx {
  * what. */
 int cli_files_allowed(struct vmmap_ctx *ctx, const char *what);
 
-/* cli_parse's answer when it printed --help or --version (inside the shell,
- * where argp does not exit): the command is done, successfully. */
+/* cli_parse's answer when it printed --help, --usage or --version (argp
+ * never exits here): the command is done, successfully. */
 #define VMMAP_HELP_SHOWN (-1)
 
 struct vmmap_cmd {
@@ -91,10 +91,20 @@ error_t cli_arg_once(struct argp_state *state, const char **slot,
 /*
  * Runs a command's argp parser over argv (argv[0] is the command name) with
  * "vmmap CMD" as the program name in messages.  input's first member must be
- * a struct vmmap_ctx pointer.  Returns 0 or VMMAP_EXIT_ERROR.
+ * a struct vmmap_ctx pointer.  Returns 0, VMMAP_HELP_SHOWN or
+ * VMMAP_EXIT_ERROR (reported through cli_error).
  */
 int cli_parse(struct vmmap_ctx *ctx, const struct argp *argp, int argc,
 	      char **argv, void *input);
+/*
+ * argp_parse with ARGP_NO_EXIT, whose own error messages (argp's and
+ * getopt's, two lines with a "Try ... --help" hint) are kept from stderr
+ * and reported through cli_error instead: one line, in vmmap's form, with
+ * the batch line and -j's JSON.  Returns 0, VMMAP_HELP_SHOWN or
+ * VMMAP_EXIT_ERROR.
+ */
+int cli_argp_parse(struct vmmap_ctx *ctx, const struct argp *argp, int argc,
+		   char **argv, unsigned flags, void *input);
 
 /*
  * Reports a usage or runtime error: "vmmap: CMD: message" on stderr, or under

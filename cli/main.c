@@ -99,8 +99,10 @@ static error_t root_parse(int key, char *arg, struct argp_state *state)
 		a->interactive = true;
 		return 0;
 	case ARGP_KEY_END:
-		if (a->cmd_index < 0 && !a->interactive)
+		if (a->cmd_index < 0 && !a->interactive) {
 			argp_error(state, "missing COMMAND");
+			return EINVAL;
+		}
 		return 0;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -149,9 +151,11 @@ int main(int argc, char **argv)
 	int rc;
 
 	argp_err_exit_status = VMMAP_EXIT_ERROR;
-	/* ARGP_NO_HELP: the help options are the global child's (args.c). */
-	if (argp_parse(&root_argp, argc, argv, ARGP_IN_ORDER | ARGP_NO_HELP, NULL, &root))
-		return VMMAP_EXIT_ERROR;
+	/* The help options are the global child's (args.c); argp's messages
+	 * come out in vmmap's form. */
+	rc = cli_argp_parse(&ctx, &root_argp, argc, argv, ARGP_IN_ORDER, &root);
+	if (rc)
+		return rc == VMMAP_HELP_SHOWN ? 0 : rc;
 
 	if (root.interactive && root.cmd_index < 0) {
 		char *sargv[] = { "shell", NULL };
@@ -171,6 +175,8 @@ int main(int argc, char **argv)
 	}
 	ctx.cmd = cmd->name;
 	rc = cmd->fn(&ctx, argc - root.cmd_index, argv + root.cmd_index);
+	if (rc == VMMAP_HELP_SHOWN)
+		rc = 0;
 
 	if (fflush(stdout) || ferror(stdout)) {
 		fprintf(stderr, "vmmap: %s: error writing output: %s\n", ctx.cmd,
