@@ -9,7 +9,7 @@
  * The leaves are the sorted starts themselves, so the count at the bottom
  * is the sorted position: a 1M-region table is 5 node visits, the lower
  * ones a cache miss each, where a binary layout needs 20 levels and a
- * rank array.  (Under VM_FLAT_TREE_MIN regions, where the keys stay in
+ * rank array.  (Under VM_FLAT_WALK_MIN regions, where the keys stay in
  * cache, the leaves alone are binary searched: fewer instructions.)  The
  * regions' entries sit in sorted order beside them, and the position of
  * the last hit, from which a walk moving on finds the next region without
@@ -125,8 +125,13 @@ static inline size_t vm_flat_leaf_upper(const struct vm_flat_index *idx, uint64_
 	return (size_t)(b - idx->key) + (n && *b <= addr);
 }
 
-/* Up to this many regions an index is searched by vm_flat_leaf_upper. */
-#define VM_FLAT_TREE_MIN 4096
+/*
+ * From this many regions on, the index is too big for the caches: it is
+ * searched through the tree (below, by vm_flat_leaf_upper), a miss of the
+ * last hit first tries the region after it (see umem.c), and
+ * vm_flat_index_prefetch is worth its work.
+ */
+#define VM_FLAT_WALK_MIN 4096
 
 /*
  * The sorted position of the first region starting above addr (n if
@@ -138,16 +143,9 @@ static inline size_t vm_flat_index_upper(const struct vm_flat_index *idx,
 {
 	if (addr == UINT64_MAX)
 		return idx->n;
-	return idx->n < VM_FLAT_TREE_MIN ? vm_flat_leaf_upper(idx, addr)
+	return idx->n < VM_FLAT_WALK_MIN ? vm_flat_leaf_upper(idx, addr)
 					 : vm_flat_tree_upper(idx, addr);
 }
-
-/*
- * From this many regions on, the index is too big for the caches: a miss
- * of the last hit first tries the region after it (see umem.c), and
- * vm_flat_index_prefetch is worth its work.
- */
-#define VM_FLAT_WALK_MIN 4096
 
 /* Runs the searches for addr[0..n) side by side, this many at a time,
  * touching what vm_flat_index_upper and the found region's entry will

@@ -60,7 +60,7 @@ void vm_umem_clean(struct vm_umem *umem)
  * The table changed: the generation moves on, which makes the flat indexes
  * stale (they are rebuilt lazily), and the last-hit records are cleared
  * here and now, so that translate's test of them needs no generation
- * compare (measured: 0.2 to 0.5 ns of a 2.2 to 2.7 ns walk step).
+ * compare (callgrind: 3 of a walk step's 28 instructions).
  */
 static void table_changed(struct vm_umem *umem)
 {
@@ -563,19 +563,13 @@ int vm_umem_translate_index(const struct vm_umem *umem,
 			    uint64_t addr, uint64_t len, struct vm_piece *pieces,
 			    size_t max_pieces, struct vm_translation *tr)
 {
-	size_t up = flat_upper(idx, addr), i = up - 1;
-	uint64_t off, span;
+	size_t up = flat_upper(idx, addr);
 
 	/* The common case, a range inside one region: one piece, without
 	 * translate_flat's loop (measured: a tenth of a random lookup in a
 	 * small table). */
-	if (up && max_pieces && (off = addr - idx->e[i].start) <=
-				(span = idx->e[i].last - idx->e[i].start) &&
-	    len - 1 <= span - off) {
-		vm_umem_one_piece(idx, i, from, addr, len, off, pieces, tr);
-		vm_umem_hit(umem, idx, from, i);
+	if (vm_umem_hit_one(umem, idx, from, up, addr, len, pieces, max_pieces, tr))
 		return 0;
-	}
 	return vm_umem_translate_at(umem, idx, from, addr, len, pieces, max_pieces, tr, up);
 }
 

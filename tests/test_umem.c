@@ -547,7 +547,7 @@ Test(umem, flat_index_search_against_binary_search)
 {
 	static const size_t sizes[] = {
 		0, 1, 2, 3, 15, 16, 17, 255, 256, 257, 271, 272, 273,
-		VM_FLAT_TREE_MIN - 1, VM_FLAT_TREE_MIN, 4623, 4624, 4625,
+		VM_FLAT_WALK_MIN - 1, VM_FLAT_WALK_MIN, 4623, 4624, 4625,
 		78607, 78608, 78609, 100000,
 	};
 	uint64_t x = 5;
