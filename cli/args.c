@@ -115,13 +115,15 @@ int cli_argp_parse(struct vmmap_ctx *ctx, const struct argp *argp, int argc,
 	stderr = saved;
 	if (mem && fclose(mem))
 		text = (free(text), NULL);
+	if (text && !*text)
+		text = (free(text), NULL);
 	/* A message is an error even where a parser went on (argp_error
 	 * returns under ARGP_NO_EXIT). */
-	if (e == HELP_DONE || (!e && !(text && *text))) {
+	if (e == HELP_DONE || (!e && !text)) {
 		free(text);
 		return e ? VMMAP_HELP_SHOWN : 0;
 	}
-	if (text && *text) {
+	if (text) {
 		char *msg = text, *nl = strchr(text, '\n');
 
 		if (nl)

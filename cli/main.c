@@ -150,7 +150,6 @@ int main(int argc, char **argv)
 	const struct vmmap_cmd *cmd;
 	int rc;
 
-	argp_err_exit_status = VMMAP_EXIT_ERROR;
 	/* The help options are the global child's (args.c); argp's messages
 	 * come out in vmmap's form. */
 	rc = cli_argp_parse(&ctx, &root_argp, argc, argv, ARGP_IN_ORDER, &root);
