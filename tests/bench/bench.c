@@ -214,8 +214,9 @@ static long r4_find(void *ctx, uint64_t addr)
  * walk_vmmap are not inlined into main: there, with main's many live
  * values, gcc kept the loop's values on the stack (measured: vmmap's hit
  * loop stored one back every query and jumped to its hit). */
-static __attribute__((noinline)) uint64_t walk(const struct impl *im, const struct region *r,
-		     const struct query *q, size_t nq, size_t *misses)
+static __attribute__((noinline)) uint64_t
+walk(const struct impl *im, const struct region *r, const struct query *q, size_t nq,
+     size_t *misses)
 {
 	uint64_t sum = 0;
 
@@ -242,8 +243,8 @@ static __attribute__((noinline)) uint64_t walk(const struct impl *im, const stru
 	return sum;
 }
 
-static __attribute__((noinline)) uint64_t walk_vmmap(const struct vm_umem *u, const struct query *q, size_t nq,
-			   size_t *misses)
+static __attribute__((noinline)) uint64_t
+walk_vmmap(const struct vm_umem *u, const struct query *q, size_t nq, size_t *misses)
 {
 	struct vm_piece p[16];
 	struct vm_translation tr;
@@ -253,11 +254,12 @@ static __attribute__((noinline)) uint64_t walk_vmmap(const struct vm_umem *u, co
 	for (size_t i = 0; i < nq; i++) {
 		int rc = vm_umem_translate(u, VM_SPACE_GPA, q[i].addr, q[i].len, p, 16, &tr);
 
-		/* One piece first, as the references sum theirs: at -O2 gcc
-		 * does not thread the inline hit's known npieces into the loop
-		 * below, which then reads the piece back from the stack
-		 * (measured: 1 to 2 ns of a 4 KiB walk's step; -O3 threads it
-		 * itself).  Same sum either way. */
+		/* One piece first, as the references sum theirs: gcc does not
+		 * carry the inline hit's known npieces into the loop below, so
+		 * at -O2 the hit ran that loop, reading the piece back from
+		 * the stack (measured: 1 to 2 ns of a 4 KiB walk's step; -O3
+		 * drops the loop but still reads it back).  Same sum either
+		 * way. */
 		if (rc == 0 && tr.npieces == 1) {
 			sum += p[0].userspace_addr + p[0].len;
 			continue;
