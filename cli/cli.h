@@ -189,6 +189,35 @@ int cli_atomic_write(struct vmmap_ctx *ctx, struct cli_atomic *f, const void *bu
 int cli_atomic_commit(struct vmmap_ctx *ctx, struct cli_atomic *f);
 void cli_atomic_abort(struct cli_atomic *f);
 
+/*
+ * The SIGBUS guard (guard.c) around reads of a mapped file: between begin
+ * and end, on this thread, a page of the file that vanished (the file
+ * shrank) reads as zeros instead of killing vmmap, and end says whether
+ * that happened.
+ */
+void cli_guard_begin(void);
+bool cli_guard_end(void);
+
+/* Loads a table file as vm_table_load_file does, under the guard: a file
+ * that shrinks meanwhile is "FILE: changed while being read". */
+int cli_load_table(struct vm_table *t, const char *path, unsigned flags,
+		   struct vm_error *err);
+
+/* Reads a whole input file ("-": standard input) that is not a table (a
+ * recording), capped as vm_input_open caps it.  *buf is malloc'ed.
+ * Returns 0 or VMMAP_EXIT_ERROR (reported). */
+int cli_read_input(struct vmmap_ctx *ctx, const char *path, char **buf, size_t *len);
+
+/*
+ * Writes text and tail into f (opened with cli_atomic_open; opened again
+ * here after an earlier commit) and commits it.  If that fails, the text
+ * is saved instead to a new file of mode 0600 in $TMPDIR (else /tmp), and
+ * the one error line names it: output is never lost.  0 or
+ * VMMAP_EXIT_ERROR.
+ */
+int cli_atomic_replace(struct vmmap_ctx *ctx, struct cli_atomic *f, const char *text,
+		       const char *tail);
+
 /* Exactly one query, in the same forms (for --batch lines). */
 int cli_parse_query(struct vmmap_ctx *ctx, char **args, int n,
 		    struct cli_query *q);

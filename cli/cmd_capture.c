@@ -109,11 +109,17 @@ const struct argp cmd_capture_argp = {
 	.children = cli_global_children,
 };
 
-static volatile sig_atomic_t stop_signal;
+/* The signal that asked the capture to stop (SIGINT, SIGTERM, SIGHUP),
+ * and a pending SIGUSR1 checkpoint.  Signals are blocked except inside
+ * ppoll, so they are seen at once and never between a check and a wait. */
+static volatile sig_atomic_t stop_signal, checkpoint_signal;
 
 static void on_signal(int sig)
 {
-	stop_signal = sig;
+	if (sig == SIGUSR1)
+		checkpoint_signal = 1;
+	else
+		stop_signal = sig;
 }
 
 static uint64_t now_ns(void)
@@ -123,6 +129,10 @@ static uint64_t now_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
+
+#define STALL_NS ((uint64_t)VU_STALL_MS * 1000000u)
+/* The longest --timeout: what a u32 of seconds holds. */
+#define TIMEOUT_MAX UINT64_C(4294967295)
 
 struct capture {
 	struct vmmap_ctx *ctx;
@@ -139,40 +149,48 @@ struct capture {
 	bool connected;
 	bool violated;        /* some session had violations */
 	bool said_unlisted;
+	struct cli_atomic out; /* -o: opened at start, so it is proven writable */
 	struct cli_atomic rec; /* --record, while a session runs (fd >= 0) */
 	const char *end;
 	int fatal;            /* exit status 2 reason seen */
 };
 
-/* Waits for fd to be readable, honouring the deadline and signals.
- * Returns 1 ready, 0 timed out, -1 signal (or error). */
-static int wait_readable(struct capture *c, int fd)
+/*
+ * Waits for events on fd (none: fd -1) until the capture's deadline or
+ * until, if not 0, the earlier `until` (a stall limit), honouring signals.
+ * Returns 1 ready, 0 the capture's deadline, 2 `until`, -1 a stop signal,
+ * -2 a checkpoint signal.
+ */
+static int wait_for(struct capture *c, int fd, short events, uint64_t until)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	struct timespec ts, *tp = NULL;
+	struct pollfd p = { .fd = fd, .events = events };
+	struct timespec ts, *tp;
 	sigset_t none;
 	int r;
 
 	sigemptyset(&none);
 	for (;;) {
+		uint64_t now = now_ns(), end = c->deadline_ns;
+		bool stall = until && (!end || until < end);
+
 		if (stop_signal)
 			return -1;
-		if (c->deadline_ns) {
-			uint64_t now = now_ns();
-
-			if (now >= c->deadline_ns)
-				return 0;
-			ts.tv_sec = (time_t)((c->deadline_ns - now) / 1000000000u);
-			ts.tv_nsec = (long)((c->deadline_ns - now) % 1000000000u);
+		if (checkpoint_signal)
+			return -2;
+		if (stall)
+			end = until;
+		tp = NULL;
+		if (end) {
+			if (now >= end)
+				return stall ? 2 : 0;
+			ts.tv_sec = (time_t)((end - now) / 1000000000u);
+			ts.tv_nsec = (long)((end - now) % 1000000000u);
 			tp = &ts;
 		}
-		/* Signals are blocked except inside ppoll: no lost wake-up. */
-		r = ppoll(&p, 1, tp, &none);
+		r = ppoll(&p, fd >= 0, tp, &none);
 		if (r > 0)
 			return 1;
-		if (r == 0)
-			continue; /* re-check the deadline */
-		if (errno != EINTR)
+		if (r < 0 && errno != EINTR)
 			return -1;
 	}
 }
@@ -238,25 +256,18 @@ static void follow_line(struct capture *c, const struct vu_msg *m,
 	fflush(c->follow);
 }
 
-/* Appends m to the --record file, as vu_decode_record reads it. */
+/* Appends m to the --record file, in the current recording format. */
 static void record(struct capture *c, const struct vu_msg *m)
 {
-	uint8_t head[1 + VHOST_USER_HDR_SIZE];
-	size_t nfds = m->nfds < VU_RECORD_FDS_MASK ? m->nfds : VU_RECORD_FDS_MASK;
+	static uint8_t buf[VU_RECORD_MAX];
 
-	if (c->rec.fd < 0)
-		return;
-	head[0] = (uint8_t)(nfds | (m->fds_truncated ? VU_RECORD_TRUNCATED : 0));
-	memcpy(head + 1, &m->request, 4);
-	memcpy(head + 5, &m->flags, 4);
-	memcpy(head + 9, &m->size, 4);
-	cli_atomic_write(c->ctx, &c->rec, head, sizeof(head));
-	cli_atomic_write(c->ctx, &c->rec, m->payload, m->size);
+	if (c->rec.fd >= 0)
+		cli_atomic_write(c->ctx, &c->rec, buf, vu_encode_record(m, buf));
 }
 
-/* Handles one message read from the frontend (or a recording).  Returns
- * false when the capture of this session must end. */
-static bool handle(struct capture *c, struct vu_msg *m, int conn)
+/* Handles one message read from the frontend (or a recording) and queues
+ * its reply.  Returns false when the capture of this session must end. */
+static bool handle(struct capture *c, struct vu_msg *m, struct vu_conn *conn)
 {
 	struct vu_reply reply;
 	size_t updates_before = c->s.updates_total;
@@ -268,16 +279,13 @@ static bool handle(struct capture *c, struct vu_msg *m, int conn)
 		c->fatal = 1;
 		return false;
 	}
-	if (reply.len && conn >= 0 && (rc = vu_send(conn, &reply))) {
-		if (rc == -EAGAIN || rc == -EWOULDBLOCK) {
-			vu_session_violation(&c->s, c->s.nmsgs - 1, m->request,
-					     "the frontend left its replies unread for %d ms "
-					     "with the socket buffer full; connection closed",
-					     VU_STALL_MS);
-			c->end = "stalled";
-		} else {
-			c->end = "disconnect"; /* the frontend went away */
-		}
+	/* A frontend that went away may still have messages on the way: they
+	 * are read to the end, so what it sent is recorded. */
+	if (reply.len && conn && !conn->peer_gone &&
+	    (rc = vu_conn_send(conn, &reply, now_ns())) && rc != -EPIPE &&
+	    rc != -ECONNRESET) {
+		fprintf(stderr, "vmmap: capture: sending a reply: %s\n", strerror(-rc));
+		c->end = "error";
 		report_violations(c);
 		return false;
 	}
@@ -290,121 +298,143 @@ static bool handle(struct capture *c, struct vu_msg *m, int conn)
 	return true;
 }
 
-/* Serves one frontend until it leaves or the capture must end. */
-static void serve(struct capture *c, int conn)
-{
-	struct vu_msg *m = malloc(sizeof(*m));
-	int fds[VU_MAX_FDS];
-	char why[256];
+static int write_capture(struct capture *c, const char *end);
 
-	if (!m) {
+/* Serves one frontend until it leaves or the capture must end. */
+static void serve(struct capture *c, int fd)
+{
+	struct vu_conn conn;
+	char why[256];
+	uint32_t request;
+
+	if (vu_conn_init(&conn, fd)) {
+		vu_conn_close(&conn);
 		c->end = "error";
 		c->fatal = 1;
 		return;
 	}
-	/* Stalling mid-message or leaving replies unread ends the session,
-	 * so no frontend can hang vmmap. */
-	vu_set_stall_limit(conn);
 	for (;;) {
+		bool out = vu_conn_pending(&conn);
+		/* A message, or a reply the frontend leaves unread, has
+		 * VU_STALL_MS from its start; between messages, no limit. */
+		uint64_t until = out ? conn.out_since_ns + STALL_NS
+			       : conn.started_ns ? conn.started_ns + STALL_NS : 0;
 		enum vu_read rr;
-		size_t nfds;
-		bool go_on;
-		int w = wait_readable(c, conn);
+		int w = wait_for(c, conn.fd, out ? POLLOUT : POLLIN, until);
 
+		if (w == -2) {
+			checkpoint_signal = 0;
+			if (write_capture(c, "checkpoint"))
+				c->fatal = 1;
+			continue;
+		}
+		if (w == 2 && out) {
+			vu_session_violation(&c->s, c->s.nmsgs - 1, 0,
+					     "the frontend left its replies unread for %d ms "
+					     "with the socket buffer full; connection closed",
+					     VU_STALL_MS);
+			c->end = "stalled";
+			break;
+		}
+		if (w == 2) {
+			vu_conn_partial(&conn, why, sizeof(why), &request);
+			vu_session_violation(&c->s, c->s.nmsgs, request,
+					     "%s, for %d ms; connection closed", why, VU_STALL_MS);
+			c->end = "stalled";
+			break;
+		}
 		if (w <= 0) {
 			c->end = w == 0 ? "timeout" : "signal";
 			break;
 		}
-		rr = vu_read_msg(conn, m, fds, &nfds, why, sizeof(why));
+		if (out) {
+			if (vu_conn_flush(&conn, now_ns()) && !conn.peer_gone)
+				break;
+			continue;
+		}
+		/* One message per wait: a signal is seen between any two. */
+		rr = vu_conn_read(&conn, now_ns(), why, sizeof(why));
+		if (rr == VU_READ_AGAIN)
+			continue;
 		if (rr == VU_READ_EOF ||
 		    (rr == VU_READ_ERROR && (errno == ECONNRESET || errno == EPIPE))) {
 			/* A frontend that closes with replies unread resets the
 			 * connection: it left all the same. */
-			for (size_t i = 0; i < nfds; i++)
-				close(fds[i]);
 			c->end = "disconnect";
 			break;
 		}
-		if (rr != VU_READ_OK) {
-			for (size_t i = 0; i < nfds; i++)
-				close(fds[i]);
-			if (rr == VU_READ_FRAMING) {
-				vu_session_violation(&c->s, c->s.nmsgs, 0, "%s; connection closed",
-						     why);
-				c->end = "framing";
-			} else {
-				fprintf(stderr, "vmmap: capture: reading from the frontend: %s\n",
-					strerror(errno));
-				c->end = "error";
-			}
+		if (rr == VU_READ_FRAMING) {
+			vu_session_violation(&c->s, c->s.nmsgs, 0, "%s; connection closed", why);
+			c->end = "framing";
 			break;
 		}
-		m->time_ns = now_ns() - c->connect_ns;
-		go_on = handle(c, m, conn);
-		/* Every fd is closed once its message is handled. */
-		for (size_t i = 0; i < nfds; i++)
-			close(fds[i]);
-		if (!go_on)
+		if (rr == VU_READ_ERROR) {
+			fprintf(stderr, "vmmap: capture: reading from the frontend: %s\n",
+				strerror(errno));
+			c->end = "error";
 			break;
+		}
+		conn.m->time_ns = now_ns() - c->connect_ns;
+		conn.m->direction = VU_FRONT_TO_BACK;
+		conn.m->channel = VU_MAIN_CHANNEL;
+		if (!handle(c, conn.m, &conn)) {
+			vu_conn_drop_fds(&conn);
+			break;
+		}
+		/* Every fd is closed once its message is handled. */
+		vu_conn_drop_fds(&conn);
 	}
 	report_violations(c);
-	free(m);
+	vu_conn_close(&conn);
 }
 
 /* Feeds a --record file through the session, as if from a frontend
- * (replies are dropped; time stands still). */
+ * (replies are dropped; the recorded times stand). */
 static int replay(struct capture *c, const char *path)
 {
 	struct vu_msg *m = malloc(sizeof(*m));
 	char why[256], *buf = NULL;
 	size_t len = 0, off = 0, n;
-	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-	int rc = 0;
+	int rc, version;
 
-	if (!f || !m) {
+	if (!m)
+		return cli_error(c->ctx, "nomem", "out of memory");
+	if ((rc = cli_read_input(c->ctx, path, &buf, &len))) {
 		free(m);
-		return cli_error(c->ctx, "io", "%s: %s", path, strerror(f ? ENOMEM : errno));
+		return rc;
 	}
-	for (;;) { /* read it all: a session is small */
-		char *nb = realloc(buf, len + 65536);
-
-		if (!nb) {
-			rc = cli_error(c->ctx, "nomem", "out of memory");
-			break;
-		}
-		buf = nb;
-		n = fread(buf + len, 1, 65536, f);
-		len += n;
-		if (n < 65536)
-			break;
-	}
-	if (!rc && ferror(f))
-		rc = cli_error(c->ctx, "io", "%s: %s", path, strerror(errno));
-	if (f != stdin)
-		fclose(f);
 	c->connected = true;
 	c->end = "replay";
-	while (!rc && off < len) {
-		if (!(n = vu_decode_record(m, (const uint8_t *)buf + off, len - off, why,
-					   sizeof(why)))) {
+	version = vu_record_version((const uint8_t *)buf, len, &off, why, sizeof(why));
+	if (!version) {
+		free(buf);
+		free(m);
+		return cli_error(c->ctx, "input", "%s: %s", path, why);
+	}
+	while (off < len) {
+		if (!(n = vu_decode_record(m, version, (const uint8_t *)buf + off,
+					   len - off, why, sizeof(why)))) {
 			vu_session_violation(&c->s, c->s.nmsgs, 0, "%s: at byte %zu: %s", path,
 					     off, why);
 			c->end = "framing";
 			break;
 		}
 		off += n;
-		m->time_ns = 0;
-		if (!handle(c, m, -1))
+		/* A backend session takes the frontend's requests; the rest of a
+		 * forwarding recording is for other readers. */
+		if (m->direction != VU_FRONT_TO_BACK || m->channel != VU_MAIN_CHANNEL)
+			continue;
+		if (!handle(c, m, NULL))
 			break;
 	}
 	report_violations(c);
 	free(buf);
 	free(m);
-	return rc;
+	return 0;
 }
 
 static int parse_count(struct vmmap_ctx *ctx, const char *opt, const char *arg,
-		       uint64_t *out)
+		       uint64_t max, uint64_t *out)
 {
 	const char *why;
 
@@ -413,166 +443,240 @@ static int parse_count(struct vmmap_ctx *ctx, const char *opt, const char *arg,
 	if (*out == 0)
 		return cli_error(ctx, "usage", "invalid %s '%s': must be at least 1",
 				 opt, arg);
+	if (*out > max)
+		return cli_error(ctx, "usage", "invalid %s '%s': at most %" PRIu64, opt,
+				 arg, max);
 	return 0;
 }
 
 /* Starts a session: a fresh protocol state, and the --record file. */
 static int session_begin(struct capture *c)
 {
+	uint8_t head[VU_RECORD_FILE_HDR];
+
 	vu_session_init(&c->s, &c->cfg);
 	c->reported = 0;
 	c->said_unlisted = false;
 	c->rec.fd = -1;
-	if (c->a->record && cli_atomic_open(c->ctx, c->a->record, &c->rec)) {
-		c->rec.fd = -1;
-		return VMMAP_EXIT_ERROR;
+	if (c->a->record) {
+		if (cli_atomic_open(c->ctx, c->a->record, &c->rec)) {
+			c->rec.fd = -1;
+			return VMMAP_EXIT_ERROR;
+		}
+		vu_record_file_header(head);
+		cli_atomic_write(c->ctx, &c->rec, head, sizeof(head));
 	}
 	return 0;
 }
 
 /*
- * Ends a session: writes the capture (atomically, when -o), commits the
- * recording and prints the summary.  Returns 0 or VMMAP_EXIT_ERROR.
+ * Writes the capture so far (atomically to -o, else to standard output),
+ * with end as its end reason.  When -o cannot take it, the capture goes to
+ * a new private file in $TMPDIR, which the error names: never nowhere.
+ * Returns 0 or VMMAP_EXIT_ERROR.
+ */
+static int write_capture(struct capture *c, const char *end)
+{
+	struct vmmap_ctx *ctx = c->ctx;
+	json_t *doc = vu_session_to_json(&c->s, end);
+	char *text = NULL;
+	int rc = 0;
+
+	if (doc && c->a->keep &&
+	    json_object_set_new(json_object_get(doc, "capture"), "session",
+				json_integer((json_int_t)(c->sessions + c->connected)))) {
+		json_decref(doc);
+		doc = NULL;
+	}
+	text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+	json_decref(doc);
+	if (!text)
+		return cli_error(ctx, "nomem", "out of memory");
+	if (c->a->output)
+		rc = cli_atomic_replace(ctx, &c->out, text, "\n");
+	else if (!ctx->quiet)
+		printf("%s\n", text), fflush(stdout);
+	free(text);
+	return rc;
+}
+
+/*
+ * Ends a session: writes the capture, commits the recording and prints
+ * the summary.  Returns 0 or VMMAP_EXIT_ERROR.
  */
 static int session_end(struct capture *c)
 {
 	struct vmmap_ctx *ctx = c->ctx;
-	const char *out = c->a->output;
-	char *text = NULL, *nl = NULL, who[32] = "";
-	json_t *doc = vu_session_to_json(&c->s, c->end);
-	int rc = 0;
+	char who[32] = "";
+	int rc;
 
+	if (c->a->keep)
+		snprintf(who, sizeof(who), "session %zu: ", c->sessions + c->connected);
+	rc = write_capture(c, c->end);
 	c->sessions += c->connected;
-	if (c->a->keep) {
-		snprintf(who, sizeof(who), "session %zu: ", c->sessions);
-		if (doc && json_object_set_new(json_object_get(doc, "capture"), "session",
-					       json_integer((json_int_t)c->sessions))) {
-			json_decref(doc);
-			doc = NULL;
-		}
-	}
-	text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
-	json_decref(doc);
-	if (!text || asprintf(&nl, "%s\n", text) < 0) {
-		nl = NULL;
-		rc = cli_error(ctx, "nomem", "out of memory");
-	} else if (out) {
-		rc = cli_write_atomic(ctx, out, nl);
-	} else if (!ctx->quiet) {
-		fputs(nl, stdout);
-		fflush(stdout);
-	}
 	if (c->rec.fd >= 0 && cli_atomic_commit(ctx, &c->rec))
 		rc = VMMAP_EXIT_ERROR;
 	c->rec.fd = -1;
-	free(text);
-	free(nl);
 	if (!rc && !ctx->quiet)
 		fprintf(stderr, "vmmap: capture: %s%s after %zu message%s: %zu region%s, "
-			"%zu table change%s, %zu violation%s\n", who, c->end, c->s.nmsgs,
+			"%zu table change%s, %zu violation%s%s\n", who, c->end, c->s.nmsgs,
 			c->s.nmsgs == 1 ? "" : "s", c->s.table.umem.nregions,
 			c->s.table.umem.nregions == 1 ? "" : "s", c->s.updates_total,
 			c->s.updates_total == 1 ? "" : "s", c->s.violations_total,
-			c->s.violations_total == 1 ? "" : "s");
+			c->s.violations_total == 1 ? "" : "s",
+			c->s.warnings_total ? ", warnings (see \"warnings\")" : "");
 	c->violated |= c->s.violations_total > 0;
 	c->updates_done += c->s.updates_total;
 	vu_session_clean(&c->s);
 	return rc;
 }
 
+/* Connects to the frontend, retrying while it is not there yet (until the
+ * deadline) or its backlog is full (with a backoff up to 100 ms).
+ * Returns the fd, or -1 when the capture ends first (c->end says why) or
+ * on an error (*rc set). */
+static int connect_frontend(struct capture *c, int *rc)
+{
+	const char *path = c->a->connect, *why = "";
+	uint64_t backoff_ms = 1;
+
+	for (;;) {
+		bool pending;
+		int fd = vu_connect(path, &pending, &why), w, e;
+
+		if (fd >= 0 && pending) {
+			w = wait_for(c, fd, POLLOUT, 0);
+			if (w == 1 && !(e = vu_connect_finish(fd)))
+				return fd;
+			close(fd);
+			if (w == 1) {
+				fd = e;
+			} else if (w == -2) {
+				checkpoint_signal = 0;
+				continue;
+			} else {
+				c->end = w == 0 ? "timeout" : "signal";
+				return -1;
+			}
+		}
+		if (fd >= 0)
+			return fd;
+		if (fd != -EAGAIN && ((fd != -ENOENT && fd != -ECONNREFUSED) ||
+				      !c->deadline_ns)) {
+			*rc = cli_error(c->ctx, "io", "%s: %s: %s", path, why, strerror(-fd));
+			return -1;
+		}
+		w = wait_for(c, -1, 0, now_ns() + backoff_ms * 1000000u);
+		if (w == 0 || w == -1) {
+			c->end = w == 0 ? "timeout" : "signal";
+			return -1;
+		}
+		checkpoint_signal = 0; /* nothing captured yet */
+		if (fd == -EAGAIN && backoff_ms < 100)
+			backoff_ms *= 2;
+		else if (fd != -EAGAIN)
+			backoff_ms = 50;
+	}
+}
+
 /* Opens the connection to the next frontend: -1 when the capture ends
  * first (c->end says why) or on an error (*rc set). */
 static int next_frontend(struct capture *c, int lfd, int *rc)
 {
-	struct capture_args *a = c->a;
-	const char *why = "";
-	int conn = -1, w;
+	int conn, w;
 
-	if (lfd >= 0) {
-		w = wait_readable(c, lfd);
+	if (lfd < 0)
+		return connect_frontend(c, rc);
+	for (;;) {
+		w = wait_for(c, lfd, POLLIN, 0);
+		if (w == -2) {
+			checkpoint_signal = 0; /* between sessions: all is written */
+			continue;
+		}
 		if (w <= 0) {
 			c->end = w == 0 ? "timeout" : "signal";
 			return -1;
 		}
-		if ((conn = vu_accept(lfd)) < 0) {
-			*rc = cli_error(c->ctx, "io", "%s: accept: %s", a->listen, strerror(-conn));
-			c->end = "error";
-		}
-		return conn;
-	}
-	/* The frontend may not be listening yet: retry until the deadline. */
-	for (;;) {
-		struct timespec ts = { 0, 50 * 1000000 };
-		sigset_t none;
-
-		conn = vu_connect(a->connect, &why);
+		conn = vu_accept(lfd);
 		if (conn >= 0)
 			return conn;
-		if ((conn != -ENOENT && conn != -ECONNREFUSED) || !c->deadline_ns) {
-			*rc = cli_error(c->ctx, "io", "%s: %s: %s", a->connect, why,
-					strerror(-conn));
-			return -1;
-		}
-		sigemptyset(&none);
-		if (now_ns() >= c->deadline_ns) {
-			c->end = "timeout";
-			return -1;
-		}
-		if (ppoll(NULL, 0, &ts, &none) < 0 && stop_signal) {
-			c->end = "signal";
-			return -1;
-		}
+		if (conn == -EAGAIN || conn == -ECONNABORTED)
+			continue; /* it left before we took it */
+		*rc = cli_error(c->ctx, "io", "%s: accept: %s", c->a->listen, strerror(-conn));
+		c->end = "error";
+		return -1;
 	}
+}
+
+/* The checks of the options; 0 or VMMAP_EXIT_ERROR. */
+static int check_args(struct vmmap_ctx *ctx, struct capture_args *a,
+		      struct capture *c, uint64_t *timeout)
+{
+	if (a->extra)
+		return cli_error(ctx, "usage", "unexpected argument '%s'", a->extra);
+	if ((!!a->listen + !!a->connect + !!a->replay) != 1)
+		return cli_error(ctx, "usage", "give exactly one of --listen PATH, "
+				 "--connect PATH and --replay FILE");
+	if (a->keep && !a->listen)
+		return cli_error(ctx, "usage", "--keep-listening needs --listen");
+	if (a->sessions && !a->keep)
+		return cli_error(ctx, "usage", "--sessions needs --keep-listening");
+	if (a->record && a->replay)
+		return cli_error(ctx, "usage", "--record and --replay do not go together");
+	if ((a->timeout && parse_count(ctx, "--timeout", a->timeout, TIMEOUT_MAX, timeout)) ||
+	    (a->updates && parse_count(ctx, "--updates", a->updates, UINT64_MAX,
+				       &c->max_updates)) ||
+	    (a->sessions && parse_count(ctx, "--sessions", a->sessions, UINT64_MAX,
+					&c->max_sessions)))
+		return VMMAP_EXIT_ERROR;
+	if (a->max_slots && parse_count(ctx, "--max-slots", a->max_slots, UINT64_MAX,
+					&c->cfg.max_slots))
+		return VMMAP_EXIT_ERROR;
+	if (c->cfg.max_slots > VU_MAX_SLOTS)
+		return cli_error(ctx, "usage", "invalid --max-slots '%s': at most %d "
+				 "(KVM's own slot limit)", a->max_slots, VU_MAX_SLOTS);
+	if ((a->output && !*a->output) || (a->record && !*a->record))
+		return cli_error(ctx, "usage", "%s: an empty file name",
+				 a->output && !*a->output ? "-o" : "--record");
+	/* Refused now, not after an hour of capture: the output's temporary
+	 * file is made at once, and the recording's path is checked. */
+	if ((a->record && cli_output_ok(ctx, a->record)) ||
+	    (a->output && cli_atomic_open(ctx, a->output, &c->out)))
+		return VMMAP_EXIT_ERROR;
+	return 0;
 }
 
 int cmd_capture(struct vmmap_ctx *ctx, int argc, char **argv)
 {
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGUSR1 };
 	struct capture_args a = { .ctx = ctx };
 	struct capture c = { .ctx = ctx, .a = &a, .end = "timeout" };
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = { .sa_handler = on_signal }, old_sa[4];
+	struct vu_listener l = { .fd = -1 };
 	sigset_t block, saved;
 	uint64_t timeout = 0;
-	int lfd = -1, conn, rc;
+	int conn, rc;
 	const char *why = "";
 	bool left;
 
 	c.cfg = (struct vu_config){ .mem_slots = true, .max_slots = 509, .queues = 1 };
 	c.rec.fd = -1;
+	c.out.fd = -1;
 	if ((rc = cli_parse(ctx, &cmd_capture_argp, argc, argv, &a)))
 		return rc;
-	if (a.extra)
-		return cli_error(ctx, "usage", "unexpected argument '%s'", a.extra);
-	if ((!!a.listen + !!a.connect + !!a.replay) != 1)
-		return cli_error(ctx, "usage", "give exactly one of --listen PATH, "
-				 "--connect PATH and --replay FILE");
-	if (a.keep && !a.listen)
-		return cli_error(ctx, "usage", "--keep-listening needs --listen");
-	if (a.sessions && !a.keep)
-		return cli_error(ctx, "usage", "--sessions needs --keep-listening");
-	if (a.record && a.replay)
-		return cli_error(ctx, "usage", "--record and --replay do not go together");
-	if ((a.timeout && parse_count(ctx, "--timeout", a.timeout, &timeout)) ||
-	    (a.updates && parse_count(ctx, "--updates", a.updates, &c.max_updates)) ||
-	    (a.sessions && parse_count(ctx, "--sessions", a.sessions, &c.max_sessions)) ||
-	    (a.max_slots && parse_count(ctx, "--max-slots", a.max_slots, &c.cfg.max_slots)))
-		return VMMAP_EXIT_ERROR;
-	if (c.cfg.max_slots > VU_MAX_SLOTS)
-		return cli_error(ctx, "usage", "invalid --max-slots '%s': at most %d "
-				 "(KVM's own slot limit)", a.max_slots, VU_MAX_SLOTS);
-	/* Refused now, not after an hour of capture. */
-	if ((a.output && cli_output_ok(ctx, a.output)) ||
-	    (a.record && cli_output_ok(ctx, a.record)))
-		return VMMAP_EXIT_ERROR;
+	if ((rc = check_args(ctx, &a, &c, &timeout)))
+		return rc;
 	c.cfg.mem_slots = !a.no_mem_slots;
 	if (a.follow)
 		c.follow = a.output ? stdout : stderr;
 
+	stop_signal = checkpoint_signal = 0;
 	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
+	for (size_t i = 0; i < 4; i++)
+		sigaddset(&block, sigs[i]);
 	sigprocmask(SIG_BLOCK, &block, &saved);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	for (size_t i = 0; i < 4; i++)
+		sigaction(sigs[i], &sa, &old_sa[i]);
 	c.start_ns = now_ns();
 	c.deadline_ns = timeout ? c.start_ns + timeout * 1000000000u : 0;
 
@@ -584,12 +688,12 @@ int cmd_capture(struct vmmap_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	if (a.listen) {
-		lfd = vu_listen(a.listen, &why);
-		if (lfd < 0) {
+		rc = vu_listen(&l, a.listen, &why);
+		if (rc < 0) {
 			/* "exists and is not a socket" says it all; others need errno. */
-			rc = lfd == -EEXIST
+			rc = rc == -EEXIST || rc == -EADDRINUSE
 				? cli_error(ctx, "io", "%s: %s", a.listen, why)
-				: cli_error(ctx, "io", "%s: %s: %s", a.listen, why, strerror(-lfd));
+				: cli_error(ctx, "io", "%s: %s: %s", a.listen, why, strerror(-rc));
 			goto out;
 		}
 		if (!ctx->quiet)
@@ -598,7 +702,7 @@ int cmd_capture(struct vmmap_ctx *ctx, int argc, char **argv)
 	}
 	for (;;) {
 		c.connected = false;
-		conn = next_frontend(&c, lfd, &rc);
+		conn = next_frontend(&c, l.fd, &rc);
 		if (rc)
 			break;
 		if (conn < 0) {
@@ -620,7 +724,6 @@ int cmd_capture(struct vmmap_ctx *ctx, int argc, char **argv)
 		c.connected = true;
 		c.connect_ns = now_ns();
 		serve(&c, conn);
-		close(conn);
 		rc = session_end(&c);
 		/* Keep listening after whatever ended this frontend's session
 		 * (it left, was sent away, or its connection failed), not after
@@ -636,10 +739,10 @@ out:
 		rc = c.fatal ? VMMAP_EXIT_ERROR
 		   : (!c.sessions || c.violated) ? VMMAP_EXIT_NEGATIVE
 		   : VMMAP_EXIT_OK;
-	if (lfd >= 0) {
-		close(lfd);
-		unlink(a.listen);
-	}
+	cli_atomic_abort(&c.out);
+	vu_listen_close(&l, a.listen);
+	for (size_t i = 0; i < 4; i++)
+		sigaction(sigs[i], &old_sa[i], NULL);
 	sigprocmask(SIG_SETMASK, &saved, NULL);
 	return rc;
 }

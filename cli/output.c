@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "input.h"
 #include "shell.h"
 
 #include "cli.h"
@@ -97,6 +98,38 @@ int cli_emit_json(struct vmmap_ctx *ctx, json_t *result)
 	return 0;
 }
 
+int cli_load_table(struct vm_table *t, const char *path, unsigned flags,
+		   struct vm_error *err)
+{
+	int rc;
+
+	cli_guard_begin();
+	rc = vm_table_load_file(t, path, flags, err);
+	if (cli_guard_end()) {
+		if (!rc) {
+			vm_table_clean(t);
+			vm_table_init(t);
+		}
+		snprintf(err->msg, sizeof(err->msg), "%s: changed while being read "
+			 "(it shrank: another program rewrote it in place?)", path);
+		vm_one_line(err->msg, sizeof(err->msg));
+		return -1;
+	}
+	return rc;
+}
+
+int cli_read_input(struct vmmap_ctx *ctx, const char *path, char **buf, size_t *len)
+{
+	struct vm_input in;
+	struct vm_error err;
+
+	if (vm_input_open(&in, path, false, &err))
+		return cli_error(ctx, "io", "%s", err.msg);
+	*buf = (char *)in.buf; /* not mapped: malloc'ed, now the caller's */
+	*len = in.len;
+	return 0;
+}
+
 /* Loads the file path into out (owned); vm_table_load_file's result. */
 static int load_owned(struct cli_table *out, const char *path, unsigned flags,
 		      struct vm_error *err)
@@ -104,7 +137,7 @@ static int load_owned(struct cli_table *out, const char *path, unsigned flags,
 	int rc;
 
 	vm_table_init(&out->own);
-	if ((rc = vm_table_load_file(&out->own, path, flags, err)))
+	if ((rc = cli_load_table(&out->own, path, flags, err)))
 		return rc;
 	out->t = &out->own;
 	out->owned = true;
@@ -232,10 +265,20 @@ void cli_fmt_io_range(char buf[CLI_RANGE_MAX], const struct vm_io_range *io)
  * regular file is refused: vmmap never writes through a link, and never
  * replaces a device (as root, renaming over /dev/full would).
  */
+/* -1 when path names something output may not replace, else 0. */
+static int lstat_refusal(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0 && !S_ISREG(st.st_mode) ? -1 : 0;
+}
+
 int cli_output_ok(struct vmmap_ctx *ctx, const char *path)
 {
 	struct stat st;
 
+	if (!*path)
+		return cli_error(ctx, "usage", "an empty file name; not written");
 	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
 		return cli_error(ctx, "io", "%s: %s; not written", path,
 				 S_ISLNK(st.st_mode) ? "is a symbolic link"
@@ -243,33 +286,45 @@ int cli_output_ok(struct vmmap_ctx *ctx, const char *path)
 	return 0;
 }
 
-int cli_atomic_open(struct vmmap_ctx *ctx, const char *path, struct cli_atomic *f)
+/* cli_atomic_open without the report: 0 or an errno. */
+static int atomic_open(const char *path, struct cli_atomic *f)
 {
-	int e;
-
 	/* umask can only be read by setting it; no thread of vmmap creates a
 	 * file meanwhile (the diff loader threads only read). */
 	mode_t mask = umask(0);
+	int e;
 
 	umask(mask);
 	memset(f, 0, sizeof(*f));
 	f->fd = -1;
 	f->path = path;
 	f->mode = 0666 & ~mask;
-	if (cli_output_ok(ctx, path))
-		return VMMAP_EXIT_ERROR;
 	if (asprintf(&f->tmp, "%s.XXXXXX", path) < 0) {
 		f->tmp = NULL;
-		return cli_error(ctx, "nomem", "out of memory");
+		return ENOMEM;
 	}
 	f->fd = mkostemp(f->tmp, O_CLOEXEC);
 	if (f->fd < 0) {
 		e = errno;
 		free(f->tmp);
 		f->tmp = NULL;
-		return cli_error(ctx, "io", "%s: cannot create a temporary file: %s", path,
-				 strerror(e));
+		return e;
 	}
+	return 0;
+}
+
+int cli_atomic_open(struct vmmap_ctx *ctx, const char *path, struct cli_atomic *f)
+{
+	int e;
+
+	memset(f, 0, sizeof(*f));
+	f->fd = -1;
+	if (cli_output_ok(ctx, path))
+		return VMMAP_EXIT_ERROR;
+	if ((e = atomic_open(path, f)))
+		return e == ENOMEM ? cli_error(ctx, "nomem", "out of memory")
+				   : cli_error(ctx, "io", "%s: cannot create a temporary "
+					       "file: %s", path, strerror(e));
 	return 0;
 }
 
@@ -318,7 +373,8 @@ static void sync_dir_of(const char *path)
 	free(dir);
 }
 
-int cli_atomic_commit(struct vmmap_ctx *ctx, struct cli_atomic *f)
+/* cli_atomic_commit without the report: 0 or an errno (then aborted). */
+static int atomic_commit(struct cli_atomic *f)
 {
 	struct stat st;
 	mode_t mode = f->mode;
@@ -337,13 +393,90 @@ int cli_atomic_commit(struct vmmap_ctx *ctx, struct cli_atomic *f)
 		e = errno;
 	if (e) {
 		cli_atomic_abort(f);
-		return cli_error(ctx, "io", "%s: %s (the previous file is untouched)",
-				 f->path, strerror(e));
+		return e;
 	}
 	sync_dir_of(f->path);
 	free(f->tmp);
 	f->tmp = NULL;
 	return 0;
+}
+
+int cli_atomic_commit(struct vmmap_ctx *ctx, struct cli_atomic *f)
+{
+	int e = atomic_commit(f);
+
+	if (e)
+		return cli_error(ctx, "io", "%s: %s (the previous file is untouched)",
+				 f->path, strerror(e));
+	return 0;
+}
+
+/* Saves text and tail to a new private file in $TMPDIR (else /tmp): its
+ * malloc'ed name, or NULL. */
+static char *rescue(const char *text, const char *tail)
+{
+	const char *dir = getenv("TMPDIR");
+	char *name = NULL;
+	struct cli_atomic f = { .fd = -1 };
+	int fd;
+
+	if (!dir || !*dir)
+		dir = "/tmp";
+	if (asprintf(&name, "%s/vmmap-XXXXXX.json", dir) < 0)
+		return NULL;
+	/* mkstemps makes it 0600. */
+	if ((fd = mkostemps(name, 5, O_CLOEXEC)) < 0) {
+		free(name);
+		return NULL;
+	}
+	f.fd = fd;
+	cli_atomic_write(NULL, &f, text, strlen(text));
+	cli_atomic_write(NULL, &f, tail, strlen(tail));
+	if (fsync(fd) && !f.err)
+		f.err = errno;
+	if (close(fd) && !f.err)
+		f.err = errno;
+	if (f.err) {
+		unlink(name);
+		free(name);
+		return NULL;
+	}
+	return name;
+}
+
+int cli_atomic_replace(struct vmmap_ctx *ctx, struct cli_atomic *f, const char *text,
+		       const char *tail)
+{
+	const char *path = f->path;
+	char *saved;
+	int e = 0;
+
+	if (f->fd < 0 && !(e = lstat_refusal(path)))
+		e = atomic_open(path, f);
+	if (!e) {
+		cli_atomic_write(ctx, f, text, strlen(text));
+		cli_atomic_write(ctx, f, tail, strlen(tail));
+		e = atomic_commit(f);
+	}
+	f->path = path;
+	/* The next write (a checkpoint, the next session) gets its file now,
+	 * so a directory that stopped taking files shows at once. */
+	if (!e && atomic_open(path, f))
+		f->fd = -1;
+	f->path = path;
+	if (!e)
+		return 0;
+	saved = rescue(text, tail);
+	if (saved) {
+		cli_error(ctx, "io", "%s: %s (the previous file is untouched); the output "
+			  "was saved to %s instead", path,
+			  e == -1 ? "is no longer a regular file" : strerror(e), saved);
+		free(saved);
+		return VMMAP_EXIT_ERROR;
+	}
+	return cli_error(ctx, "io", "%s: %s (the previous file is untouched); no file "
+			 "could be made in $TMPDIR or /tmp either: the output is lost",
+			 path, e == -1 ? "is no longer a regular file" : strerror(e));
 }
 
 int cli_write_atomic(struct vmmap_ctx *ctx, const char *path, const char *text)

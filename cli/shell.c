@@ -39,8 +39,8 @@ struct shell_table {
 struct shell_capture {
 	struct vu_session s;
 	char *path;          /* the socket */
-	bool listening;      /* --listen: we created path */
-	int lfd, conn;
+	struct vu_listener l; /* --listen: the socket we bound (fd -1 if none) */
+	struct vu_conn conn;  /* fd -1 until a frontend is there */
 	uint64_t connect_ns;
 	size_t updates_seen, violations_seen;
 	bool ended, end_reported;
@@ -109,12 +109,8 @@ static void free_table(struct vmmap_shell *sh, struct shell_table *st)
 		/* The table is the capture's: stop the capture with it. */
 		struct shell_capture *c = sh->cap;
 
-		if (c->conn >= 0)
-			close(c->conn);
-		if (c->lfd >= 0)
-			close(c->lfd);
-		if (c->listening && c->lfd >= 0)
-			unlink(c->path);
+		vu_conn_close(&c->conn);
+		vu_listen_close(&c->l, c->path);
 		vu_session_clean(&c->s);
 		free(c->path);
 		free(c);
@@ -181,7 +177,7 @@ static int load_into(struct vmmap_ctx *ctx, struct vmmap_shell *sh,
 	if (!t)
 		return cli_error(ctx, "nomem", "out of memory");
 	vm_table_init(t);
-	if (vm_table_load_file(t, path, 0, &err)) {
+	if (cli_load_table(t, path, 0, &err)) {
 		free(t);
 		return cli_input_error(ctx, err.msg);
 	}
@@ -520,21 +516,31 @@ static int verb_capture(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 	if (find_table(sh, name))
 		return cli_error(ctx, "usage", "a table named '%s' exists; use 'as NAME'",
 				 name);
-	fd = listen_mode ? vu_listen(path, &why) : vu_connect(path, &why);
-	if (fd < 0)
-		return fd == -EEXIST ? cli_error(ctx, "io", "%s: %s", path, why)
-				     : cli_error(ctx, "io", "%s: %s: %s", path, why,
-						 strerror(-fd));
 	c = calloc(1, sizeof(*c));
 	if (!c || !(c->path = strdup(path))) {
 		free(c);
-		close(fd);
 		return cli_error(ctx, "nomem", "out of memory");
 	}
+	c->l.fd = c->conn.fd = -1;
+	if (listen_mode) {
+		fd = vu_listen(&c->l, path, &why);
+	} else {
+		bool pending; /* the frontend answers once it accepts */
+
+		fd = vu_connect(path, &pending, &why);
+		if (fd >= 0 && vu_conn_init(&c->conn, fd)) {
+			vu_conn_close(&c->conn);
+			fd = -ENOMEM;
+		}
+	}
+	if (fd < 0) {
+		free(c->path);
+		free(c);
+		return fd == -EEXIST || fd == -EADDRINUSE
+			? cli_error(ctx, "io", "%s: %s", path, why)
+			: cli_error(ctx, "io", "%s: %s: %s", path, why, strerror(-fd));
+	}
 	vu_session_init(&c->s, &cfg);
-	c->listening = listen_mode;
-	c->lfd = listen_mode ? fd : -1;
-	c->conn = listen_mode ? -1 : fd;
 	c->connect_ns = now_ns();
 	c->end = "running";
 	sh->cap = c;
@@ -552,7 +558,7 @@ static int capture_fd(const struct vmmap_shell *sh)
 
 	if (!c || c->ended)
 		return -1;
-	return c->conn >= 0 ? c->conn : c->lfd;
+	return c->conn.fd >= 0 ? c->conn.fd : c->l.fd;
 }
 
 static void capture_end(struct vmmap_shell *sh, const char *end)
@@ -561,13 +567,8 @@ static void capture_end(struct vmmap_shell *sh, const char *end)
 
 	c->ended = true;
 	c->end = end;
-	if (c->conn >= 0)
-		close(c->conn);
-	if (c->lfd >= 0)
-		close(c->lfd);
-	if (c->listening)
-		unlink(c->path);
-	c->conn = c->lfd = -1;
+	vu_conn_close(&c->conn);
+	vu_listen_close(&c->l, c->path);
 }
 
 /*
@@ -577,34 +578,38 @@ static void capture_end(struct vmmap_shell *sh, const char *end)
 static int capture_step(struct vmmap_shell *sh)
 {
 	struct shell_capture *c = sh->cap;
-	struct vu_msg *m;
 	struct vu_reply reply;
-	int fds[VU_MAX_FDS];
-	size_t nfds, before = c->s.nupdates;
+	size_t before = c->s.nupdates;
 	char why[256];
 	enum vu_read rr;
+	int fd;
 
-	if (c->conn < 0) {
-		c->conn = vu_accept(c->lfd);
-		if (c->conn < 0)
+	if (c->conn.fd < 0) {
+		fd = vu_accept(c->l.fd);
+		if (fd < 0)
 			return 0;
-		/* A frontend that stops mid-message, or stops reading replies,
-		 * must not freeze the shell. */
-		vu_set_stall_limit(c->conn);
+		if (vu_conn_init(&c->conn, fd)) {
+			capture_end(sh, "error");
+			return 1;
+		}
 		c->connect_ns = now_ns();
 		return 0;
 	}
-	if (!(m = malloc(sizeof(*m))))
+	/* Nothing here blocks: a frontend that drips its bytes or leaves its
+	 * replies unread cannot hold the prompt. */
+	if (vu_conn_pending(&c->conn)) {
+		vu_conn_flush(&c->conn, now_ns());
 		return 0;
-	rr = vu_read_msg(c->conn, m, fds, &nfds, why, sizeof(why));
-	if (rr == VU_READ_OK) {
-		m->time_ns = now_ns() - c->connect_ns;
-		if (vu_session_handle(&c->s, m, &reply) == 0 && reply.len)
-			vu_send(c->conn, &reply);
 	}
-	for (size_t i = 0; i < nfds; i++)
-		close(fds[i]);
-	free(m);
+	rr = vu_conn_read(&c->conn, now_ns(), why, sizeof(why));
+	if (rr == VU_READ_AGAIN)
+		return 0;
+	if (rr == VU_READ_OK) {
+		c->conn.m->time_ns = now_ns() - c->connect_ns;
+		if (vu_session_handle(&c->s, c->conn.m, &reply) == 0 && reply.len)
+			vu_conn_send(&c->conn, &reply, now_ns());
+		vu_conn_drop_fds(&c->conn);
+	}
 	for (; c->violations_seen < c->s.nviolations; c->violations_seen++) {
 		const struct vu_violation *v = &c->s.violations[c->violations_seen];
 		const char *rn = vhost_user_request_name(v->request);
@@ -620,6 +625,35 @@ static int capture_step(struct vmmap_shell *sh)
 		return 1;
 	}
 	return c->s.nupdates > before;
+}
+
+/* The capture's stall limit, checked when the shell wakes: a frontend
+ * stalled for VU_STALL_MS inside a message, or with a reply unread, is
+ * sent away.  Returns the ms until the limit (-1: none). */
+static int capture_stall(struct vmmap_shell *sh)
+{
+	struct shell_capture *c = sh->cap;
+	uint64_t since, now = now_ns(), lim = (uint64_t)VU_STALL_MS * 1000000u;
+	uint32_t request;
+	char why[200];
+
+	if (!c || c->ended || c->conn.fd < 0)
+		return -1;
+	since = vu_conn_pending(&c->conn) ? c->conn.out_since_ns : c->conn.started_ns;
+	if (!since)
+		return -1;
+	if (now - since < lim)
+		return (int)((lim - (now - since)) / 1000000u) + 1;
+	vu_conn_partial(&c->conn, why, sizeof(why), &request);
+	if (vu_conn_pending(&c->conn))
+		vu_session_violation(&c->s, c->s.nmsgs - 1, 0, "the frontend left its "
+				     "replies unread for %d ms with the socket buffer "
+				     "full; connection closed", VU_STALL_MS);
+	else
+		vu_session_violation(&c->s, c->s.nmsgs, request, "%s, for %d ms; "
+				     "connection closed", why, VU_STALL_MS);
+	capture_end(sh, "stalled");
+	return 0;
 }
 
 /* Status lines about the capture: each table change, and its end. */
@@ -651,9 +685,21 @@ static void capture_status(struct vmmap_shell *sh)
 static int wait_input(struct vmmap_shell *sh, int fd)
 {
 	for (;;) {
+		int stall = capture_stall(sh), r;
 		struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
 				       { .fd = capture_fd(sh), .events = POLLIN } };
-		int r = poll(p, p[1].fd >= 0 ? 2 : 1, -1);
+
+		if (stall == 0) { /* the capture just ended: say so */
+			capture_status(sh);
+			if (sh->el)
+				el_set(sh->el, EL_REFRESH);
+			continue;
+		}
+		if (p[1].fd >= 0 && sh->cap->conn.fd >= 0 && vu_conn_pending(&sh->cap->conn))
+			p[1].events = POLLOUT;
+		r = poll(p, p[1].fd >= 0 ? 2 : 1, stall);
+		if (r == 0)
+			continue;
 
 		if (r < 0 && errno == EINTR) {
 			if (got_sigint)

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "input.h"
 #include "num.h"
 #include "table.h"
 
@@ -1134,6 +1135,10 @@ static int load(struct vm_table *t, const char *name, const char *buf,
 	};
 	int rc = -1;
 
+	/* A UTF-8 byte-order mark is skipped, as jq and Python do; columns
+	 * count from after it. */
+	if (len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3))
+		lx.p = lx.line_start = buf + 3;
 	if (next(&lx))
 		goto out;
 	if (lx.tok.t == T_EOF) {
@@ -1155,41 +1160,6 @@ out:
 		vm_table_init(t);
 	}
 	return rc;
-}
-
-static int read_all(int fd, char **out, size_t *len)
-{
-	size_t cap = 65536, n = 0;
-	char *buf = malloc(cap), *nb;
-	ssize_t r;
-
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		if (n == cap) {
-			nb = realloc(buf, cap *= 2);
-			if (!nb) {
-				free(buf);
-				return -ENOMEM;
-			}
-			buf = nb;
-		}
-		r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = errno;
-
-			free(buf);
-			return -e;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	*out = buf;
-	*len = n;
-	return 0;
 }
 
 void vm_one_line(char *msg, size_t cap)
@@ -1249,53 +1219,12 @@ int vm_table_load_file(struct vm_table *t, const char *path, unsigned flags,
 static int load_file(struct vm_table *t, const char *path, unsigned flags,
 		     struct vm_error *err)
 {
-	bool is_stdin = !strcmp(path, "-");
-	const char *name = is_stdin ? "<stdin>" : path;
-	int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	char *buf = NULL;
-	size_t len = 0;
-	void *map = NULL;
-	int rc, e;
+	struct vm_input in;
+	int rc;
 
-	if (fd < 0) {
-		snprintf(err->msg, sizeof(err->msg), "%s: %s", name, strerror(errno));
+	if (vm_input_open(&in, path, true, err))
 		return -1;
-	}
-	if (fstat(fd, &st)) {
-		e = errno;
-		goto sys_fail;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		e = EISDIR;
-		goto sys_fail;
-	}
-	if (S_ISREG(st.st_mode) && st.st_size > 0) {
-		/* Map it: a table of hundreds of MB is read once, never copied. */
-		len = (size_t)st.st_size;
-		map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (map == MAP_FAILED) {
-			e = errno;
-			goto sys_fail;
-		}
-		madvise(map, len, MADV_SEQUENTIAL);
-		buf = map;
-	} else if ((rc = read_all(fd, &buf, &len))) {
-		e = -rc;
-		goto sys_fail;
-	}
-	if (!is_stdin)
-		close(fd);
-	rc = load(t, name, buf, len, flags, map, err);
-	if (map)
-		munmap(map, len);
-	else
-		free(buf);
+	rc = load(t, in.name, in.buf, in.len, flags, in.mapped ? in.buf : NULL, err);
+	vm_input_close(&in);
 	return rc;
-
-sys_fail:
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", name, strerror(e));
-	if (!is_stdin)
-		close(fd);
-	return -1;
 }

@@ -38,6 +38,27 @@ const char *vhost_user_request_name(uint32_t request)
 	return request <= VHOST_USER_MAX_REQUEST ? request_names[request] : NULL;
 }
 
+const char *vu_request_label(uint32_t request)
+{
+	static __thread char buf[24];
+	const char *n = vhost_user_request_name(request);
+
+	if (n)
+		return n;
+	snprintf(buf, sizeof(buf), "request %" PRIu32, request);
+	return buf;
+}
+
+const char *vu_fd_type_name(unsigned type)
+{
+	static const char *const names[VU_FD_NTYPES] = {
+		"unknown", "regular file", "memfd", "shared memory object", "socket",
+		"pipe", "character device", "block device", "directory", "other file",
+	};
+
+	return type < VU_FD_NTYPES ? names[type] : "other file";
+}
+
 void vu_session_init(struct vu_session *s, const struct vu_config *cfg)
 {
 	memset(s, 0, sizeof(*s));
@@ -62,6 +83,9 @@ void vu_session_clean(struct vu_session *s)
 	for (size_t i = 0; i < s->nviolations; i++)
 		free(s->violations[i].what);
 	free(s->violations);
+	for (size_t i = 0; i < s->nwarnings; i++)
+		free(s->warnings[i].what);
+	free(s->warnings);
 	vm_table_clean(&s->table);
 	memset(s, 0, sizeof(*s));
 }
@@ -95,43 +119,146 @@ int vu_decode_header(struct vu_msg *m, const uint8_t hdr[VHOST_USER_HDR_SIZE],
 	return 0;
 }
 
-size_t vu_decode_record(struct vu_msg *m, const uint8_t *buf, size_t len, char *why,
-			size_t whylen)
+int vu_record_version(const uint8_t *buf, size_t len, size_t *skip, char *why,
+		      size_t whylen)
 {
-	size_t nfds;
+	uint32_t v;
 
-	if (len < 1 + VHOST_USER_HDR_SIZE) {
+	*skip = 0;
+	if (len < 8 || memcmp(buf, VU_RECORD_MAGIC, 8))
+		return 1; /* version 1 has no file header */
+	if (len < VU_RECORD_FILE_HDR) {
+		snprintf(why, whylen, "the recording ends inside its file header");
+		return 0;
+	}
+	memcpy(&v, buf + 8, 4);
+	if (v != VU_RECORD_VERSION) {
+		snprintf(why, whylen, "recording format version %" PRIu32 " (this vmmap "
+			 "reads 1 and %d)", v, VU_RECORD_VERSION);
+		return 0;
+	}
+	*skip = VU_RECORD_FILE_HDR;
+	return (int)v;
+}
+
+void vu_record_file_header(uint8_t out[VU_RECORD_FILE_HDR])
+{
+	uint32_t v = VU_RECORD_VERSION;
+
+	memcpy(out, VU_RECORD_MAGIC, 8);
+	memcpy(out + 8, &v, 4);
+}
+
+size_t vu_encode_record(const struct vu_msg *m, uint8_t *out)
+{
+	size_t nfds = m->nfds < VU_MAX_FDS ? m->nfds : VU_MAX_FDS, o = 12;
+
+	out[0] = (uint8_t)((m->direction == VU_BACK_TO_FRONT ? VU_RECORD_BACK_TO_FRONT : 0) |
+			   (m->channel == VU_BACKEND_CHANNEL ? VU_RECORD_BACKEND_CHANNEL : 0) |
+			   (m->fds_truncated ? VU_RECORD_TRUNCATED : 0));
+	out[1] = (uint8_t)nfds;
+	out[2] = out[3] = 0;
+	memcpy(out + 4, &m->time_ns, 8);
+	memcpy(out + o, &m->request, 4);
+	memcpy(out + o + 4, &m->flags, 4);
+	memcpy(out + o + 8, &m->size, 4);
+	o += VHOST_USER_HDR_SIZE;
+	memcpy(out + o, m->payload, m->size);
+	o += m->size;
+	for (size_t i = 0; i < nfds; i++) {
+		const struct vu_fd_fact *f = &m->fd_facts[i];
+
+		memcpy(out + o, &f->type, 8);
+		memcpy(out + o + 8, &f->size, 8);
+		memcpy(out + o + 16, &f->dev, 8);
+		memcpy(out + o + 24, &f->ino, 8);
+		o += 32;
+	}
+	return o;
+}
+
+size_t vu_decode_record(struct vu_msg *m, int version, const uint8_t *buf,
+			size_t len, char *why, size_t whylen)
+{
+	size_t pre = version == 1 ? 1 : 12, nfds, o;
+
+	if (len < pre + VHOST_USER_HDR_SIZE) {
 		snprintf(why, whylen, "the recording ends inside a header");
 		return 0;
 	}
-	if (vu_decode_header(m, buf + 1, why, whylen))
+	if (vu_decode_header(m, buf + pre, why, whylen))
 		return 0;
-	if (len - 1 - VHOST_USER_HDR_SIZE < m->size) {
+	if (len - pre - VHOST_USER_HDR_SIZE < m->size) {
 		snprintf(why, whylen, "the recording ends inside the %" PRIu32
 			 "-byte payload of request %" PRIu32, m->size, m->request);
 		return 0;
 	}
-	nfds = buf[0] & VU_RECORD_FDS_MASK;
-	m->nfds = nfds < VU_MAX_FDS ? nfds : VU_MAX_FDS;
+	memset(m->fd_facts, 0, sizeof(m->fd_facts));
 	m->fds_truncated = (buf[0] & VU_RECORD_TRUNCATED) != 0;
-	memcpy(m->payload, buf + 1 + VHOST_USER_HDR_SIZE, m->size);
-	return 1 + VHOST_USER_HDR_SIZE + m->size;
+	o = pre + VHOST_USER_HDR_SIZE;
+	memcpy(m->payload, buf + o, m->size);
+	o += m->size;
+	if (version == 1) {
+		nfds = buf[0] & VU_RECORD_FDS_MASK;
+		m->nfds = nfds < VU_MAX_FDS ? nfds : VU_MAX_FDS;
+		m->direction = VU_FRONT_TO_BACK;
+		m->channel = VU_MAIN_CHANNEL;
+		m->time_ns = 0;
+		return o;
+	}
+	if (buf[0] & ~(VU_RECORD_BACK_TO_FRONT | VU_RECORD_BACKEND_CHANNEL |
+		       VU_RECORD_TRUNCATED) || buf[1] > VU_MAX_FDS || buf[2] || buf[3]) {
+		snprintf(why, whylen, "a record's flags 0x%02x, descriptor count %u or "
+			 "reserved bytes are not valid", buf[0], buf[1]);
+		return 0;
+	}
+	m->direction = buf[0] & VU_RECORD_BACK_TO_FRONT ? VU_BACK_TO_FRONT : VU_FRONT_TO_BACK;
+	m->channel = buf[0] & VU_RECORD_BACKEND_CHANNEL ? VU_BACKEND_CHANNEL
+							 : VU_MAIN_CHANNEL;
+	m->nfds = buf[1];
+	memcpy(&m->time_ns, buf + 4, 8);
+	if ((len - o) / 32 < m->nfds) {
+		snprintf(why, whylen, "the recording ends inside the descriptor facts of "
+			 "request %" PRIu32, m->request);
+		return 0;
+	}
+	for (size_t i = 0; i < m->nfds; i++) {
+		struct vu_fd_fact *f = &m->fd_facts[i];
+
+		memcpy(&f->type, buf + o, 8);
+		memcpy(&f->size, buf + o + 8, 8);
+		memcpy(&f->dev, buf + o + 16, 8);
+		memcpy(&f->ino, buf + o + 24, 8);
+		if (f->type >= VU_FD_NTYPES)
+			f->type = VU_FD_OTHER;
+		o += 32;
+	}
+	return o;
+}
+
+/* Adds a finding to one of the session's bounded lists (violations or
+ * warnings). */
+__attribute__((format(printf, 6, 0)))
+static int vfinding(struct vu_violation **list, size_t *n, size_t *total,
+		    size_t msg, uint32_t request, const char *fmt, va_list ap)
+{
+	char *what;
+
+	(*total)++;
+	if (*n >= VU_MAX_VIOLATIONS)
+		return 0; /* counted, not listed */
+	if (grow((void **)list, *n, sizeof(**list)) || vasprintf(&what, fmt, ap) < 0)
+		return -ENOMEM;
+	(*list)[(*n)++] = (struct vu_violation){ msg, request, what };
+	return 0;
 }
 
 __attribute__((format(printf, 4, 0)))
 static int vviolation(struct vu_session *s, size_t msg, uint32_t request,
 		      const char *fmt, va_list ap)
 {
-	char *what;
-
-	s->violations_total++;
-	if (s->nviolations >= VU_MAX_VIOLATIONS)
-		return 0; /* counted, not listed */
-	if (grow((void **)&s->violations, s->nviolations, sizeof(*s->violations)) ||
-	    vasprintf(&what, fmt, ap) < 0)
-		return -ENOMEM;
-	s->violations[s->nviolations++] = (struct vu_violation){ msg, request, what };
-	return 0;
+	return vfinding(&s->violations, &s->nviolations, &s->violations_total, msg,
+			request, fmt, ap);
 }
 
 int vu_session_violation(struct vu_session *s, size_t msg, uint32_t request,
@@ -165,6 +292,19 @@ static void bad(struct hctx *h, const char *fmt, ...)
 		h->nomem = 1;
 	va_end(ap);
 	h->failed = true;
+}
+
+/* A warning: suspect, but no violation (the exit status ignores it). */
+__attribute__((format(printf, 2, 3)))
+static void warn(struct hctx *h, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vfinding(&h->s->warnings, &h->s->nwarnings, &h->s->warnings_total, h->idx,
+		     h->m->request, fmt, ap))
+		h->nomem = 1;
+	va_end(ap);
 }
 
 static const char *name_of(uint32_t request)
@@ -285,7 +425,35 @@ static bool region_ok(struct hctx *h, const struct vm_region *r)
 		    " runs past 2^64-1", r->userspace_addr, r->memory_size);
 		return false;
 	}
+	/* validate's offset-wrap: no file has such an end. */
+	if (r->memory_size - 1 > UINT64_MAX - r->mmap_offset) {
+		bad(h, "region 0x%" PRIx64 "+0x%" PRIx64 ": mmap_offset 0x%" PRIx64
+		    " + memory_size runs past 2^64-1", r->guest_phys_addr,
+		    r->memory_size, r->mmap_offset);
+		return false;
+	}
 	return true;
+}
+
+/* What the descriptor of a region says about it (fact i of the message):
+ * warnings, since the frontend may know better (a file that grows). */
+static void region_fd(struct hctx *h, const struct vm_region *r, size_t i)
+{
+	const struct vu_fd_fact *f = &h->m->fd_facts[i];
+
+	if (i >= h->m->nfds || f->type == VU_FD_UNKNOWN)
+		return;
+	if (f->type != VU_FD_FILE && f->type != VU_FD_MEMFD && f->type != VU_FD_SHM) {
+		warn(h, "the descriptor of region 0x%" PRIx64 "+0x%" PRIx64 " is a %s, "
+		     "not a regular file, memfd or shared memory object",
+		     r->guest_phys_addr, r->memory_size, vu_fd_type_name((unsigned)f->type));
+		return;
+	}
+	if (r->memory_size > f->size || r->mmap_offset > f->size - r->memory_size)
+		warn(h, "region 0x%" PRIx64 "+0x%" PRIx64 " maps up to offset 0x%" PRIx64
+		     " of a %s of 0x%" PRIx64 " bytes: it runs past the end of the file",
+		     r->guest_phys_addr, r->memory_size, r->mmap_offset + r->memory_size,
+		     vu_fd_type_name((unsigned)f->type), f->size);
 }
 
 static struct vm_region *copy_regions(const struct vm_region *const *v, size_t n)
@@ -377,7 +545,10 @@ static void set_mem_table(struct hctx *h)
 	for (uint32_t i = 0; i < n; i++) {
 		struct vm_region r = get_region(m, 8 + (size_t)i * 32);
 
-		if (region_ok(h, &r) && vm_umem_add(&next.umem, &r, NULL))
+		if (!region_ok(h, &r))
+			continue;
+		region_fd(h, &r, i);
+		if (vm_umem_add(&next.umem, &r, NULL))
 			h->nomem = 1;
 	}
 	if (!vm_table_diff(&s->table, &next, &d)) {
@@ -425,6 +596,7 @@ static void add_mem_reg(struct hctx *h)
 	r = get_region(h->m, 8);
 	if (!region_ok(h, &r))
 		return;
+	region_fd(h, &r, 0);
 	if (vm_umem_find(&s->table.umem, r.guest_phys_addr, r.userspace_addr,
 			 r.memory_size)) {
 		bad(h, "ADD_MEM_REG of a region already in the table "
@@ -697,11 +869,28 @@ static json_t *ring_addr_json(const struct vm_umem *umem, uint64_t uaddr)
 						   : json_null());
 }
 
+/* Violations or warnings as [{"message", "request", "problem"}]. */
+static json_t *findings_json(const struct vu_violation *v, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < n; i++)
+		if (json_array_append_new(a, json_pack("{s:I, s:s, s:s}",
+				"message", (json_int_t)v[i].msg,
+				"request", name_of(v[i].request), "problem", v[i].what))) {
+			json_decref(a);
+			a = NULL;
+		}
+	return a;
+}
+
 json_t *vu_session_to_json(const struct vu_session *s, const char *end)
 {
 	json_t *doc = vm_table_to_json(&s->table, 0);
 	json_t *rings = json_array(), *timeline = json_array();
-	json_t *violations = json_array(), *requests = json_object(), *cap;
+	json_t *violations = findings_json(s->violations, s->nviolations);
+	json_t *warnings = findings_json(s->warnings, s->nwarnings);
+	json_t *requests = json_object(), *cap;
 
 	for (int i = 0; rings && i < VU_MAX_VRINGS; i++) {
 		const struct vu_vring *v = &s->vring[i];
@@ -739,16 +928,6 @@ json_t *vu_session_to_json(const struct vu_session *s, const char *end)
 			timeline = NULL;
 		}
 	}
-	for (size_t i = 0; violations && i < s->nviolations; i++) {
-		const struct vu_violation *v = &s->violations[i];
-
-		if (json_array_append_new(violations, json_pack("{s:I, s:s, s:s}",
-				"message", (json_int_t)v->msg,
-				"request", name_of(v->request), "problem", v->what))) {
-			json_decref(violations);
-			violations = NULL;
-		}
-	}
 	for (uint32_t r = 0; requests && r <= VHOST_USER_MAX_REQUEST; r++)
 		if (s->counts[r] && json_object_set_new(requests,
 				vhost_user_request_name(r) ? vhost_user_request_name(r) : "unknown",
@@ -756,7 +935,7 @@ json_t *vu_session_to_json(const struct vu_session *s, const char *end)
 			json_decref(requests);
 			requests = NULL;
 		}
-	cap = json_pack("{s:s, s:I, s:o, s:{s:o, s:o}, s:{s:o, s:o}, s:o, s:o, s:o}",
+	cap = json_pack("{s:s, s:I, s:o, s:{s:o, s:o}, s:{s:o, s:o}, s:o, s:o, s:o, s:o}",
 			"end", end,
 			"messages", (json_int_t)s->nmsgs,
 			"requests", requests,
@@ -766,7 +945,8 @@ json_t *vu_session_to_json(const struct vu_session *s, const char *end)
 			"protocol_features", "offered", vm_json_hex(s->protocol_features),
 			"acked", s->has_acked_protocol_features
 				 ? vm_json_hex(s->acked_protocol_features) : json_null(),
-			"rings", rings, "timeline", timeline, "violations", violations);
+			"rings", rings, "timeline", timeline, "violations", violations,
+			"warnings", warnings);
 	/* Past the lists' limits: how many more there were. */
 	if (cap && s->updates_total > s->nupdates &&
 	    json_object_set_new(cap, "timeline_unlisted",
@@ -776,6 +956,11 @@ json_t *vu_session_to_json(const struct vu_session *s, const char *end)
 	    json_object_set_new(cap, "violations_unlisted",
 				json_integer((json_int_t)(s->violations_total -
 							  s->nviolations))))
+		json_decref(cap), cap = NULL;
+	if (cap && s->warnings_total > s->nwarnings &&
+	    json_object_set_new(cap, "warnings_unlisted",
+				json_integer((json_int_t)(s->warnings_total -
+							  s->nwarnings))))
 		json_decref(cap), cap = NULL;
 	if (!doc || !cap || json_object_set_new(doc, "capture", cap)) {
 		json_decref(doc);

@@ -86,6 +86,29 @@ enum vhost_user_request {
 
 /* The name of a request ("SET_MEM_TABLE"), or NULL when unknown. */
 const char *vhost_user_request_name(uint32_t request);
+/* The same for messages: the name, or "request N" when unknown. */
+const char *vu_request_label(uint32_t request);
+
+/* What a received descriptor is (vu_fd_fact in vu_socket.h finds out). */
+enum vu_fd_type {
+	VU_FD_UNKNOWN, /* not known: a recording without facts, a fuzzer */
+	VU_FD_FILE, VU_FD_MEMFD, VU_FD_SHM, VU_FD_SOCKET, VU_FD_FIFO, VU_FD_CHR,
+	VU_FD_BLK, VU_FD_DIR, VU_FD_OTHER,
+	VU_FD_NTYPES,
+};
+/* "regular file", "memfd", "pipe", ... */
+const char *vu_fd_type_name(unsigned type);
+
+struct vu_fd_fact {
+	uint64_t type; /* enum vu_fd_type */
+	uint64_t size; /* st_size */
+	uint64_t dev, ino;
+};
+
+/* Which way a message went, and on which channel (a recording keeps
+ * both; a backend session handles frontend requests on the main one). */
+enum vu_direction { VU_FRONT_TO_BACK, VU_BACK_TO_FRONT };
+enum vu_channel { VU_MAIN_CHANNEL, VU_BACKEND_CHANNEL };
 
 /* One message as received: header, payload, how many fds came with it. */
 struct vu_msg {
@@ -94,6 +117,10 @@ struct vu_msg {
 	size_t nfds;
 	bool fds_truncated; /* the control data did not fit (MSG_CTRUNC) */
 	uint64_t time_ns;   /* since the frontend connected */
+	uint8_t direction, channel;
+	/* Each descriptor's facts, taken by the transport when the message
+	 * arrived: the session checks regions against them without I/O. */
+	struct vu_fd_fact fd_facts[VU_MAX_FDS];
 };
 
 /* A reply to send back; len 0 when there is none. */
@@ -109,7 +136,7 @@ struct vu_vring {
 	uint64_t desc, used, avail, log; /* frontend user addresses */
 };
 
-/* A protocol violation, tied to the message that showed it. */
+/* A protocol violation (or a warning), tied to the message that showed it. */
 struct vu_violation {
 	size_t msg;        /* 0-based index of the message */
 	uint32_t request;
@@ -151,6 +178,11 @@ struct vu_session {
 	size_t nupdates, updates_total;
 	struct vu_violation *violations; /* the first VU_MAX_VIOLATIONS */
 	size_t nviolations, violations_total;
+	/* What is suspect but within the protocol (a region past the end of
+	 * its file, a descriptor that is no file): the exit status ignores
+	 * them.  As many are kept as violations. */
+	struct vu_violation *warnings;
+	size_t nwarnings, warnings_total;
 };
 
 /*
@@ -162,18 +194,50 @@ int vu_decode_header(struct vu_msg *m, const uint8_t hdr[VHOST_USER_HDR_SIZE],
 		     char *why, size_t whylen);
 
 /*
- * A recorded session (capture --record, --replay, the fuzzers' input) is a
- * sequence of records: one byte (bits 0-5: how many fds came with the
- * message, bit 7: the control data was truncated), the 12-byte header as
- * received, and the payload.  Decodes the record at buf[0..len): returns
- * its length (m filled; m->nfds at most VU_MAX_FDS), 0 when the stream
- * ends inside it or a header is refused (why says which), and never reads
- * outside buf.
+ * A recorded session (capture --record, --replay, the fuzzers' input).
+ *
+ * Version 2 starts with the 8 bytes "VMMAPREC" and a u32 version (2), then
+ * holds records: a flags byte (bit 0: backend to frontend, bit 1: the
+ * backend's request channel, bit 7: the control data was truncated), the
+ * number of descriptors (u8, at most VU_MAX_FDS), 2 zero bytes, the time
+ * in ns since the connection (u64), the 12-byte header as received, the
+ * payload, and for each descriptor its facts (type, size, device, inode:
+ * four u64).  Numbers are in host order, as on the wire.
+ *
+ * Version 1 (no magic) is a sequence of records of one byte (bits 0-5: how
+ * many fds came with the message, bit 7: the control data was truncated),
+ * the 12-byte header and the payload; it still replays.
  */
+#define VU_RECORD_MAGIC "VMMAPREC"
+#define VU_RECORD_VERSION 2
+#define VU_RECORD_FILE_HDR 12
 #define VU_RECORD_FDS_MASK 0x3fu
 #define VU_RECORD_TRUNCATED 0x80u
-size_t vu_decode_record(struct vu_msg *m, const uint8_t *buf, size_t len, char *why,
-			size_t whylen);
+#define VU_RECORD_BACK_TO_FRONT 0x01u
+#define VU_RECORD_BACKEND_CHANNEL 0x02u
+/* The most bytes one record takes. */
+#define VU_RECORD_MAX (12 + VHOST_USER_HDR_SIZE + VU_MAX_PAYLOAD + VU_MAX_FDS * 32)
+
+/*
+ * The version of the recording that starts at buf[0..len) (1 or 2); *skip
+ * is the length of its file header (0 for version 1).  Returns 0 for a
+ * version this vmmap does not read (why says so).
+ */
+int vu_record_version(const uint8_t *buf, size_t len, size_t *skip, char *why,
+		      size_t whylen);
+/* The file header of a new recording: VU_RECORD_FILE_HDR bytes. */
+void vu_record_file_header(uint8_t out[VU_RECORD_FILE_HDR]);
+/* Encodes m as one record of the current version into out (at least
+ * VU_RECORD_MAX bytes); returns its length. */
+size_t vu_encode_record(const struct vu_msg *m, uint8_t *out);
+/*
+ * Decodes the record of the given version at buf[0..len): returns its
+ * length (m filled; m->nfds at most VU_MAX_FDS; facts unknown in version
+ * 1), 0 when the stream ends inside it or a header is refused (why says
+ * which), and never reads outside buf.
+ */
+size_t vu_decode_record(struct vu_msg *m, int version, const uint8_t *buf,
+			size_t len, char *why, size_t whylen);
 
 void vu_session_init(struct vu_session *s, const struct vu_config *cfg);
 void vu_session_clean(struct vu_session *s);
@@ -196,8 +260,8 @@ int vu_session_violation(struct vu_session *s, size_t msg, uint32_t request,
 /*
  * The capture as a vmmap document: the table, plus a "capture" section with
  * the negotiated features, the rings (user addresses translated to guest
- * physical with the final table), the timeline of table changes and the
- * violations.  end says why the capture ended.
+ * physical with the final table), the timeline of table changes, the
+ * violations and the warnings.  end says why the capture ended.
  */
 json_t *vu_session_to_json(const struct vu_session *s, const char *end);
 

@@ -4,12 +4,13 @@
 #include "vu_socket.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -17,6 +18,10 @@ static int fill_addr(struct sockaddr_un *sa, const char *path, const char **why)
 {
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
+	if (!*path) {
+		*why = "empty socket path";
+		return -ENOENT;
+	}
 	if (strlen(path) >= sizeof(sa->sun_path)) {
 		*why = "socket path too long";
 		return -ENAMETOOLONG;
@@ -25,13 +30,29 @@ static int fill_addr(struct sockaddr_un *sa, const char *path, const char **why)
 	return 0;
 }
 
-int vu_listen(const char *path, const char **why)
+/* Whether a process listens on the socket at sa: connect() is refused on a
+ * stale socket.  A full backlog (EAGAIN) is a live listener too. */
+static bool socket_is_live(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int rc, e;
+
+	if (fd < 0)
+		return true; /* cannot tell: leave it alone */
+	rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+	e = errno;
+	close(fd);
+	return rc == 0 || (e != ECONNREFUSED && e != ENOENT);
+}
+
+int vu_listen(struct vu_listener *l, const char *path, const char **why)
 {
 	struct sockaddr_un sa;
 	struct stat st;
 	mode_t old;
 	int fd, rc, e;
 
+	l->fd = -1;
 	if ((rc = fill_addr(&sa, path, why)))
 		return rc;
 	if (lstat(path, &st) == 0) {
@@ -39,12 +60,16 @@ int vu_listen(const char *path, const char **why)
 			*why = "exists and is not a socket (left alone)";
 			return -EEXIST;
 		}
+		if (socket_is_live(&sa)) {
+			*why = "a process is listening on this socket (left alone)";
+			return -EADDRINUSE;
+		}
 		if (unlink(path)) {
 			*why = "cannot remove the stale socket";
 			return -errno;
 		}
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		*why = "socket";
 		return -errno;
@@ -59,14 +84,31 @@ int vu_listen(const char *path, const char **why)
 		*why = "bind";
 		return -e;
 	}
-	if (listen(fd, 1)) {
+	if (stat(path, &st) || listen(fd, 1)) {
 		e = errno;
 		close(fd);
 		unlink(path);
 		*why = "listen";
 		return -e;
 	}
-	return fd;
+	l->fd = fd;
+	l->dev = st.st_dev;
+	l->ino = st.st_ino;
+	return 0;
+}
+
+void vu_listen_close(struct vu_listener *l, const char *path)
+{
+	struct stat st;
+
+	if (l->fd < 0)
+		return;
+	/* Whatever replaced the socket since (another vmmap's, a file) stays. */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == l->dev &&
+	    st.st_ino == l->ino)
+		unlink(path);
+	close(l->fd);
+	l->fd = -1;
 }
 
 int vu_accept(int lfd)
@@ -74,24 +116,33 @@ int vu_accept(int lfd)
 	int fd;
 
 	do
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	while (fd < 0 && errno == EINTR);
 	return fd < 0 ? -errno : fd;
 }
 
-int vu_connect(const char *path, const char **why)
+int vu_connect(const char *path, bool *pending, const char **why)
 {
 	struct sockaddr_un sa;
 	int fd, rc, e;
 
+	*pending = false;
 	if ((rc = fill_addr(&sa, path, why)))
 		return rc;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		*why = "socket";
 		return -errno;
 	}
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+	do
+		rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	while (rc && errno == EINTR);
+	if (rc && errno == EINPROGRESS) {
+		*pending = true;
+		return fd;
+	}
+	if (rc) {
+		/* On AF_UNIX a full backlog is EAGAIN, not EINPROGRESS. */
 		e = errno;
 		close(fd);
 		*why = "connect";
@@ -100,121 +151,226 @@ int vu_connect(const char *path, const char **why)
 	return fd;
 }
 
-/* Reads exactly n bytes; returns n, the bytes read before EOF, or -1. */
-static ssize_t read_full(int fd, void *buf, size_t n)
+int vu_connect_finish(int fd)
 {
-	size_t got = 0;
+	int e = 0;
+	socklen_t len = sizeof(e);
 
-	while (got < n) {
-		ssize_t r = read(fd, (char *)buf + got, n - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	return (ssize_t)got;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len))
+		return -errno;
+	return -e;
 }
 
-enum vu_read vu_read_msg(int fd, struct vu_msg *m, int fds[VU_MAX_FDS],
-			 size_t *nfds, char *why, size_t whylen)
+int vu_conn_init(struct vu_conn *c, int fd)
 {
+	int fl = fcntl(fd, F_GETFL);
+
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	if (fl >= 0 && !(fl & O_NONBLOCK))
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	c->m = malloc(sizeof(*c->m));
+	return c->m ? 0 : -ENOMEM;
+}
+
+void vu_conn_drop_fds(struct vu_conn *c)
+{
+	for (size_t i = 0; i < c->nfds; i++)
+		close(c->fds[i]);
+	c->nfds = 0;
+}
+
+void vu_conn_close(struct vu_conn *c)
+{
+	vu_conn_drop_fds(c);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	free(c->m);
+	c->m = NULL;
+}
+
+void vu_fd_fact(int fd, struct vu_fd_fact *f)
+{
+	char link[64], name[64];
+	struct stat st;
+	ssize_t n;
+
+	memset(f, 0, sizeof(*f));
+	if (fstat(fd, &st))
+		return; /* VU_FD_UNKNOWN */
+	f->dev = (uint64_t)st.st_dev;
+	f->ino = (uint64_t)st.st_ino;
+	f->size = st.st_size > 0 ? (uint64_t)st.st_size : 0;
+	switch (st.st_mode & S_IFMT) {
+	case S_IFREG:
+		f->type = VU_FD_FILE;
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		n = readlink(link, name, sizeof(name) - 1);
+		name[n > 0 ? n : 0] = '\0';
+		if (!strncmp(name, "/memfd:", 7))
+			f->type = VU_FD_MEMFD;
+		else if (!strncmp(name, "/dev/shm/", 9))
+			f->type = VU_FD_SHM;
+		break;
+	case S_IFSOCK: f->type = VU_FD_SOCKET; break;
+	case S_IFIFO: f->type = VU_FD_FIFO; break;
+	case S_IFCHR: f->type = VU_FD_CHR; break;
+	case S_IFBLK: f->type = VU_FD_BLK; break;
+	case S_IFDIR: f->type = VU_FD_DIR; break;
+	default: f->type = VU_FD_OTHER; break;
+	}
+}
+
+/* Takes the descriptors of one control message block into c->fds; those
+ * past VU_MAX_FDS are closed and flagged. */
+static void take_fds(struct vu_conn *c, struct msghdr *mh)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		size_t n;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (c->nfds < VU_MAX_FDS) {
+				c->fds[c->nfds++] = fd;
+			} else {
+				close(fd);
+				c->m->fds_truncated = true;
+			}
+		}
+	}
+	if (mh->msg_flags & MSG_CTRUNC)
+		c->m->fds_truncated = true;
+}
+
+enum vu_read vu_conn_read(struct vu_conn *c, uint64_t now_ns, char *why,
+			  size_t whylen)
+{
+	struct vu_msg *m = c->m;
 	union {
 		char buf[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
-	uint32_t hdr[3];
-	struct iovec iov = { hdr, sizeof(hdr) };
-	struct msghdr mh = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
-	};
-	ssize_t r;
-	size_t got;
 
-	*nfds = 0;
-	m->nfds = 0;
-	m->fds_truncated = false;
-	do
-		r = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return VU_READ_ERROR;
-	if (r == 0)
-		return VU_READ_EOF;
-
-	/* The fds arrive with the first bytes of the header. */
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-		for (size_t i = 0; i < n && *nfds < VU_MAX_FDS; i++)
-			memcpy(&fds[(*nfds)++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+	if (c->got == 0) {
+		m->nfds = 0;
+		m->fds_truncated = false;
+		m->size = 0;
 	}
-	m->nfds = *nfds;
-	m->fds_truncated = mh.msg_flags & MSG_CTRUNC;
+	for (;;) {
+		bool in_header = c->got < VHOST_USER_HDR_SIZE;
+		/* Never past this message's end: the next one's fds stay queued. */
+		size_t want = in_header ? VHOST_USER_HDR_SIZE - c->got
+					: VHOST_USER_HDR_SIZE + m->size - c->got;
+		struct iovec iov = {
+			in_header ? (void *)(c->hdr + c->got)
+				  : (void *)(m->payload + (c->got - VHOST_USER_HDR_SIZE)),
+			want,
+		};
+		struct msghdr mh = {
+			.msg_iov = &iov, .msg_iovlen = 1,
+			.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
+		};
+		ssize_t r;
 
-	got = (size_t)r;
-	if (got < sizeof(hdr)) {
-		r = read_full(fd, (char *)hdr + got, sizeof(hdr) - got);
-		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			snprintf(why, whylen, "the frontend stopped sending after %zu of "
-				 "the 12 header bytes", got);
-			return VU_READ_FRAMING;
-		}
+		if (want == 0)
+			break;
+		do
+			r = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		while (r < 0 && errno == EINTR);
 		if (r < 0)
-			return VU_READ_ERROR;
-		if ((size_t)r < sizeof(hdr) - got) {
-			snprintf(why, whylen, "the frontend closed the connection after "
-				 "%zu of the 12 header bytes", got + (size_t)r);
+			return errno == EAGAIN || errno == EWOULDBLOCK ? VU_READ_AGAIN
+								       : VU_READ_ERROR;
+		if (r == 0) {
+			size_t have = c->got;
+
+			if (have == 0)
+				return VU_READ_EOF;
+			if (have < VHOST_USER_HDR_SIZE)
+				snprintf(why, whylen, "the peer closed the connection after "
+					 "%zu of the 12 header bytes", have);
+			else
+				snprintf(why, whylen, "the peer closed the connection after "
+					 "%zu of the %" PRIu32 " payload bytes of %s",
+					 have - VHOST_USER_HDR_SIZE, m->size,
+					 vu_request_label(m->request));
+			c->got = 0;
+			c->started_ns = 0;
+			return VU_READ_FRAMING;
+		}
+		if (!c->got)
+			c->started_ns = now_ns ? now_ns : 1;
+		take_fds(c, &mh);
+		c->got += (size_t)r;
+		if (in_header && c->got == VHOST_USER_HDR_SIZE &&
+		    vu_decode_header(m, c->hdr, why, whylen)) {
+			c->got = 0;
+			c->started_ns = 0;
 			return VU_READ_FRAMING;
 		}
 	}
-	if (vu_decode_header(m, (const uint8_t *)hdr, why, whylen))
-		return VU_READ_FRAMING;
-	r = read_full(fd, m->payload, m->size);
-	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-		snprintf(why, whylen, "the frontend stopped sending in the middle of the "
-			 "%" PRIu32 "-byte payload of request %" PRIu32, m->size, m->request);
-		return VU_READ_FRAMING;
-	}
-	if (r < 0)
-		return VU_READ_ERROR;
-	if ((size_t)r < m->size) {
-		snprintf(why, whylen, "the frontend closed the connection after %zd of "
-			 "the %" PRIu32 " payload bytes of request %" PRIu32, r, m->size,
-			 m->request);
-		return VU_READ_FRAMING;
-	}
+	/* Whole: its descriptors' facts go with it. */
+	m->nfds = c->nfds;
+	for (size_t i = 0; i < c->nfds; i++)
+		vu_fd_fact(c->fds[i], &m->fd_facts[i]);
+	c->got = 0;
+	c->started_ns = 0;
 	return VU_READ_OK;
 }
 
-int vu_send(int fd, const struct vu_reply *r)
+void vu_conn_partial(const struct vu_conn *c, char *why, size_t whylen,
+		     uint32_t *request)
 {
-	size_t sent = 0;
+	*request = 0;
+	if (c->got < VHOST_USER_HDR_SIZE) {
+		snprintf(why, whylen, "the peer stopped sending after %zu of the 12 "
+			 "header bytes", c->got);
+		return;
+	}
+	*request = c->m->request;
+	snprintf(why, whylen, "the peer stopped sending after %zu of the %" PRIu32
+		 " payload bytes of %s", c->got - VHOST_USER_HDR_SIZE, c->m->size,
+		 vu_request_label(c->m->request));
+}
 
-	while (sent < r->len) {
-		ssize_t n = send(fd, r->buf + sent, r->len - sent, MSG_NOSIGNAL);
+int vu_conn_flush(struct vu_conn *c, uint64_t now_ns)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (!c->out_since_ns)
+				c->out_since_ns = now_ns ? now_ns : 1;
+			return 0;
+		}
+		if (n < 0) {
+			c->out_off = c->out_len = 0;
+			c->out_since_ns = 0;
+			c->peer_gone = true;
 			return -errno;
-		sent += (size_t)n;
+		}
+		c->out_off += (size_t)n;
 	}
+	c->out_off = c->out_len = 0;
+	c->out_since_ns = 0;
 	return 0;
 }
 
-int vu_set_stall_limit(int fd)
+int vu_conn_send(struct vu_conn *c, const struct vu_reply *r, uint64_t now_ns)
 {
-	struct timeval tv = { VU_STALL_MS / 1000, (VU_STALL_MS % 1000) * 1000 };
-
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
-	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
-		return -errno;
-	return 0;
+	if (c->peer_gone || !r->len)
+		return c->peer_gone && r->len ? -EPIPE : 0;
+	/* One reply at a time: the caller reads no message while one waits. */
+	memcpy(c->out, r->buf, r->len);
+	c->out_len = r->len;
+	c->out_off = 0;
+	return vu_conn_flush(c, now_ns);
 }

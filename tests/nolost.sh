@@ -90,6 +90,15 @@ if [[ $(id -u) -eq 0 ]] && command -v unshare >/dev/null &&
             "$vmmap" capture --replay "$rec" -o "$full/cap.json"
         expect_kept "full tmpfs, shell save" "$full" saved.json "No space left on device" \
             "$vmmap" batch <(printf "load %s\nsave %s\n" "$fixture" "$full/saved.json")
+        # What -o could not take is saved in $TMPDIR, mode 0600, named on
+        # the error line: a capture is never lost.
+        mkdir -p "$work/rescue"
+        TMPDIR=$work/rescue "$vmmap" capture --replay "$rec" -o "$full/cap.json" 2>"$work/err"
+        saved=$(sed -n "s/.*the output was saved to \(.*\) instead$/\1/p" "$work/err")
+        ok "full tmpfs, capture -o: the line names the rescue file" test -n "$saved"
+        ok "full tmpfs, capture -o: the rescue file is in TMPDIR" test "${saved%/*}" = "$work/rescue"
+        ok "full tmpfs, capture -o: the rescue file is 600" test "$(stat -c %a "$saved")" = 600
+        ok "full tmpfs, capture -o: the rescue file is the capture" grep -q "\"end\": \"replay\"" "$saved"
         echo "$checks $fails" >"$work/ns-result"
     '
     read -r c f <"$work/ns-result" || { c=0; f=1; }

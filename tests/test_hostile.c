@@ -516,7 +516,10 @@ static void stall_mid_payload(void)
 
 Test(hostile, stall_in_the_middle_of_a_payload)
 {
-	run_hostile(stall_mid_payload, "framing", "stopped sending in the middle");
+	/* A stall is "stalled" (as vmmap-capture(1) says), and names the
+	 * request whose header had arrived. */
+	run_hostile(stall_mid_payload, "stalled",
+		    "stopped sending after 10 of the 40 payload bytes of ADD_MEM_REG");
 }
 
 static void write_file(const char *path, const char *text)

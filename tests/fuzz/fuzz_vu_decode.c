@@ -1,6 +1,7 @@
 /*
  * Fuzz target: one vhost-user message, as a record (capture --record
- * format: fd-count byte, 12-byte header, payload), decoded and handled by a
+ * format: a version 1 record, or a version 2 file header and record; see
+ * vhost_user.h), decoded and handled by a
  * session that has already negotiated every feature vmmap offers and holds
  * two regions and a ring, so that each request's payload decoding is
  * reached from a state where the request is valid.
@@ -31,7 +32,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char why[256];
 	uint64_t all = ~UINT64_C(0);
 
-	if (!vu_decode_record(&m, data, size, why, sizeof(why))) {
+	size_t skip;
+	int version = vu_record_version(data, size, &skip, why, sizeof(why));
+
+	/* A version 2 file header, then its first record; else version 1. */
+	if (!version || !vu_decode_record(&m, version, data + skip, size - skip, why,
+					  sizeof(why))) {
 		CHECK(why[0] != '\0');
 		return 0;
 	}

@@ -1,7 +1,8 @@
 /*
  * Fuzz target: the backend session state machine over a whole recorded
- * stream (capture --record format: per message an fd-count byte, the
- * 12-byte header and the payload), from the first message on, the way
+ * stream (capture --record format, version 2 after its "VMMAPREC" file
+ * header, version 1 otherwise: see vhost_user.h), from the first message
+ * on, the way
  * `vmmap capture --replay FILE --max-slots 8` runs it: a crash file
  * reproduces with that command.  After every message the reply must be
  * well formed and the table sound; at the end the capture document is
@@ -20,14 +21,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vu_session s;
 	char why[256];
 	size_t off = 0, n;
+	int version = vu_record_version(data, size, &off, why, sizeof(why));
 
+	if (!version)
+		return 0;
 	vu_session_init(&s, &cfg);
-	while (off < size && (n = vu_decode_record(&m, data + off, size - off, why,
-						    sizeof(why)))) {
+	while (off < size && (n = vu_decode_record(&m, version, data + off, size - off,
+						    why, sizeof(why)))) {
 		struct vu_reply r;
 
 		off += n;
-		m.time_ns = 0;
+		/* As capture --replay: the frontend's requests only. */
+		if (m.direction != VU_FRONT_TO_BACK || m.channel != VU_MAIN_CHANNEL)
+			continue;
 		CHECK(vu_session_handle(&s, &m, &r) == 0);
 		check_reply(&m, &r);
 		check_session(&s);
