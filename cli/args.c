@@ -174,20 +174,27 @@ static int parse_one(struct vmmap_ctx *ctx, const char *arg, const char *len_arg
 		     struct cli_query *q)
 {
 	const char *why, *sep;
-	char head[64];
 	uint64_t last;
 
 	q->len = 1;
 	sep = len_arg ? NULL : strpbrk(arg + (arg[0] == '-'), "+-");
 	if (sep) {
-		size_t n = (size_t)(sep - arg);
+		char *head = strndup(arg, (size_t)(sep - arg));
+		int bad;
 
-		if (n >= sizeof(head))
-			return bad_number(ctx, "address", arg, "too long");
-		memcpy(head, arg, n);
-		head[n] = '\0';
-		if (vm_parse_addr(head, &q->addr, &why))
-			return bad_number(ctx, "address", head, why);
+		if (!head)
+			return cli_error(ctx, "nomem", "out of memory");
+		if (!*head) {
+			free(head);
+			return cli_error(ctx, "usage", "invalid query '%s': no address "
+					 "before '%c'", arg, *sep);
+		}
+		bad = vm_parse_addr(head, &q->addr, &why);
+		if (bad)
+			bad_number(ctx, "address", head, why);
+		free(head);
+		if (bad)
+			return VMMAP_EXIT_ERROR;
 		if (*sep == '+') {
 			if (vm_parse_size(sep + 1, &q->len, &why))
 				return bad_number(ctx, "length", sep + 1, why);

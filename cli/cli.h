@@ -218,9 +218,47 @@ int cli_read_input(struct vmmap_ctx *ctx, const char *path, char **buf, size_t *
 int cli_atomic_replace(struct vmmap_ctx *ctx, struct cli_atomic *f, const char *text,
 		       const char *tail);
 
+/*
+ * Lines from a file descriptor (lines.c), for batch, the shell without a
+ * terminal and translate --batch.  A line is at most CLI_LINE_MAX bytes.
+ */
+#define CLI_LINE_MAX 65536
+enum cli_line {
+	CLI_LINE_OK,
+	CLI_LINE_NUL,      /* it holds a NUL byte (the line is cut there) */
+	CLI_LINE_TOO_LONG, /* over CLI_LINE_MAX: skipped, "" returned */
+};
+struct cli_lines {
+	int fd;
+	char *buf;
+	size_t cap, start, end; /* unread data is buf[start..end) */
+	size_t scan;            /* no newline in buf[start..scan) */
+	bool eof, skipping;     /* skipping: inside an over-long line */
+	int err;                /* errno of a failed read */
+};
+int cli_lines_init(struct cli_lines *r, int fd);
+void cli_lines_free(struct cli_lines *r);
+/* The next line, NUL-terminated in place without its "\n" or "\r\n" (at
+ * the end of input, also a last line without newline), its length and
+ * kind; NULL when more must be read first (cli_lines_fill), or at the end
+ * (r->eof).  Lines taken before are invalid after the next fill. */
+char *cli_lines_take(struct cli_lines *r, size_t *len, enum cli_line *kind);
+/* Reads once more (it may block): 0, or -1 with r->err set.  Sets r->eof
+ * at the end of input. */
+int cli_lines_fill(struct cli_lines *r);
+
 /* Exactly one query, in the same forms (for --batch lines). */
 int cli_parse_query(struct vmmap_ctx *ctx, char **args, int n,
 		    struct cli_query *q);
+
+/*
+ * A name from a table file (region, device, table) for text output: s
+ * itself when it holds no control character, else a copy with them escaped
+ * as \n, \t, \xNN (as the diagnostics are), so a name cannot forge a row
+ * or send the terminal an escape sequence.  The copy lives until the 8th
+ * call after this one.  JSON output takes names as they are.
+ */
+const char *cli_safe(const char *s);
 
 /* Fixed-width inclusive range "%016x-%016x". */
 #define CLI_RANGE_MAX 40

@@ -70,7 +70,7 @@ const struct argp cmd_diff_argp = {
 
 static const char *name_or_dash(const char *s)
 {
-	return s ? s : "-";
+	return s ? cli_safe(s) : "-";
 }
 
 static void region_line(char sign, const char *what, const struct vm_region *r)
@@ -91,7 +91,7 @@ static void io_line(char sign, const struct vm_io_range *io)
 	cli_fmt_io_range(range, io);
 	vm_fmt_size(size, io->len);
 	printf("%c %-33s %8s  %-10s %s\n", sign, range, size,
-	       vm_io_kind_name(io->kind), io->dev);
+	       vm_io_kind_name(io->kind), cli_safe(io->dev));
 }
 
 static void diff_print_plain(const struct diff_result *r)
@@ -100,7 +100,8 @@ static void diff_print_plain(const struct diff_result *r)
 
 	if (vm_diff_empty(d))
 		return;
-	printf("--- %s\n+++ %s\n", r->old_name, r->new_name);
+	printf("--- %s\n", cli_safe(r->old_name));
+	printf("+++ %s\n", cli_safe(r->new_name));
 	if (d->nops || d->nchanges) {
 		printf("@@ memory: %zu -> %zu regions, %zu unchanged\n",
 		       r->old->umem.nregions, r->new->umem.nregions, d->unchanged);
@@ -226,6 +227,9 @@ int cmd_diff(struct vmmap_ctx *ctx, int argc, char **argv)
 		a.new = a.old;
 		a.old = NULL;
 	}
+	if (a.old && !strcmp(a.old, "-") && !strcmp(a.new, "-"))
+		return cli_error(ctx, "usage", "'-' given twice: standard input can be "
+				 "read only once");
 	if ((rc = cli_table_open_pair(ctx, a.old, a.new, &old, &new)))
 		return rc;
 	r.old_name = old.name;

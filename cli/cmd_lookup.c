@@ -88,7 +88,7 @@ static void lookup_print_plain(const struct lookup_result *r)
 			cli_fmt_io_range(range, io);
 			vm_fmt_size(size, io->len);
 			printf("  #%-4zu %-33s %8s  %-10s %s\n", lq->match[k], range,
-			       size, vm_io_kind_name(io->kind), io->dev);
+			       size, vm_io_kind_name(io->kind), cli_safe(io->dev));
 		}
 	}
 }

@@ -72,7 +72,7 @@ static void show_print_plain(const struct show_result *r)
 		cli_fmt_range(urange, reg->userspace_addr, vm_region_ulast(reg));
 		vm_fmt_size(size, reg->memory_size);
 		printf("  %-33s %8s  %-33s  0x%-10" PRIx64 " %s\n", range, size,
-		       urange, reg->mmap_offset, reg->name ? reg->name : "-");
+		       urange, reg->mmap_offset, reg->name ? cli_safe(reg->name) : "-");
 	}
 
 	for (int b = 0; b < VM_NR_BUSES; b++) {
@@ -89,7 +89,7 @@ static void show_print_plain(const struct show_result *r)
 			cli_fmt_io_range(range, io);
 			vm_fmt_size(size, io->len);
 			printf("  %-33s %8s  %-10s %s\n", range, size,
-			       vm_io_kind_name(io->kind), io->dev);
+			       vm_io_kind_name(io->kind), cli_safe(io->dev));
 		}
 	}
 }

@@ -148,7 +148,7 @@ static void translate_print_plain(const struct translate_result *r)
 			vm_fmt_size(size, p->len);
 			printf("  gpa %s %8s  uaddr %016" PRIx64 "  offset 0x%-10" PRIx64
 			       " %s\n", range, size, p->userspace_addr, p->mmap_offset,
-			       p->region->name ? p->region->name : "-");
+			       p->region->name ? cli_safe(p->region->name) : "-");
 		}
 	}
 }
@@ -332,69 +332,6 @@ static int fast_query(const char *s, struct cli_query *q)
 }
 
 /*
- * Lines from a file, read in big chunks: each line is NUL-terminated in
- * place, without its newline (or "\r\n").  Memory stays bounded by the
- * chunk and the longest line.
- */
-struct line_reader {
-	int fd;
-	char *buf;
-	size_t cap, start, end; /* unread data is buf[start..end) */
-	bool eof;
-	int err;                /* errno of a failed read */
-};
-
-/* The next whole line in the buffer (at the end of input, also a last line
- * without newline), or NULL when more must be read first. */
-static char *take_line(struct line_reader *r)
-{
-	char *line = r->buf + r->start;
-	char *nl = memchr(line, '\n', r->end - r->start);
-
-	if (!nl && !(r->eof && r->end > r->start))
-		return NULL;
-	if (!nl)
-		nl = r->buf + r->end; /* last line without newline */
-	r->start = (size_t)(nl - r->buf) + (nl < r->buf + r->end);
-	if (nl > line && nl[-1] == '\r')
-		nl--;
-	*nl = '\0';
-	return line;
-}
-
-/* Reads more after a partial line: 0, or -1 with r->err set.  Sets r->eof
- * at the end of input.  Lines taken before are invalid afterwards. */
-static int fill_lines(struct line_reader *r)
-{
-	ssize_t n;
-
-	/* Keep the partial line; make room for more (+1 for its NUL). */
-	memmove(r->buf, r->buf + r->start, r->end - r->start);
-	r->end -= r->start;
-	r->start = 0;
-	if (r->cap - r->end < 65536 + 1) {
-		char *nb = realloc(r->buf, 2 * r->cap);
-
-		if (!nb) {
-			r->err = ENOMEM;
-			return -1;
-		}
-		r->buf = nb;
-		r->cap *= 2;
-	}
-	do
-		n = read(r->fd, r->buf + r->end, r->cap - r->end - 1);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		r->err = errno;
-		return -1;
-	}
-	r->eof = n == 0;
-	r->end += (size_t)n;
-	return 0;
-}
-
-/*
  * Queries parsed but not yet answered.  Plain lines are collected in
  * blocks so that their searches in a big table overlap
  * (vm_umem_prefetch); a block is answered before any other line is
@@ -435,54 +372,75 @@ static void batch_flush(struct batch *b)
 	b->n = 0;
 }
 
+/* Splits a copy of s (in buf) into at most 3 words; returns how many
+ * words there were (up to 4: more than 3 is an error). */
+static int split_words(const char *s, char *buf, char *words[3])
+{
+	int nw = 0;
+
+	strcpy(buf, s);
+	for (char *w = buf + strspn(buf, " \t"); *w; w += strspn(w, " \t")) {
+		size_t k = strcspn(w, " \t");
+
+		if (nw == 3)
+			return 4;
+		words[nw++] = w;
+		w += k;
+		if (*w)
+			*w++ = '\0';
+	}
+	return nw;
+}
+
 static int translate_batch(struct vmmap_ctx *ctx, const struct vm_table *t,
 			   const struct translate_args *a)
 {
 	bool is_stdin = !strcmp(a->batch, "-");
 	const char *name = is_stdin ? "<stdin>" : a->batch;
-	struct line_reader in = {
-		.fd = is_stdin ? 0 : open(a->batch, O_RDONLY | O_CLOEXEC),
-		.cap = 1 << 17,
-	};
+	int fd = is_stdin ? 0 : open(a->batch, O_RDONLY | O_CLOEXEC);
+	struct cli_lines in = { .fd = -1 };
 	struct batch b = {
 		.ctx = ctx, .t = t, .a = a,
 		.out = malloc(256 + a->max_pieces * 128),
 		.pc = malloc(a->max_pieces * sizeof(*b.pc)),
 	};
-	char *line, where[4096];
+	char *line, where[4096], *wbuf = malloc(CLI_LINE_MAX + 1);
 	unsigned long lineno = 0;
+	enum cli_line kind;
+	size_t len;
 
-	if (in.fd < 0) {
+	if (fd < 0) {
 		free(b.out);
 		free(b.pc);
+		free(wbuf);
 		return cli_error(ctx, "io", "%s: %s", a->batch, strerror(errno));
 	}
-	in.buf = malloc(in.cap);
-	if (!b.out || !b.pc || !in.buf) {
+	if (cli_lines_init(&in, fd) || !b.out || !b.pc || !wbuf) {
 		free(b.out);
 		free(b.pc);
-		free(in.buf);
+		free(wbuf);
+		cli_lines_free(&in);
 		if (!is_stdin)
-			close(in.fd);
+			close(fd);
 		return cli_error(ctx, "nomem", "out of memory");
 	}
 	if (!ctx->quiet)
 		setvbuf(stdout, NULL, _IOFBF, 1 << 20);
 	for (;;) {
-		char buf[3][80], *words[3] = { buf[0], buf[1], buf[2] }, *s;
+		char *words[3], *s;
 		struct cli_query q;
-		int nw = 0, rc;
+		int nw, rc;
 
-		if (!(line = take_line(&in))) {
+		if (!(line = cli_lines_take(&in, &len, &kind))) {
 			/* Answer everything before reading (which may block). */
 			batch_flush(&b);
 			fflush(stdout);
-			if (in.eof || fill_lines(&in))
+			if (in.eof || cli_lines_fill(&in))
 				break;
 			continue;
 		}
 		lineno++;
-		if (fast_query(line, &q) == 0) {
+		if (kind == CLI_LINE_OK && fast_query(line, &q) == 0) {
 			b.addr[b.n] = q.addr;
 			b.len[b.n] = q.len;
 			b.lineno[b.n] = lineno;
@@ -493,28 +451,27 @@ static int translate_batch(struct vmmap_ctx *ctx, const struct vm_table *t,
 		batch_flush(&b);
 		for (s = line; *s == ' ' || *s == '\t'; s++)
 			;
-		if (!*s || *s == '#')
+		if (kind == CLI_LINE_OK && (!*s || *s == '#'))
 			continue; /* blank lines and comments give no result */
-		/* Words are copied out, so the line stays whole for messages. */
-		for (const char *w = s; *w && nw < 3;) {
-			size_t k = strcspn(w, " \t");
-
-			k = k < 79 ? k : 79;
-			memcpy(buf[nw], w, k);
-			buf[nw++][k] = '\0';
-			w += k;
-			w += strspn(w, " \t");
-		}
-		/* Other forms, or an error to report with its place. */
+		/* Other forms, or an error to report with its place.  Words are
+		 * split in a copy, so the line stays whole for messages, and
+		 * follow the same number rules as arguments. */
 		snprintf(where, sizeof(where), "%s:%lu", name, lineno);
 		ctx->where = where;
-		rc = nw > 2 ? cli_error(ctx, "usage", "expected one query: ADDR [LEN]")
-			    : cli_parse_query(ctx, words, nw, &q);
+		if (kind == CLI_LINE_TOO_LONG)
+			rc = cli_error(ctx, "usage", "line longer than %d bytes; skipped",
+				       CLI_LINE_MAX);
+		else if (kind == CLI_LINE_NUL)
+			rc = cli_error(ctx, "usage", "a NUL byte in the line");
+		else if ((nw = split_words(s, wbuf, words)) > 2)
+			rc = cli_error(ctx, "usage", "expected one query: ADDR [LEN]");
+		else
+			rc = cli_parse_query(ctx, words, nw, &q);
 		ctx->where = NULL;
 		if (rc) {
 			/* Reported on stderr (or as a JSON line); the stream goes on. */
 			if (!ctx->json && !ctx->quiet)
-				printf("%s invalid\n", s);
+				printf("%s invalid\n", kind == CLI_LINE_TOO_LONG ? "(long line)" : s);
 			b.worst = VMMAP_EXIT_NEGATIVE;
 			continue;
 		}
@@ -523,8 +480,9 @@ static int translate_batch(struct vmmap_ctx *ctx, const struct vm_table *t,
 	if (in.err)
 		b.worst = cli_error(ctx, "io", "%s: %s", name, strerror(in.err));
 	if (!is_stdin)
-		close(in.fd);
-	free(in.buf);
+		close(fd);
+	cli_lines_free(&in);
+	free(wbuf);
 	free(b.out);
 	free(b.pc);
 	return b.worst;

@@ -88,10 +88,10 @@ static void validate_print_plain(const struct validate_result *r)
 		const struct vm_finding *f = &r->f.v[i];
 
 		if (f->line)
-			printf("%s:%u:%u: ", r->file, f->line, f->col);
+			printf("%s:%u:%u: ", cli_safe(r->file), f->line, f->col);
 		else
-			printf("%s: ", r->file);
-		printf("%s: %s [%s]\n", sev_name(f->severity), f->message, f->rule);
+			printf("%s: ", cli_safe(r->file));
+		printf("%s: %s [%s]\n", sev_name(f->severity), cli_safe(f->message), f->rule);
 	}
 	printf("%zu error%s, %zu warning%s", r->f.errors,
 	       r->f.errors == 1 ? "" : "s", r->f.warnings,

@@ -245,6 +245,34 @@ void cli_table_close(struct cli_table *tb)
 	memset(tb, 0, sizeof(*tb));
 }
 
+const char *cli_safe(const char *s)
+{
+	static _Thread_local char *ring[8];
+	static _Thread_local unsigned next;
+	const unsigned char *p;
+	size_t n = 0;
+	char *out, *o;
+
+	for (p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			n++;
+	if (!n)
+		return s;
+	/* At most 4 bytes for each escaped one. */
+	out = realloc(ring[next % 8], strlen(s) + 3 * n + 1);
+	if (!out)
+		return "(name not shown: out of memory)";
+	ring[next++ % 8] = out;
+	for (p = (const unsigned char *)s, o = out; *p; p++) {
+		if (*p >= 0x20 && *p != 0x7f)
+			*o++ = (char)*p;
+		else
+			o += sprintf(o, *p == '\n' ? "\\n" : *p == '\t' ? "\\t" : "\\x%02x", *p);
+	}
+	*o = '\0';
+	return out;
+}
+
 void cli_fmt_range(char buf[CLI_RANGE_MAX], uint64_t first, uint64_t last)
 {
 	snprintf(buf, CLI_RANGE_MAX, "%016" PRIx64 "-%016" PRIx64, first, last);

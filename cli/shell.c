@@ -56,12 +56,12 @@ struct vmmap_shell {
 	/* input */
 	bool interactive;
 	int infd;
-	char *buf; /* plain reader: bytes read but not yet returned */
-	size_t buflen, bufcap;
+	struct cli_lines lines; /* the plain reader (no terminal) */
 	bool eof;
 	EditLine *el;
 	History *hist;
 	char *histfile;
+	bool hist_nosave; /* a symlink: read, never written through */
 	Tokenizer *tok;
 	char prompt[160];
 	bool quit;
@@ -847,42 +847,24 @@ static int run_text(struct vmmap_shell *sh, const char *line)
 /* ---- plain input ---- */
 
 /* Reads one line (without the newline) into *line; 0 at end of input. */
-static int plain_line(struct vmmap_shell *sh, char **line)
+static int plain_line(struct vmmap_shell *sh, char **line, enum cli_line *kind)
 {
 	for (;;) {
-		char *nl = sh->buflen ? memchr(sh->buf, '\n', sh->buflen) : NULL;
-		ssize_t r;
+		size_t len;
+		char *l = cli_lines_take(&sh->lines, &len, kind);
 
-		if (nl || (sh->eof && sh->buflen)) {
-			size_t n = nl ? (size_t)(nl - sh->buf) : sh->buflen;
-
-			*line = strndup(sh->buf, n);
-			n += nl ? 1 : 0;
-			memmove(sh->buf, sh->buf + n, sh->buflen - n);
-			sh->buflen -= n;
+		if (l) {
+			*line = strdup(l);
 			return *line ? 1 : -1;
 		}
-		if (sh->eof)
+		if (sh->lines.eof)
 			return 0;
-		if (sh->bufcap - sh->buflen < 4096) {
-			char *nb = realloc(sh->buf, sh->bufcap + 65536);
-
-			if (!nb)
-				return -1;
-			sh->buf = nb;
-			sh->bufcap += 65536;
-		}
 		if (wait_input(sh, sh->infd) <= 0) {
 			got_sigint = 0;
 			continue;
 		}
-		r = read(sh->infd, sh->buf + sh->buflen, sh->bufcap - sh->buflen);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			sh->eof = true;
-		else
-			sh->buflen += (size_t)r;
+		if (cli_lines_fill(&sh->lines))
+			return 0;
 	}
 }
 
@@ -1190,6 +1172,39 @@ static char *history_path(void)
 	return p;
 }
 
+/*
+ * Whether the history file can be read: one that is not a regular file (a
+ * device, a FIFO: reading /dev/zero never ends) is neither read nor
+ * written; a symlink is read if it leads to a regular file but never
+ * written through (the file is kept as it is).  Each says so in one line.
+ */
+static bool history_usable(struct vmmap_shell *sh)
+{
+	struct vmmap_ctx ctx = sh->base;
+	struct stat st;
+
+	ctx.cmd = "shell";
+	ctx.json = false;
+	if (lstat(sh->histfile, &st))
+		return true; /* none yet: it is created at exit */
+	if (S_ISLNK(st.st_mode)) {
+		sh->hist_nosave = true;
+		if (stat(sh->histfile, &st) == 0 && S_ISREG(st.st_mode)) {
+			cli_error(&ctx, "io", "%s: is a symbolic link: the history is read "
+				  "from it but not saved (the file is kept as it is)",
+				  sh->histfile);
+			return true;
+		}
+	} else if (S_ISREG(st.st_mode)) {
+		return true;
+	}
+	cli_error(&ctx, "io", "%s: not a regular file: the history is neither read "
+		  "nor saved", sh->histfile);
+	free(sh->histfile);
+	sh->histfile = NULL;
+	return false;
+}
+
 /* Saves the history beside the old file and renames it over: never half a
  * history, and when writing fails the old one stays.  0, or
  * VMMAP_EXIT_ERROR (reported). */
@@ -1201,7 +1216,7 @@ static int history_save(struct vmmap_shell *sh)
 	FILE *fp;
 	int e = 0;
 
-	if (!sh->hist || !sh->histfile)
+	if (!sh->hist || !sh->histfile || sh->hist_nosave)
 		return 0;
 	ctx.cmd = "shell";
 	ctx.json = false;
@@ -1230,7 +1245,7 @@ static int setup_editline(struct vmmap_shell *sh, FILE *in)
 		history(sh->hist, &ev, H_SETSIZE, 1000);
 		history(sh->hist, &ev, H_SETUNIQUE, 1);
 		sh->histfile = history_path();
-		if (sh->histfile)
+		if (sh->histfile && history_usable(sh))
 			history(sh->hist, &ev, H_LOAD, sh->histfile); /* may not exist yet */
 		el_set(sh->el, EL_HIST, history, sh->hist);
 	}
@@ -1260,11 +1275,14 @@ int shell_run(struct vmmap_ctx *base, FILE *in, const char *in_name, bool force,
 	struct vmmap_shell sh = { .current = -1 };
 	struct sigaction sa = { .sa_handler = on_sigint }, old_sa;
 	int worst = 0, hist_rc;
+	enum cli_line kind = CLI_LINE_OK;
 
 	sh.in_name = in_name;
 	sh.base = *base;
 	sh.infd = fileno(in);
 	sh.interactive = isatty(sh.infd) && isatty(STDOUT_FILENO);
+	if (!sh.interactive && cli_lines_init(&sh.lines, sh.infd))
+		return cli_error(base, "nomem", "out of memory");
 	sh.tok = tok_init(NULL);
 	if (!sh.tok)
 		return cli_error(base, "nomem", "out of memory");
@@ -1304,14 +1322,16 @@ int shell_run(struct vmmap_ctx *base, FILE *in, const char *in_name, bool force,
 				fputc('\n', stdout);
 				break; /* Ctrl-D */
 			}
-			line = strdup(l);
+			if (strlen(l) > CLI_LINE_MAX + 1) /* its newline aside */
+				kind = CLI_LINE_TOO_LONG;
+			line = strdup(kind == CLI_LINE_OK ? l : "");
 			if (line && line[0] && line[0] != '\n' && sh.hist) {
 				HistEvent ev;
 
 				history(sh.hist, &ev, H_ENTER, line);
 			}
 		} else {
-			int r = plain_line(&sh, &line);
+			int r = plain_line(&sh, &line, &kind);
 
 			if (r <= 0)
 				break;
@@ -1320,7 +1340,20 @@ int shell_run(struct vmmap_ctx *base, FILE *in, const char *in_name, bool force,
 			break;
 		line[strcspn(line, "\n")] = '\0';
 		snprintf(sh.where, sizeof(sh.where), "%s:%u", sh.in_name, ++sh.lineno);
-		rc = run_text(&sh, line);
+		if (kind != CLI_LINE_OK) {
+			/* One invalid line, whatever it held. */
+			struct vmmap_ctx ctx = sh.base;
+
+			ctx.where = sh.where;
+			ctx.cmd = NULL;
+			rc = kind == CLI_LINE_NUL
+				? cli_error(&ctx, "usage", "a NUL byte in the line")
+				: cli_error(&ctx, "usage", "line longer than %d bytes; skipped",
+					    CLI_LINE_MAX);
+			kind = CLI_LINE_OK;
+		} else {
+			rc = run_text(&sh, line);
+		}
 		free(line);
 		capture_status(&sh);
 		if (rc > worst)
@@ -1339,7 +1372,7 @@ int shell_run(struct vmmap_ctx *base, FILE *in, const char *in_name, bool force,
 	while (sh.ntables)
 		free_table(&sh, &sh.tables[--sh.ntables]);
 	free(sh.tables);
-	free(sh.buf);
+	cli_lines_free(&sh.lines);
 	sigaction(SIGINT, &old_sa, NULL);
 	/* Interactive: a failed command was answered on screen; only a
 	 * history that could not be saved is the exit status's business. */

@@ -276,12 +276,35 @@ Test(shell, history_that_cannot_be_written_is_not_lost)
 	fclose(f);
 	cr_assert_eq(symlink(target, link), 0);
 	snprintf(env, sizeof(env), "VMMAP_HISTFILE=%s", link);
+	/* A symlink is never written through: one line says so at the start,
+	 * and the exit status is the commands' (it was 2). */
 	pty_start(&p, (const char *[]){ env, NULL }, "fixtures/qemu-pc-128m.json");
+	pty_expect(&p, 0, "hist-link: is a symbolic link: the history is read from it "
+		   "but not saved");
 	pty_expect(&p, 0, "vmmap> ");
-	m = pty_type(&p, "exit\r");
-	pty_expect(&p, m, "hist-link: is a symbolic link; not written");
-	cr_assert_eq(pty_wait(&p), 2);
+	m = pty_type(&p, "show\r");
+	pty_expect(&p, m, "vmmap> ");
+	pty_type(&p, "exit\r");
+	cr_assert_eq(pty_wait(&p), 0);
 	cr_assert_str_eq(slurp(target), "target\n", "written through the symlink");
+}
+
+/* A history file that is a device is not read (reading /dev/zero hung the
+ * shell before its first prompt) and not written. */
+Test(shell, a_history_file_that_is_a_device_is_refused)
+{
+	struct pty_proc p;
+	size_t m;
+
+	pty_start(&p, (const char *[]){ "VMMAP_HISTFILE=/dev/zero", NULL },
+		  "fixtures/qemu-pc-128m.json");
+	pty_expect(&p, 0, "/dev/zero: not a regular file: the history is neither read "
+		   "nor saved");
+	pty_expect(&p, 0, "vmmap> ");
+	m = pty_type(&p, "show\r");
+	pty_expect(&p, m, "memory: 2 regions");
+	pty_type(&p, "exit\r");
+	cr_assert_eq(pty_wait(&p), 0);
 }
 
 Test(shell, empty_histfile_disables_history)
