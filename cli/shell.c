@@ -445,8 +445,8 @@ static int verb_save(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 	int rc;
 
 	if (argc != 2)
-		return usage(ctx, "save FILE");
-	if (cli_files_allowed(ctx, argv[1]))
+		return usage(ctx, "save FILE|-");
+	if (strcmp(argv[1], "-") && cli_files_allowed(ctx, argv[1]))
 		return VMMAP_EXIT_ERROR;
 	if (!st)
 		return cli_error(ctx, "usage", "no table loaded (try 'load FILE')");
@@ -455,7 +455,13 @@ static int verb_save(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 	json_decref(doc);
 	if (!text)
 		return cli_error(ctx, "nomem", "out of memory");
-	rc = cli_write_atomic(ctx, argv[1], text);
+	if (!strcmp(argv[1], "-")) { /* standard output, as everywhere else */
+		if (!ctx->quiet)
+			printf("%s\n", text);
+		rc = 0;
+	} else {
+		rc = cli_write_atomic(ctx, argv[1], text);
+	}
 	free(text);
 	return rc;
 }
@@ -753,7 +759,7 @@ static int verb_help(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 	       "  region remove GPA SIZE UADDR | region remove NAME\n"
 	       "  device add BUS ADDR LEN NAME [KIND]\n"
 	       "  device remove BUS ADDR LEN NAME | device remove BUS NAME\n"
-	       "  save FILE                 write the current table (atomically)\n"
+	       "  save FILE|-               write the current table (atomically; - prints it)\n"
 	       "  capture --listen|--connect PATH [as NAME]   capture in the background\n"
 	       "  help [COMMAND]            this list, or a command's options\n"
 	       "  quit, exit, Ctrl-D        leave\n"

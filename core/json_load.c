@@ -55,6 +55,12 @@ struct lex {
 	unsigned line;
 	char *scratch;
 	size_t scap;
+	/* The keys of the skipped objects being read, as a stack (an object's
+	 * keys are on top while it is read): for the duplicate-key rule. */
+	char *keys;
+	size_t klen, kcap;
+	struct kref { size_t off; unsigned line, col; } *kref;
+	size_t nkref, krcap;
 	struct token tok; /* the current token */
 	struct vm_error *err;
 };
@@ -474,15 +480,85 @@ static int expect(struct lex *lx, enum tok t, const char *what)
  */
 struct objit {
 	bool first;
+	bool keep_keys; /* push every whole key on lx->keys (skip_value) */
 	char key[64];
 	unsigned key_line, key_col;
 };
+
+/* Pushes the current string token, whole, as a key of the innermost
+ * skipped object.  0 or -1 (out of memory, reported). */
+static int push_key(struct lex *lx)
+{
+	const struct token *tk = &lx->tok;
+
+	if (lx->kcap - lx->klen < tk->slen + 1) {
+		size_t cap = (lx->kcap ? lx->kcap : 256) * 2 + tk->slen + 1;
+		char *nk = realloc(lx->keys, cap);
+
+		if (!nk)
+			return fail_tok(lx, tk, "out of memory");
+		lx->keys = nk;
+		lx->kcap = cap;
+	}
+	if (lx->nkref == lx->krcap) {
+		size_t cap = lx->krcap ? 2 * lx->krcap : 64;
+		struct kref *nr = realloc(lx->kref, cap * sizeof(*nr));
+
+		if (!nr)
+			return fail_tok(lx, tk, "out of memory");
+		lx->kref = nr;
+		lx->krcap = cap;
+	}
+	lx->kref[lx->nkref++] = (struct kref){ lx->klen, tk->line, tk->col };
+	memcpy(lx->keys + lx->klen, tk->str, tk->slen);
+	lx->keys[lx->klen + tk->slen] = '\0';
+	lx->klen += tk->slen + 1;
+	return 0;
+}
+
+static int kref_cmp(const void *a, const void *b, void *keys)
+{
+	const struct kref *x = a, *y = b;
+	int c = strcmp((const char *)keys + x->off, (const char *)keys + y->off);
+
+	if (c)
+		return c;
+	return x->line != y->line ? (x->line < y->line ? -1 : 1)
+				  : (x->col > y->col) - (x->col < y->col);
+}
+
+/* The duplicate-key rule over the keys kref[from..]: the second use of a
+ * key is the error. */
+static int check_keys(struct lex *lx, size_t from)
+{
+	struct kref *k = lx->kref + from;
+	size_t n = lx->nkref - from;
+
+	if (n < 2)
+		return 0;
+	if (n <= 16) { /* the usual object: no sort */
+		for (size_t i = 1; i < n; i++)
+			for (size_t j = 0; j < i; j++)
+				if (!strcmp(lx->keys + k[i].off, lx->keys + k[j].off))
+					return fail_at(lx, k[i].line, k[i].col,
+						       "duplicate key \"%.60s\"",
+						       lx->keys + k[i].off);
+		return 0;
+	}
+	qsort_r(k, n, sizeof(*k), kref_cmp, lx->keys);
+	for (size_t i = 1; i < n; i++)
+		if (!strcmp(lx->keys + k[i].off, lx->keys + k[i - 1].off))
+			return fail_at(lx, k[i].line, k[i].col, "duplicate key \"%.60s\"",
+				       lx->keys + k[i].off);
+	return 0;
+}
 
 static int obj_begin(struct lex *lx, struct objit *it, const char *what)
 {
 	if (expect(lx, T_LBRACE, what))
 		return -1;
 	it->first = true;
+	it->keep_keys = false;
 	return next(lx);
 }
 
@@ -500,6 +576,8 @@ static int obj_key(struct lex *lx, struct objit *it)
 		return -1;
 	it->key_line = lx->tok.line;
 	it->key_col = lx->tok.col;
+	if (it->keep_keys && push_key(lx))
+		return -1;
 	/* Longer keys are never valid; keep a truncated copy for the message.
 	 * (memcpy: this runs for every key of a table of millions.) */
 	if (lx->tok.slen < sizeof(it->key)) {
@@ -543,12 +621,19 @@ static int skip_value(struct lex *lx, int depth)
 	switch (lx->tok.t) {
 	case T_LBRACE: {
 		struct objit it;
+		size_t klen = lx->klen, nkref = lx->nkref;
 
 		if (obj_begin(lx, &it, "an object"))
 			return -1;
+		/* Skipped, but still one JSON object: no key twice. */
+		it.keep_keys = true;
 		while ((r = obj_key(lx, &it)) > 0)
 			if (skip_value(lx, depth + 1))
 				return -1;
+		if (r == 0 && check_keys(lx, nkref))
+			r = -1;
+		lx->klen = klen;
+		lx->nkref = nkref;
 		return r;
 	}
 	case T_LBRACK: {
@@ -1155,6 +1240,8 @@ static int load(struct vm_table *t, const char *name, const char *buf,
 	rc = 0;
 out:
 	free(lx.scratch);
+	free(lx.keys);
+	free(lx.kref);
 	if (rc) {
 		vm_table_clean(t);
 		vm_table_init(t);
