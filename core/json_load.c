@@ -531,11 +531,12 @@ static int kref_cmp(const void *a, const void *b, void *keys)
  * key is the error. */
 static int check_keys(struct lex *lx, size_t from)
 {
-	struct kref *k = lx->kref + from;
 	size_t n = lx->nkref - from;
+	struct kref *k;
 
 	if (n < 2)
 		return 0;
+	k = lx->kref + from;
 	if (n <= 16) { /* the usual object: no sort */
 		for (size_t i = 1; i < n; i++)
 			for (size_t j = 0; j < i; j++)

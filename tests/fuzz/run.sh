@@ -85,8 +85,9 @@ fuzz)
         # a size above the 4096-byte maximum is in the header at any length.
         # At 4 KiB the rate fell from 4500 to 1700 a second.
         vu_decode) extra+=(-max_len=1024) ;;
-        # The format's keys and tokens (an empty corpus reached 292
-        # coverage points without them, 757 with the seeds).
+        # The format's keys, tokens and pieces of a document: from an
+        # empty corpus, 60 s reached 235 coverage points without them and
+        # 477 with them.
         json) extra+=(-max_len=4096 -dict="$src/tests/fuzz/json.dict") ;;
         *) extra+=(-max_len=4096) ;;
         esac
