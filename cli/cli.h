@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "table.h"
+#include "vu_capture.h"
 
 /* Exit statuses. */
 enum {
@@ -246,6 +247,49 @@ char *cli_lines_take(struct cli_lines *r, size_t *len, enum cli_line *kind);
 /* Reads once more (it may block): 0, or -1 with r->err set.  Sets r->eof
  * at the end of input. */
 int cli_lines_fill(struct cli_lines *r);
+
+/* A monotonic clock in ns. */
+uint64_t cli_now_ns(void);
+
+/* capture's options, as argp leaves them (cmd_capture.c). */
+struct capture_args {
+	struct vmmap_ctx *ctx;
+	const char *listen, *connect, *output, *record, *replay;
+	const char *timeout, *updates, *max_slots, *sessions;
+	bool no_mem_slots, follow, keep;
+	const char *extra;
+};
+
+/*
+ * A capture as the CLI runs it, in the foreground (vmmap capture) or in
+ * the shell's background: core's engine (vu_capture.h) with the options
+ * parsed and checked by one parser, and the files and lines it writes.
+ */
+struct cli_capture {
+	struct vmmap_ctx ctx;
+	struct capture_args a;
+	struct vu_capture cap;
+	FILE *follow;          /* where --follow lines go, or NULL */
+	bool json;             /* --follow lines as JSON */
+	const char *shell_name; /* in the shell: the table's name, for lines */
+	struct cli_atomic out; /* -o: opened at start, so it is proven writable */
+	struct cli_atomic rec; /* --record, while a session runs (fd >= 0) */
+	int rc;                /* an output error (VMMAP_EXIT_ERROR) */
+};
+/*
+ * Parses capture's options (argv[0] is "capture"), checks them and starts
+ * the capture: a socket, or a --replay run to its end.  shell_name: the
+ * shell's table name (violations print as its status lines, no summary,
+ * no document on standard output), or NULL.  Returns 0 (*out set),
+ * VMMAP_HELP_SHOWN, or VMMAP_EXIT_ERROR (reported).
+ */
+int cli_capture_open(struct vmmap_ctx *ctx, int argc, char **argv, const char *shell_name,
+		     struct cli_capture **out);
+/* Writes the capture so far with this end reason (a checkpoint). */
+int cli_capture_write(struct cli_capture *c, const char *end);
+/* The exit status of a capture that ended. */
+int cli_capture_status(struct cli_capture *c);
+void cli_capture_close(struct cli_capture *c);
 
 /* Exactly one query, in the same forms (for --batch lines). */
 int cli_parse_query(struct vmmap_ctx *ctx, char **args, int n,

@@ -25,7 +25,6 @@
 #include "num.h"
 #include "shell.h"
 #include "vhost_user.h"
-#include "vu_socket.h"
 
 #define MAX_WORDS 64
 
@@ -36,15 +35,13 @@ struct shell_table {
 	bool live;           /* the table of the running or ended capture */
 };
 
+/* The background capture: the CLI's runner (cmd_capture.c) over core's
+ * engine, and what the status lines have said of it. */
 struct shell_capture {
-	struct vu_session s;
-	char *path;          /* the socket */
-	struct vu_listener l; /* --listen: the socket we bound (fd -1 if none) */
-	struct vu_conn conn;  /* fd -1 until a frontend is there */
-	uint64_t connect_ns;
-	size_t updates_seen, violations_seen;
-	bool ended, end_reported;
-	const char *end;
+	struct cli_capture *run;
+	char *name;               /* the table's name, for status lines */
+	size_t updates_seen;
+	bool end_reported;
 };
 
 struct vmmap_shell {
@@ -103,16 +100,20 @@ const struct vm_table *shell_table(struct vmmap_shell *sh, const char *name,
 	return st->t;
 }
 
+/* Whether the background capture still runs. */
+static bool capture_running(const struct vmmap_shell *sh)
+{
+	return sh->cap && sh->cap->run->cap.phase != VU_CAPTURE_DONE;
+}
+
 static void free_table(struct vmmap_shell *sh, struct shell_table *st)
 {
 	if (st->live && sh->cap) {
 		/* The table is the capture's: stop the capture with it. */
 		struct shell_capture *c = sh->cap;
 
-		vu_conn_close(&c->conn);
-		vu_listen_close(&c->l, c->path);
-		vu_session_clean(&c->s);
-		free(c->path);
+		cli_capture_close(c->run);
+		free(c->name);
 		free(c);
 		sh->cap = NULL;
 	} else if (!st->live) {
@@ -280,7 +281,7 @@ static int verb_tables(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 		       (int)i == sh->current ? '*' : ' ', st->name, st->t->umem.nregions,
 		       st->t->umem.nregions == 1 ? " " : "s", regs, regs == 1 ? " " : "s",
 		       st->source,
-		       st->live ? (sh->cap && !sh->cap->ended ? " (live)" : " (ended)") : "");
+		       st->live ? (capture_running(sh) ? " (live)" : " (ended)") : "");
 	}
 	return 0;
 }
@@ -468,14 +469,6 @@ static int verb_save(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 
 /* ---- background capture ---- */
 
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 static const char *live_name(struct vmmap_shell *sh)
 {
 	for (size_t i = 0; i < sh->ntables; i++)
@@ -484,38 +477,23 @@ static const char *live_name(struct vmmap_shell *sh)
 	return "live";
 }
 
+/*
+ * capture [OPTIONS] [as NAME]: vmmap capture's own options, parsed and
+ * checked by the same code, run in the background by the same engine.
+ */
 static int verb_capture(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 			char **argv)
 {
-	static const char *const use =
-		"capture --listen PATH | --connect PATH [--no-mem-slots] "
-		"[--max-slots N] [as NAME]";
-	struct vu_config cfg = { .mem_slots = true, .max_slots = 509, .queues = 1 };
-	const char *path = NULL, *name = "live", *why = "";
+	const char *name = "live", *source;
 	struct shell_capture *c;
-	bool listen_mode = false;
-	int fd, rc;
+	int rc;
 
 	if (cli_files_allowed(ctx, "capture"))
 		return VMMAP_EXIT_ERROR;
-	for (int i = 1; i < argc; i++) {
-		if ((!strcmp(argv[i], "--listen") || !strcmp(argv[i], "--connect")) &&
-		    i + 1 < argc && !path) {
-			listen_mode = !strcmp(argv[i], "--listen");
-			path = argv[++i];
-		} else if (!strcmp(argv[i], "--no-mem-slots")) {
-			cfg.mem_slots = false;
-		} else if (!strcmp(argv[i], "--max-slots") && i + 1 < argc) {
-			if (parse_u64(ctx, "--max-slots", argv[++i], 0, &cfg.max_slots))
-				return VMMAP_EXIT_ERROR;
-		} else if (!strcmp(argv[i], "as") && i + 1 < argc) {
-			name = argv[++i];
-		} else {
-			return usage(ctx, use);
-		}
+	if (argc >= 3 && !strcmp(argv[argc - 2], "as")) {
+		name = argv[argc - 1];
+		argc -= 2;
 	}
-	if (!path)
-		return usage(ctx, use);
 	if (sh->cap)
 		return cli_error(ctx, "usage", "a capture already runs into '%s'; "
 				 "unload it first", live_name(sh));
@@ -523,142 +501,22 @@ static int verb_capture(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 		return cli_error(ctx, "usage", "a table named '%s' exists; use 'as NAME'",
 				 name);
 	c = calloc(1, sizeof(*c));
-	if (!c || !(c->path = strdup(path))) {
+	if (!c || !(c->name = strdup(name))) {
 		free(c);
 		return cli_error(ctx, "nomem", "out of memory");
 	}
-	c->l.fd = c->conn.fd = -1;
-	if (listen_mode) {
-		fd = vu_listen(&c->l, path, &why);
-	} else {
-		bool pending; /* the frontend answers once it accepts */
-
-		fd = vu_connect(path, &pending, &why);
-		if (fd >= 0 && vu_conn_init(&c->conn, fd)) {
-			vu_conn_close(&c->conn);
-			fd = -ENOMEM;
-		}
-	}
-	if (fd < 0) {
-		free(c->path);
+	if ((rc = cli_capture_open(ctx, argc, argv, c->name, &c->run))) {
+		free(c->name);
 		free(c);
-		return fd == -EEXIST || fd == -EADDRINUSE
-			? cli_error(ctx, "io", "%s: %s", path, why)
-			: cli_error(ctx, "io", "%s: %s: %s", path, why, strerror(-fd));
+		return rc < 0 ? 0 : rc; /* VMMAP_HELP_SHOWN */
 	}
-	vu_session_init(&c->s, &cfg);
-	c->connect_ns = now_ns();
-	c->end = "running";
 	sh->cap = c;
-	if ((rc = add_table(ctx, sh, name, path, &c->s.table, true)))
+	source = c->run->a.listen ? c->run->a.listen : c->run->a.connect
+		 ? c->run->a.connect : c->run->a.replay;
+	if ((rc = add_table(ctx, sh, name, source, &c->run->cap.s.table, true)))
 		return rc;
 	if (!ctx->quiet)
-		fprintf(stderr, "%s: capturing from %s in the background\n", name, path);
-	return 0;
-}
-
-/* The fd the capture waits on, or -1. */
-static int capture_fd(const struct vmmap_shell *sh)
-{
-	const struct shell_capture *c = sh->cap;
-
-	if (!c || c->ended)
-		return -1;
-	return c->conn.fd >= 0 ? c->conn.fd : c->l.fd;
-}
-
-static void capture_end(struct vmmap_shell *sh, const char *end)
-{
-	struct shell_capture *c = sh->cap;
-
-	c->ended = true;
-	c->end = end;
-	vu_conn_close(&c->conn);
-	vu_listen_close(&c->l, c->path);
-}
-
-/*
- * One step of the capture: accept the frontend, or handle one message.
- * Returns 1 when there is news to show (a table change, an end).
- */
-static int capture_step(struct vmmap_shell *sh)
-{
-	struct shell_capture *c = sh->cap;
-	struct vu_reply reply;
-	size_t before = c->s.nupdates;
-	char why[256];
-	enum vu_read rr;
-	int fd;
-
-	if (c->conn.fd < 0) {
-		fd = vu_accept(c->l.fd);
-		if (fd < 0)
-			return 0;
-		if (vu_conn_init(&c->conn, fd)) {
-			capture_end(sh, "error");
-			return 1;
-		}
-		c->connect_ns = now_ns();
-		return 0;
-	}
-	/* Nothing here blocks: a frontend that drips its bytes or leaves its
-	 * replies unread cannot hold the prompt. */
-	if (vu_conn_pending(&c->conn)) {
-		vu_conn_flush(&c->conn, now_ns());
-		return 0;
-	}
-	rr = vu_conn_read(&c->conn, now_ns(), why, sizeof(why));
-	if (rr == VU_READ_AGAIN)
-		return 0;
-	if (rr == VU_READ_OK) {
-		c->conn.m->time_ns = now_ns() - c->connect_ns;
-		if (vu_session_handle(&c->s, c->conn.m, &reply) == 0 && reply.len)
-			vu_conn_send(&c->conn, &reply, now_ns());
-		vu_conn_drop_fds(&c->conn);
-	}
-	for (; c->violations_seen < c->s.nviolations; c->violations_seen++) {
-		const struct vu_violation *v = &c->s.violations[c->violations_seen];
-		const char *rn = vhost_user_request_name(v->request);
-
-		fprintf(stderr, "\r%s: message %zu (%s): %s\n", live_name(sh), v->msg,
-			rn ? rn : "unknown request", v->what);
-	}
-	if (rr == VU_READ_FRAMING)
-		vu_session_violation(&c->s, c->s.nmsgs, 0, "%s; connection closed", why);
-	if (rr != VU_READ_OK) {
-		capture_end(sh, rr == VU_READ_EOF ? "disconnect"
-				: rr == VU_READ_FRAMING ? "framing" : "error");
-		return 1;
-	}
-	return c->s.nupdates > before;
-}
-
-/* The capture's stall limit, checked when the shell wakes: a frontend
- * stalled for VU_STALL_MS inside a message, or with a reply unread, is
- * sent away.  Returns the ms until the limit (-1: none). */
-static int capture_stall(struct vmmap_shell *sh)
-{
-	struct shell_capture *c = sh->cap;
-	uint64_t since, now = now_ns(), lim = (uint64_t)VU_STALL_MS * 1000000u;
-	uint32_t request;
-	char why[200];
-
-	if (!c || c->ended || c->conn.fd < 0)
-		return -1;
-	since = vu_conn_pending(&c->conn) ? c->conn.out_since_ns : c->conn.started_ns;
-	if (!since)
-		return -1;
-	if (now - since < lim)
-		return (int)((lim - (now - since)) / 1000000u) + 1;
-	vu_conn_partial(&c->conn, why, sizeof(why), &request);
-	if (vu_conn_pending(&c->conn))
-		vu_session_violation(&c->s, c->s.nmsgs - 1, 0, "the frontend left its "
-				     "replies unread for %d ms with the socket buffer "
-				     "full; connection closed", VU_STALL_MS);
-	else
-		vu_session_violation(&c->s, c->s.nmsgs, request, "%s, for %d ms; "
-				     "connection closed", why, VU_STALL_MS);
-	capture_end(sh, "stalled");
+		fprintf(stderr, "%s: capturing from %s in the background\n", name, source);
 	return 0;
 }
 
@@ -666,47 +524,48 @@ static int capture_stall(struct vmmap_shell *sh)
 static void capture_status(struct vmmap_shell *sh)
 {
 	struct shell_capture *c = sh->cap;
+	const struct vu_capture *vc;
 
 	if (!c)
 		return;
-	if (c->s.nupdates > c->updates_seen) {
-		const struct vu_update *u = &c->s.updates[c->s.nupdates - 1];
+	vc = &c->run->cap;
+	if (vc->s.nupdates > c->updates_seen) {
+		const struct vu_update *u = &vc->s.updates[vc->s.nupdates - 1];
 
 		fprintf(stderr, "\r%s: %s (message %zu), now %zu region%s\n",
-			live_name(sh), vhost_user_request_name(u->request), u->msg,
-			c->s.table.umem.nregions, c->s.table.umem.nregions == 1 ? "" : "s");
-		c->updates_seen = c->s.nupdates;
+			c->name, vhost_user_request_name(u->request), u->msg,
+			vc->s.table.umem.nregions, vc->s.table.umem.nregions == 1 ? "" : "s");
+		c->updates_seen = vc->s.nupdates;
 	}
-	if (c->ended && !c->end_reported) {
+	if (vc->s.nupdates < c->updates_seen) /* a new session began */
+		c->updates_seen = vc->s.nupdates;
+	if (vc->phase == VU_CAPTURE_DONE && !c->end_reported) {
 		fprintf(stderr, "\r%s: capture ended (%s) after %zu messages\n",
-			live_name(sh), c->end, c->s.nmsgs);
+			c->name, vc->end, vc->s.nmsgs);
+		if (vc->failed)
+			cli_capture_status(c->run); /* says why */
 		c->end_reported = true;
 	}
 }
 
 /*
- * Waits until fd is readable, serving the capture meanwhile.  Returns 1
- * readable, 0 interrupted by SIGINT, -1 error.
+ * Waits until fd is readable, serving the capture meanwhile: the engine
+ * never blocks, so neither does the prompt.  Returns 1 readable, 0
+ * interrupted by SIGINT, -1 error.
  */
 static int wait_input(struct vmmap_shell *sh, int fd)
 {
 	for (;;) {
-		int stall = capture_stall(sh), r;
-		struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
-				       { .fd = capture_fd(sh), .events = POLLIN } };
+		struct pollfd p[1 + VU_CAPTURE_MAX_POLL] = { { .fd = fd, .events = POLLIN } };
+		struct vu_capture *vc = capture_running(sh) ? &sh->cap->run->cap : NULL;
+		uint64_t wake = 0, now;
+		int n = vc ? vu_capture_pollfds(vc, p + 1, &wake) : 0, r, ms = -1;
 
-		if (stall == 0) { /* the capture just ended: say so */
-			capture_status(sh);
-			if (sh->el)
-				el_set(sh->el, EL_REFRESH);
-			continue;
+		if (wake) {
+			now = cli_now_ns();
+			ms = wake > now ? (int)((wake - now + 999999) / 1000000) : 0;
 		}
-		if (p[1].fd >= 0 && sh->cap->conn.fd >= 0 && vu_conn_pending(&sh->cap->conn))
-			p[1].events = POLLOUT;
-		r = poll(p, p[1].fd >= 0 ? 2 : 1, stall);
-		if (r == 0)
-			continue;
-
+		r = poll(p, (nfds_t)(1 + n), ms);
 		if (r < 0 && errno == EINTR) {
 			if (got_sigint)
 				return 0;
@@ -714,15 +573,18 @@ static int wait_input(struct vmmap_shell *sh, int fd)
 		}
 		if (r < 0)
 			return -1;
-		if (p[1].fd >= 0 && p[1].revents) {
-			if (capture_step(sh)) {
+		if (vc && (r == 0 || r > (p[0].revents != 0))) {
+			size_t before = vc->s.nupdates;
+
+			vu_capture_step(vc, p + 1, n, cli_now_ns());
+			if (vc->s.nupdates != before || vc->phase == VU_CAPTURE_DONE) {
 				capture_status(sh);
 				if (sh->el)
 					el_set(sh->el, EL_REFRESH);
 			}
-			continue;
 		}
-		return 1;
+		if (p[0].revents)
+			return 1;
 	}
 }
 
@@ -760,7 +622,7 @@ static int verb_help(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 	       "  device add BUS ADDR LEN NAME [KIND]\n"
 	       "  device remove BUS ADDR LEN NAME | device remove BUS NAME\n"
 	       "  save FILE|-               write the current table (atomically; - prints it)\n"
-	       "  capture --listen|--connect PATH [as NAME]   capture in the background\n"
+	       "  capture OPTIONS [as NAME]  capture in the background (vmmap capture's options)\n"
 	       "  help [COMMAND]            this list, or a command's options\n"
 	       "  quit, exit, Ctrl-D        leave\n"
 	       "Lines may start with -j, -p or -q.\n");
@@ -881,10 +743,10 @@ static char *prompt_fn(EditLine *el)
 	struct vmmap_shell *sh;
 
 	el_get(el, EL_CLIENTDATA, &sh);
-	if (sh->cap && !sh->cap->ended)
+	if (capture_running(sh))
 		snprintf(sh->prompt, sizeof(sh->prompt), "vmmap [%s: %zu region%s]> ",
-			 live_name(sh), sh->cap->s.table.umem.nregions,
-			 sh->cap->s.table.umem.nregions == 1 ? "" : "s");
+			 live_name(sh), sh->cap->run->cap.s.table.umem.nregions,
+			 sh->cap->run->cap.s.table.umem.nregions == 1 ? "" : "s");
 	else
 		snprintf(sh->prompt, sizeof(sh->prompt), "vmmap> ");
 	return sh->prompt;

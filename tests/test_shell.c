@@ -358,6 +358,51 @@ Test(shell, live_capture_updates_at_the_prompt)
 	cr_assert_neq(access(sock, F_OK), 0, "the socket is removed");
 }
 
+/* A frontend that drips one byte every 1.5 s cannot hold the prompt:
+ * commands typed meanwhile are answered at once, and the engine still
+ * sends the frontend away 2 s after its message began. */
+Test(shell, a_drip_feeding_frontend_cannot_hold_the_prompt)
+{
+	uint32_t hdr[3] = { 37, 1, 40 };
+	char sock[128], cmd[192];
+	struct pty_proc p;
+	struct timespec t0, t1;
+	double worst = 0;
+	size_t m;
+	int fd;
+
+	snprintf(sock, sizeof(sock), "%s/vu.sock", dir);
+	pty_start(&p, (const char *[]){ "VMMAP_HISTFILE=", NULL }, "fixtures/qemu-pc-128m.json");
+	pty_expect(&p, 0, "vmmap> ");
+	snprintf(cmd, sizeof(cmd), "capture --listen %s\r", sock);
+	m = pty_type(&p, cmd);
+	pty_expect(&p, m, "vmmap [live: 0 regions]> ");
+	fd = connect_retry(sock);
+	handshake(fd, REPLY_ACK | MEM_SLOTS);
+	cr_assert_eq(send(fd, hdr, 1, MSG_NOSIGNAL), 1); /* a message begins */
+	for (int i = 0; i < 3; i++) {
+		double ms;
+
+		usleep(300000);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		m = pty_type(&p, "version\r");
+		pty_expect(&p, m, "document version 1");
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+		worst = ms > worst ? ms : worst;
+		if (i == 1)
+			send(fd, (char *)hdr + 1, 1, MSG_NOSIGNAL); /* one more byte */
+	}
+	fprintf(stderr, "a command typed while a frontend drips its message: answered in "
+		"at most %.1f ms\n", worst);
+	cr_assert_lt(worst, 100.0, "the prompt waited %.1f ms", worst);
+	m = p.len;
+	pty_expect(&p, m, "live: capture ended (stalled)");
+	close(fd);
+	pty_type(&p, "quit\r");
+	cr_assert_eq(pty_wait(&p), 0);
+}
+
 static void say(int fd, const char *text)
 {
 	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));

@@ -1,0 +1,126 @@
+/*
+ * The capture engine: vmmap as a vhost-user backend, over a socket or a
+ * recording.  It owns the listening socket, the connection to a frontend
+ * and the protocol session, in one poll loop that the caller drives
+ * (vmmap capture in the foreground, the shell between keystrokes): the
+ * caller polls the descriptors the engine names until the deadline it
+ * names, then lets it step.  A step never blocks: each message is read as
+ * its bytes arrive and must be whole within VU_STALL_MS of its first byte,
+ * a reply is queued and sent as the socket takes it, and the capture's
+ * own deadline is honoured at any point.  What happens is reported
+ * through callbacks (a message handled, a violation, a session's begin and
+ * end), which the CLI prints and writes; the engine does no terminal or
+ * file output.
+ */
+#ifndef VMMAP_VU_CAPTURE_H
+#define VMMAP_VU_CAPTURE_H
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vhost_user.h"
+#include "vu_socket.h"
+
+/* What a capture is asked to do (checked by the caller's option parser). */
+struct vu_capture_opts {
+	const char *listen;     /* create this socket and wait for frontends */
+	const char *connect;    /* or connect to a frontend listening here */
+	struct vu_config cfg;   /* what the backend offers and answers */
+	uint64_t timeout_ns;    /* 0: no deadline */
+	uint64_t max_updates;   /* 0: no limit (table changes, all sessions) */
+	uint64_t max_sessions;  /* 0: no limit (with keep) */
+	bool keep;              /* --keep-listening */
+	bool record;            /* hand each message to ops->record */
+};
+
+struct vu_capture;
+
+struct vu_capture_ops {
+	/* A session starts (a frontend connected, a replay begins, or the
+	 * capture ends with nobody connected).  Non-zero stops the capture
+	 * with an error. */
+	int (*session_begin)(void *arg, struct vu_capture *c);
+	/* A message was handled; updates_before: the session's table changes
+	 * before it. */
+	void (*message)(void *arg, struct vu_capture *c, const struct vu_msg *m,
+			const struct vu_reply *r, size_t updates_before);
+	/* A violation was found (each once, in order). */
+	void (*violation)(void *arg, struct vu_capture *c, const struct vu_violation *v);
+	/* The bytes of one record of the message, for --record. */
+	void (*record)(void *arg, struct vu_capture *c, const uint8_t *buf, size_t len);
+	/* A session ended (c->end says why); its state is still in c->s.
+	 * Non-zero stops the capture with an error. */
+	int (*session_end)(void *arg, struct vu_capture *c);
+};
+
+enum vu_capture_phase {
+	VU_CAPTURE_WAITING, /* for a frontend (listening, or connecting) */
+	VU_CAPTURE_SESSION, /* serving one */
+	VU_CAPTURE_DONE,
+};
+
+/* How many descriptors a capture may ask to poll. */
+#define VU_CAPTURE_MAX_POLL 2
+
+struct vu_capture {
+	struct vu_capture_opts o;
+	const struct vu_capture_ops *ops;
+	void *arg;
+	enum vu_capture_phase phase;
+	struct vu_session s;       /* the current (or last) session */
+	struct vu_listener l;      /* --listen */
+	struct vu_conn conn;       /* the frontend; fd -1 when none */
+	int connect_fd;            /* --connect: a connection under way, or -1 */
+	uint64_t next_connect_ns;  /* --connect: when to try again */
+	uint64_t backoff_ms;
+	uint64_t start_ns, deadline_ns, connect_ns;
+	size_t sessions;           /* sessions ended */
+	size_t updates_done;       /* table changes of the sessions before */
+	size_t reported;           /* violations of this session reported */
+	bool in_session;           /* s holds a session (begun, not ended) */
+	bool connected;            /* that session has a frontend */
+	bool violated;             /* a session had violations */
+	bool fatal;                /* out of memory, or a callback failed */
+	bool failed;               /* accept or connect failed: err, why */
+	const char *end;           /* why the session (or capture) ended */
+	int err;                   /* a socket error that ended it (errno) */
+	char why[200];             /* what failed, with err */
+};
+
+/*
+ * Starts a capture at time now_ns (any monotonic clock): creates the
+ * socket (--listen) or starts connecting (--connect).  Returns 0, or
+ * -errno with c->why saying what failed (the capture is then closed).
+ */
+int vu_capture_start(struct vu_capture *c, const struct vu_capture_opts *o,
+		     const struct vu_capture_ops *ops, void *arg, uint64_t now_ns);
+/*
+ * The descriptors to poll (up to VU_CAPTURE_MAX_POLL) and when to step
+ * at the latest (*wake_ns, 0: only on an event).  Returns how many.
+ */
+int vu_capture_pollfds(struct vu_capture *c, struct pollfd *pfd, uint64_t *wake_ns);
+/*
+ * Does what is due at now_ns, given the poll results of the descriptors
+ * vu_capture_pollfds named (pfd may be NULL after a timeout): at most one
+ * message is read per step, so the caller sees signals between any two.
+ * Returns true while the capture runs.
+ */
+bool vu_capture_step(struct vu_capture *c, const struct pollfd *pfd, int n,
+		     uint64_t now_ns);
+/* Ends the capture now (a signal: end "signal"), writing its session. */
+void vu_capture_stop(struct vu_capture *c, const char *end, uint64_t now_ns);
+/*
+ * Runs a recording through a session, as if from a frontend (replies are
+ * dropped, the recorded times stand), and ends with "replay" or
+ * "framing".  name is for the violation that a cut recording gets.
+ * Returns 0, or -1 when the recording's version is not read here (c->why).
+ */
+int vu_capture_replay(struct vu_capture *c, const struct vu_capture_opts *o,
+		      const struct vu_capture_ops *ops, void *arg, const char *name,
+		      const uint8_t *buf, size_t len);
+/* Closes the sockets and frees the session. */
+void vu_capture_close(struct vu_capture *c);
+
+#endif
