@@ -14,28 +14,29 @@
 
 #define BIT(n) (UINT64_C(1) << (n))
 
-static const char *const request_names[VHOST_USER_MAX_REQUEST + 1] = {
-	[1] = "GET_FEATURES", [2] = "SET_FEATURES", [3] = "SET_OWNER",
-	[4] = "RESET_OWNER", [5] = "SET_MEM_TABLE", [6] = "SET_LOG_BASE",
-	[7] = "SET_LOG_FD", [8] = "SET_VRING_NUM", [9] = "SET_VRING_ADDR",
-	[10] = "SET_VRING_BASE", [11] = "GET_VRING_BASE", [12] = "SET_VRING_KICK",
-	[13] = "SET_VRING_CALL", [14] = "SET_VRING_ERR",
-	[15] = "GET_PROTOCOL_FEATURES", [16] = "SET_PROTOCOL_FEATURES",
-	[17] = "GET_QUEUE_NUM", [18] = "SET_VRING_ENABLE", [19] = "SEND_RARP",
-	[20] = "NET_SET_MTU", [21] = "SET_BACKEND_REQ_FD", [22] = "IOTLB_MSG",
-	[23] = "SET_VRING_ENDIAN", [24] = "GET_CONFIG", [25] = "SET_CONFIG",
-	[26] = "CREATE_CRYPTO_SESSION", [27] = "CLOSE_CRYPTO_SESSION",
-	[28] = "POSTCOPY_ADVISE", [29] = "POSTCOPY_LISTEN", [30] = "POSTCOPY_END",
-	[31] = "GET_INFLIGHT_FD", [32] = "SET_INFLIGHT_FD",
-	[33] = "GPU_SET_SOCKET", [34] = "RESET_DEVICE", [35] = "VRING_KICK",
-	[36] = "GET_MAX_MEM_SLOTS", [37] = "ADD_MEM_REG", [38] = "REM_MEM_REG",
-	[39] = "SET_STATUS", [40] = "GET_STATUS", [41] = "GET_SHARED_OBJECT",
-	[42] = "SET_DEVICE_STATE_FD", [43] = "CHECK_DEVICE_STATE",
+static const char *const backend_request_names[VHOST_USER_BACKEND_MAX_REQUEST] = {
+	[1] = "IOTLB_MSG", [2] = "CONFIG_CHANGE_MSG", [3] = "VRING_HOST_NOTIFIER_MSG",
+	[4] = "VRING_CALL", [5] = "VRING_ERR", [6] = "SHARED_OBJECT_ADD",
+	[7] = "SHARED_OBJECT_REMOVE", [8] = "SHARED_OBJECT_LOOKUP",
 };
 
-const char *vhost_user_request_name(uint32_t request)
+const char *vhost_user_backend_request_name(uint32_t request)
 {
-	return request <= VHOST_USER_MAX_REQUEST ? request_names[request] : NULL;
+	return request < VHOST_USER_BACKEND_MAX_REQUEST ? backend_request_names[request]
+							 : NULL;
+}
+
+static const char *const protocol_feature_names[] = {
+	"MQ", "LOG_SHMFD", "RARP", "REPLY_ACK", "NET_MTU", "BACKEND_REQ",
+	"CROSS_ENDIAN", "CRYPTO_SESSION", "PAGEFAULT", "CONFIG", "BACKEND_SEND_FD",
+	"HOST_NOTIFIER", "INFLIGHT_SHMFD", "RESET_DEVICE", "INBAND_NOTIFICATIONS",
+	"CONFIGURE_MEM_SLOTS", "STATUS", "XEN_MMAP", "SHARED_OBJECT", "DEVICE_STATE",
+};
+
+const char *vhost_user_protocol_feature_name(unsigned bit)
+{
+	return bit < sizeof(protocol_feature_names) / sizeof(*protocol_feature_names)
+		? protocol_feature_names[bit] : NULL;
 }
 
 const char *vu_request_label(uint32_t request)
@@ -279,7 +280,8 @@ struct hctx {
 	const struct vu_msg *m;
 	size_t idx;
 	int nomem;
-	bool failed; /* what the REPLY_ACK reports */
+	bool failed;  /* what the REPLY_ACK reports */
+	bool size_ok; /* the payload has the size its row says */
 };
 
 __attribute__((format(printf, 2, 3)))
@@ -314,16 +316,6 @@ static const char *name_of(uint32_t request)
 	return n ? n : "unknown request";
 }
 
-/* The payload must be exactly n bytes; false (and a violation) if not. */
-static bool want_size(struct hctx *h, uint32_t n)
-{
-	if (h->m->size == n)
-		return true;
-	bad(h, "%s carries %" PRIu32 " payload bytes, the protocol says %" PRIu32,
-	    name_of(h->m->request), h->m->size, n);
-	return false;
-}
-
 static const char *plural(size_t n)
 {
 	return n == 1 ? "" : "s";
@@ -334,28 +326,6 @@ static void want_fds(struct hctx *h, size_t n)
 	if (h->m->nfds != n)
 		bad(h, "%s came with %zu file descriptor%s, the protocol says %zu",
 		    name_of(h->m->request), h->m->nfds, plural(h->m->nfds), n);
-}
-
-/* Whether a request may carry file descriptors at all (the list in the
- * specification's "Communication" section). */
-static bool takes_fds(uint32_t request)
-{
-	switch (request) {
-	case VHOST_USER_SET_MEM_TABLE:
-	case VHOST_USER_SET_LOG_BASE:
-	case VHOST_USER_SET_LOG_FD:
-	case VHOST_USER_SET_VRING_KICK:
-	case VHOST_USER_SET_VRING_CALL:
-	case VHOST_USER_SET_VRING_ERR:
-	case VHOST_USER_SET_BACKEND_REQ_FD:
-	case 32: /* SET_INFLIGHT_FD */
-	case VHOST_USER_ADD_MEM_REG:
-	case VHOST_USER_REM_MEM_REG: /* checked on its own: MAY carry one */
-	case 42: /* SET_DEVICE_STATE_FD */
-		return true;
-	default:
-		return false;
-	}
 }
 
 static bool acked_protocol(const struct vu_session *s, int bit)
@@ -507,12 +477,7 @@ static void set_mem_table(struct hctx *h)
 	struct vm_diff d;
 	uint32_t n;
 
-	if (m->size < 8) {
-		bad(h, "SET_MEM_TABLE carries %" PRIu32 " payload bytes, too few for "
-		    "the region count", m->size);
-		return;
-	}
-	n = get_u32(m, 0);
+	n = get_u32(m, 0); /* the size rule gave 8 bytes at least */
 	if (get_u32(m, 4))
 		bad(h, "SET_MEM_TABLE padding is 0x%" PRIx32 ", not 0", get_u32(m, 4));
 	if ((uint64_t)m->size != 8 + (uint64_t)n * 32) {
@@ -583,16 +548,6 @@ static void add_mem_reg(struct hctx *h)
 	struct vm_umem_node *node;
 	const struct vm_itree_node *it;
 
-	if (!acked_protocol(s, VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS))
-		bad(h, "ADD_MEM_REG without CONFIGURE_MEM_SLOTS negotiated");
-	if (h->m->size == 8) {
-		bad(h, "ADD_MEM_REG with an 8-byte payload is the postcopy end marker, "
-		    "but postcopy was not set up");
-		return;
-	}
-	if (!want_size(h, 40))
-		return;
-	want_fds(h, 1);
 	r = get_region(h->m, 8);
 	if (!region_ok(h, &r))
 		return;
@@ -631,13 +586,6 @@ static void rem_mem_reg(struct hctx *h)
 	struct vm_region r;
 	const struct vm_region *removed = &r;
 
-	if (!acked_protocol(s, VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS))
-		bad(h, "REM_MEM_REG without CONFIGURE_MEM_SLOTS negotiated");
-	if (!want_size(h, 40))
-		return;
-	if (h->m->nfds)
-		bad(h, "REM_MEM_REG came with %zu file descriptor%s; it should carry "
-		    "none (QEMU before 7.1 sent one)", h->m->nfds, plural(h->m->nfds));
 	r = get_region(h->m, 8);
 	node = vm_umem_find(&s->table.umem, r.guest_phys_addr, r.userspace_addr,
 			    r.memory_size);
@@ -665,11 +613,7 @@ static struct vu_vring *vring_at(struct hctx *h, uint32_t index)
 
 static void vring_fd(struct hctx *h)
 {
-	uint64_t v;
-
-	if (!want_size(h, 8))
-		return;
-	v = get_u64(h->m, 0);
+	uint64_t v = get_u64(h->m, 0);
 	if (v & ~UINT64_C(0x1ff))
 		bad(h, "%s value 0x%" PRIx64 " sets bits above the index and the "
 		    "no-fd flag", name_of(h->m->request), v);
@@ -677,16 +621,282 @@ static void vring_fd(struct hctx *h)
 	vring_at(h, (uint32_t)(v & 0xff));
 }
 
+/* ---- the request table ---- */
+
+static void get_features(struct hctx *h, struct vu_reply *r)
+{
+	reply_u64(r, h->m->request, h->s->features);
+}
+
+static void set_features(struct hctx *h, struct vu_reply *r)
+{
+	struct vu_session *s = h->s;
+
+	(void)r;
+	s->acked_features = get_u64(h->m, 0);
+	s->has_acked_features = true;
+	if (s->acked_features & ~s->features)
+		bad(h, "SET_FEATURES acks 0x%" PRIx64 ", bits the backend did not offer",
+		    s->acked_features & ~s->features);
+}
+
+static void set_owner(struct hctx *h, struct vu_reply *r)
+{
+	(void)r;
+	h->s->owner = h->m->request == VHOST_USER_SET_OWNER;
+}
+
+static void get_protocol_features(struct hctx *h, struct vu_reply *r)
+{
+	reply_u64(r, h->m->request, h->s->protocol_features);
+}
+
+static void set_protocol_features(struct hctx *h, struct vu_reply *r)
+{
+	struct vu_session *s = h->s;
+
+	(void)r;
+	s->acked_protocol_features = get_u64(h->m, 0);
+	s->has_acked_protocol_features = true;
+	if (s->acked_protocol_features & ~s->protocol_features)
+		bad(h, "SET_PROTOCOL_FEATURES acks 0x%" PRIx64 ", bits the backend did "
+		    "not offer", s->acked_protocol_features & ~s->protocol_features);
+}
+
+static void get_queue_num(struct hctx *h, struct vu_reply *r)
+{
+	reply_u64(r, h->m->request, h->s->cfg.queues);
+}
+
+static void get_max_mem_slots(struct hctx *h, struct vu_reply *r)
+{
+	reply_u64(r, h->m->request, h->s->cfg.max_slots);
+}
+
+static void mem_table(struct hctx *h, struct vu_reply *r)
+{
+	(void)r;
+	if (h->m->request == VHOST_USER_SET_MEM_TABLE)
+		set_mem_table(h);
+	else if (h->m->request == VHOST_USER_ADD_MEM_REG)
+		add_mem_reg(h);
+	else
+		rem_mem_reg(h);
+}
+
+static void vring_state(struct hctx *h, struct vu_reply *r)
+{
+	const struct vu_msg *m = h->m;
+	struct vu_vring *vr = vring_at(h, get_u32(m, 0));
+
+	(void)r;
+	if (!vr)
+		return;
+	if (m->request == VHOST_USER_SET_VRING_NUM) {
+		vr->num = get_u32(m, 4);
+		vr->has_num = true;
+	} else if (m->request == VHOST_USER_SET_VRING_BASE) {
+		vr->base = get_u32(m, 4);
+		vr->has_base = true;
+	} else if (get_u32(m, 4) > 1) {
+		bad(h, "SET_VRING_ENABLE with %" PRIu32 ", not 0 or 1", get_u32(m, 4));
+	} else {
+		vr->enabled = get_u32(m, 4);
+	}
+}
+
+static void vring_addr(struct hctx *h, struct vu_reply *r)
+{
+	const struct vu_msg *m = h->m;
+	struct vu_vring *vr = vring_at(h, get_u32(m, 0));
+
+	(void)r;
+	if (!vr)
+		return;
+	vr->addr_flags = get_u32(m, 4);
+	vr->desc = get_u64(m, 8);
+	vr->used = get_u64(m, 16);
+	vr->avail = get_u64(m, 24);
+	vr->log = get_u64(m, 32);
+	vr->has_addr = true;
+}
+
+static void get_vring_base(struct hctx *h, struct vu_reply *r)
+{
+	uint32_t st[2] = { 0, 0 };
+	struct vu_vring *vr;
+
+	if (h->size_ok && (vr = vring_at(h, get_u32(h->m, 0)))) {
+		st[0] = get_u32(h->m, 0);
+		st[1] = vr->base;
+		vr->enabled = false; /* GET_VRING_BASE stops the ring */
+	}
+	reply_bytes(r, h->m->request, st, sizeof(st));
+}
+
+static void vring_fd_handler(struct hctx *h, struct vu_reply *r)
+{
+	(void)r;
+	vring_fd(h);
+}
+
+static void set_status(struct hctx *h, struct vu_reply *r)
+{
+	(void)r;
+	h->s->status = get_u64(h->m, 0);
+}
+
+static void get_status(struct hctx *h, struct vu_reply *r)
+{
+	reply_u64(r, h->m->request, h->s->status);
+}
+
+/* A row: the request's facts (vhost_user.h) and, if this backend serves
+ * it, its handler.  Requests without one are checked and recorded. */
+struct request_row {
+	struct vu_request_info info;
+	void (*handle)(struct hctx *h, struct vu_reply *r);
+};
+
+#define F(bit) VHOST_USER_PROTOCOL_F_##bit
+#define ROW(id, size_rule, size, fds, reply_fds, feature, reply, handler) \
+	[VHOST_USER_##id] = { { #id, VU_SIZE_##size_rule, size, VU_FDS_##fds,   \
+				VU_FDS_##reply_fds, feature, VU_REPLY_##reply, 0,  \
+				NULL }, handler }
+
+static const struct request_row rows[VHOST_USER_MAX_REQUEST] = {
+	ROW(GET_FEATURES, EXACT, 0, NONE, NONE, -1, DATA, get_features),
+	ROW(SET_FEATURES, EXACT, 8, NONE, NONE, -1, ACK, set_features),
+	ROW(SET_OWNER, EXACT, 0, NONE, NONE, -1, ACK, set_owner),
+	ROW(RESET_OWNER, EXACT, 0, NONE, NONE, -1, ACK, set_owner),
+	ROW(SET_MEM_TABLE, MIN, 8, PER_REGION, NONE, -1, ACK, mem_table),
+	ROW(SET_LOG_BASE, EXACT, 16, ONE, NONE, F(LOG_SHMFD), DATA, NULL),
+	ROW(SET_LOG_FD, EXACT, 0, ONE, NONE, F(LOG_SHMFD), ACK, NULL),
+	ROW(SET_VRING_NUM, EXACT, 8, NONE, NONE, -1, ACK, vring_state),
+	ROW(SET_VRING_ADDR, EXACT, 40, NONE, NONE, -1, ACK, vring_addr),
+	ROW(SET_VRING_BASE, EXACT, 8, NONE, NONE, -1, ACK, vring_state),
+	ROW(GET_VRING_BASE, EXACT, 8, NONE, NONE, -1, DATA, get_vring_base),
+	ROW(SET_VRING_KICK, EXACT, 8, VRING, NONE, -1, ACK, vring_fd_handler),
+	ROW(SET_VRING_CALL, EXACT, 8, VRING, NONE, -1, ACK, vring_fd_handler),
+	ROW(SET_VRING_ERR, EXACT, 8, VRING, NONE, -1, ACK, vring_fd_handler),
+	ROW(GET_PROTOCOL_FEATURES, EXACT, 0, NONE, NONE, -1, DATA, get_protocol_features),
+	ROW(SET_PROTOCOL_FEATURES, EXACT, 8, NONE, NONE, -1, ACK, set_protocol_features),
+	ROW(GET_QUEUE_NUM, EXACT, 0, NONE, NONE, F(MQ), DATA, get_queue_num),
+	ROW(SET_VRING_ENABLE, EXACT, 8, NONE, NONE, -1, ACK, vring_state),
+	ROW(SEND_RARP, EXACT, 8, NONE, NONE, F(RARP), ACK, NULL),
+	ROW(NET_SET_MTU, EXACT, 8, NONE, NONE, F(NET_MTU), ACK, NULL),
+	ROW(SET_BACKEND_REQ_FD, EXACT, 0, ONE_SOCKET, NONE, F(BACKEND_REQ), ACK, NULL),
+	ROW(IOTLB_MSG, ANY, 0, NONE, NONE, -1, ACK, NULL),
+	ROW(SET_VRING_ENDIAN, EXACT, 8, NONE, NONE, F(CROSS_ENDIAN), ACK, NULL),
+	ROW(GET_CONFIG, MIN, 12, NONE, NONE, F(CONFIG), DATA, NULL),
+	ROW(SET_CONFIG, MIN, 12, NONE, NONE, F(CONFIG), ACK, NULL),
+	ROW(CREATE_CRYPTO_SESSION, ANY, 0, NONE, NONE, F(CRYPTO_SESSION), DATA, NULL),
+	ROW(CLOSE_CRYPTO_SESSION, EXACT, 8, NONE, NONE, F(CRYPTO_SESSION), ACK, NULL),
+	ROW(POSTCOPY_ADVISE, EXACT, 0, NONE, ONE, F(PAGEFAULT), DATA, NULL),
+	ROW(POSTCOPY_LISTEN, EXACT, 0, NONE, NONE, F(PAGEFAULT), ACK, NULL),
+	ROW(POSTCOPY_END, EXACT, 0, NONE, NONE, F(PAGEFAULT), DATA, NULL),
+	ROW(GET_INFLIGHT_FD, EXACT, 24, NONE, ONE, F(INFLIGHT_SHMFD), DATA, NULL),
+	ROW(SET_INFLIGHT_FD, EXACT, 24, ONE, NONE, F(INFLIGHT_SHMFD), ACK, NULL),
+	ROW(GPU_SET_SOCKET, EXACT, 0, ONE_SOCKET, NONE, -1, ACK, NULL),
+	ROW(RESET_DEVICE, EXACT, 0, NONE, NONE, F(RESET_DEVICE), ACK, NULL),
+	ROW(VRING_KICK, EXACT, 8, NONE, NONE, F(INBAND_NOTIFICATIONS), ACK, NULL),
+	ROW(GET_MAX_MEM_SLOTS, EXACT, 0, NONE, NONE, F(CONFIGURE_MEM_SLOTS), DATA,
+	    get_max_mem_slots),
+	[VHOST_USER_ADD_MEM_REG] = {
+		{ "ADD_MEM_REG", VU_SIZE_EXACT, 40, VU_FDS_ONE, VU_FDS_NONE,
+		  F(CONFIGURE_MEM_SLOTS), VU_REPLY_ACK, 8,
+		  "an 8-byte payload is the postcopy end marker, but postcopy was not "
+		  "set up" }, mem_table },
+	ROW(REM_MEM_REG, EXACT, 40, NONE_LEGACY, NONE, F(CONFIGURE_MEM_SLOTS), ACK,
+	    mem_table),
+	ROW(SET_STATUS, EXACT, 8, NONE, NONE, F(STATUS), ACK, set_status),
+	ROW(GET_STATUS, EXACT, 0, NONE, NONE, F(STATUS), DATA, get_status),
+	ROW(GET_SHARED_OBJECT, EXACT, 16, NONE, ONE, F(SHARED_OBJECT), DATA, NULL),
+	ROW(SET_DEVICE_STATE_FD, EXACT, 8, ONE, OPTIONAL, F(DEVICE_STATE), DATA, NULL),
+	ROW(CHECK_DEVICE_STATE, EXACT, 0, NONE, NONE, F(DEVICE_STATE), DATA, NULL),
+};
+
+#undef ROW
+#undef F
+
+const struct vu_request_info *vu_request_info(uint32_t request)
+{
+	return request < VHOST_USER_MAX_REQUEST && rows[request].info.name
+		? &rows[request].info : NULL;
+}
+
+const char *vhost_user_request_name(uint32_t request)
+{
+	const struct vu_request_info *ri = vu_request_info(request);
+
+	return ri ? ri->name : NULL;
+}
+
+/* The size rule; false (a violation) when the payload breaks it. */
+static bool size_ok(struct hctx *h, const struct vu_request_info *ri)
+{
+	uint32_t n = h->m->size;
+
+	if (ri->size_rule == VU_SIZE_ANY || (ri->size_rule == VU_SIZE_EXACT && n == ri->size) ||
+	    (ri->size_rule == VU_SIZE_MIN && n >= ri->size))
+		return true;
+	if (ri->note && n == ri->note_size)
+		bad(h, "%s carries %" PRIu32 " payload bytes: %s", ri->name, n, ri->note);
+	else
+		bad(h, "%s carries %" PRIu32 " payload bytes, the protocol says %s%" PRIu16,
+		    ri->name, n, ri->size_rule == VU_SIZE_MIN ? "at least " : "", ri->size);
+	return false;
+}
+
+/* The descriptor rule (the per-region and per-vring ones are the
+ * handlers'). */
+static void fds_ok(struct hctx *h, const struct vu_request_info *ri)
+{
+	const struct vu_msg *m = h->m;
+
+	switch (ri->fds) {
+	case VU_FDS_NONE:
+		if (m->nfds)
+			bad(h, "%s came with %zu file descriptor%s; it takes none (closed)",
+			    ri->name, m->nfds, plural(m->nfds));
+		break;
+	case VU_FDS_NONE_LEGACY:
+		if (m->nfds)
+			bad(h, "%s came with %zu file descriptor%s; it should carry none "
+			    "(QEMU before 7.1 sent one)", ri->name, m->nfds, plural(m->nfds));
+		break;
+	case VU_FDS_ONE:
+	case VU_FDS_ONE_SOCKET:
+		want_fds(h, 1);
+		if (ri->fds == VU_FDS_ONE_SOCKET && m->nfds == 1 &&
+		    m->fd_facts[0].type != VU_FD_UNKNOWN && m->fd_facts[0].type != VU_FD_SOCKET)
+			bad(h, "%s carries a %s; the protocol says a socket", ri->name,
+			    vu_fd_type_name((unsigned)m->fd_facts[0].type));
+		break;
+	case VU_FDS_OPTIONAL:
+		if (m->nfds > 1)
+			want_fds(h, 1);
+		break;
+	case VU_FDS_PER_REGION:
+	case VU_FDS_VRING:
+		break;
+	}
+}
+
 int vu_session_handle(struct vu_session *s, const struct vu_msg *m,
 		      struct vu_reply *reply)
 {
 	struct hctx h = { .s = s, .m = m, .idx = s->nmsgs++ };
-	bool need_reply, own_reply = false;
-	struct vu_vring *vr;
+	const struct request_row *row = m->request < VHOST_USER_MAX_REQUEST &&
+					rows[m->request].info.name ? &rows[m->request] : NULL;
+	const struct vu_request_info *ri = row ? &row->info : NULL;
+	bool need_reply;
 
 	reply->len = 0;
 	if (m->request <= VHOST_USER_MAX_REQUEST)
 		s->counts[m->request]++;
+	/* One order for every request: the header, the feature it needs, its
+	 * payload size, its descriptors, then its handler. */
 	if ((m->flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION) {
 		bad(&h, "version bits are %" PRIu32 ", not 1; message ignored",
 		    m->flags & VHOST_USER_VERSION_MASK);
@@ -705,266 +915,25 @@ int vu_session_handle(struct vu_session *s, const struct vu_msg *m,
 		bad(&h, "NEED_REPLY without REPLY_ACK negotiated");
 		need_reply = false;
 	}
-	if (m->nfds && !takes_fds(m->request))
-		bad(&h, "%s came with %zu file descriptor%s; it takes none (closed)",
-		    name_of(m->request), m->nfds, plural(m->nfds));
 	h.failed = false; /* header findings do not fail the request itself */
 
-	switch (m->request) {
-	case VHOST_USER_GET_FEATURES:
-		own_reply = true;
-		want_size(&h, 0);
-		reply_u64(reply, m->request, s->features);
-		break;
-	case VHOST_USER_SET_FEATURES:
-		if (want_size(&h, 8)) {
-			s->acked_features = get_u64(m, 0);
-			s->has_acked_features = true;
-			if (s->acked_features & ~s->features)
-				bad(&h, "SET_FEATURES acks 0x%" PRIx64 ", bits the backend "
-				    "did not offer", s->acked_features & ~s->features);
-		}
-		break;
-	case VHOST_USER_SET_OWNER:
-		want_size(&h, 0);
-		s->owner = true;
-		break;
-	case VHOST_USER_RESET_OWNER:
-		want_size(&h, 0);
-		s->owner = false;
-		break;
-	case VHOST_USER_GET_PROTOCOL_FEATURES:
-		own_reply = true;
-		want_size(&h, 0);
-		reply_u64(reply, m->request, s->protocol_features);
-		break;
-	case VHOST_USER_SET_PROTOCOL_FEATURES:
-		if (want_size(&h, 8)) {
-			s->acked_protocol_features = get_u64(m, 0);
-			s->has_acked_protocol_features = true;
-			if (s->acked_protocol_features & ~s->protocol_features)
-				bad(&h, "SET_PROTOCOL_FEATURES acks 0x%" PRIx64 ", bits the "
-				    "backend did not offer",
-				    s->acked_protocol_features & ~s->protocol_features);
-		}
-		break;
-	case VHOST_USER_GET_QUEUE_NUM:
-		own_reply = true;
-		want_size(&h, 0);
-		if (!acked_protocol(s, VHOST_USER_PROTOCOL_F_MQ))
-			bad(&h, "GET_QUEUE_NUM without MQ negotiated");
-		reply_u64(reply, m->request, s->cfg.queues);
-		break;
-	case VHOST_USER_GET_MAX_MEM_SLOTS:
-		own_reply = true;
-		want_size(&h, 0);
-		if (!acked_protocol(s, VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS))
-			bad(&h, "GET_MAX_MEM_SLOTS without CONFIGURE_MEM_SLOTS negotiated");
-		reply_u64(reply, m->request, s->cfg.max_slots);
-		break;
-	case VHOST_USER_SET_MEM_TABLE:
-		set_mem_table(&h);
-		break;
-	case VHOST_USER_ADD_MEM_REG:
-		add_mem_reg(&h);
-		break;
-	case VHOST_USER_REM_MEM_REG:
-		rem_mem_reg(&h);
-		break;
-	case VHOST_USER_SET_VRING_NUM:
-	case VHOST_USER_SET_VRING_BASE:
-	case VHOST_USER_SET_VRING_ENABLE:
-		if (!want_size(&h, 8) || !(vr = vring_at(&h, get_u32(m, 0))))
-			break;
-		if (m->request == VHOST_USER_SET_VRING_NUM) {
-			vr->num = get_u32(m, 4);
-			vr->has_num = true;
-		} else if (m->request == VHOST_USER_SET_VRING_BASE) {
-			vr->base = get_u32(m, 4);
-			vr->has_base = true;
-		} else if (get_u32(m, 4) > 1) {
-			bad(&h, "SET_VRING_ENABLE with %" PRIu32 ", not 0 or 1", get_u32(m, 4));
-		} else {
-			vr->enabled = get_u32(m, 4);
-		}
-		break;
-	case VHOST_USER_SET_VRING_ADDR:
-		if (!want_size(&h, 40) || !(vr = vring_at(&h, get_u32(m, 0))))
-			break;
-		vr->addr_flags = get_u32(m, 4);
-		vr->desc = get_u64(m, 8);
-		vr->used = get_u64(m, 16);
-		vr->avail = get_u64(m, 24);
-		vr->log = get_u64(m, 32);
-		vr->has_addr = true;
-		break;
-	case VHOST_USER_GET_VRING_BASE: {
-		uint32_t st[2] = { 0, 0 };
-
-		own_reply = true;
-		if (want_size(&h, 8) && (vr = vring_at(&h, get_u32(m, 0)))) {
-			st[0] = get_u32(m, 0);
-			st[1] = vr->base;
-			vr->enabled = false; /* GET_VRING_BASE stops the ring */
-		}
-		reply_bytes(reply, m->request, st, sizeof(st));
-		break;
+	if (!ri) {
+		if (m->nfds)
+			bad(&h, "unknown request came with %zu file descriptor%s; it takes "
+			    "none (closed)", m->nfds, plural(m->nfds));
+		bad(&h, "unknown request %" PRIu32, m->request);
+	} else {
+		if (ri->feature >= 0 && !acked_protocol(s, ri->feature))
+			bad(&h, "%s without %s negotiated", ri->name,
+			    vhost_user_protocol_feature_name((unsigned)ri->feature));
+		h.size_ok = size_ok(&h, ri);
+		fds_ok(&h, ri);
+		if (row->handle && (h.size_ok || ri->reply == VU_REPLY_DATA))
+			row->handle(&h, reply);
+		else if (!row->handle && (ri->feature < 0 || acked_protocol(s, ri->feature)))
+			bad(&h, "%s is not served by this backend (recorded)", ri->name);
 	}
-	case VHOST_USER_SET_VRING_KICK:
-	case VHOST_USER_SET_VRING_CALL:
-	case VHOST_USER_SET_VRING_ERR:
-		vring_fd(&h);
-		break;
-	case VHOST_USER_SET_STATUS:
-		if (want_size(&h, 8))
-			s->status = get_u64(m, 0);
-		if (!acked_protocol(s, VHOST_USER_PROTOCOL_F_STATUS))
-			bad(&h, "SET_STATUS without STATUS negotiated");
-		break;
-	case VHOST_USER_GET_STATUS:
-		own_reply = true;
-		want_size(&h, 0);
-		if (!acked_protocol(s, VHOST_USER_PROTOCOL_F_STATUS))
-			bad(&h, "GET_STATUS without STATUS negotiated");
-		reply_u64(reply, m->request, s->status);
-		break;
-	default:
-		if (vhost_user_request_name(m->request))
-			bad(&h, "%s needs a protocol feature this backend did not offer",
-			    name_of(m->request));
-		else
-			bad(&h, "unknown request %" PRIu32, m->request);
-		break;
-	}
-
-	if (need_reply && !own_reply)
+	if (need_reply && !reply->len)
 		reply_u64(reply, m->request, h.failed ? 1 : 0);
 	return h.nomem ? -ENOMEM : 0;
-}
-
-/* ---- output ---- */
-
-static json_t *regions_json(const struct vm_region *v, size_t n)
-{
-	json_t *a = json_array();
-
-	for (size_t i = 0; a && i < n; i++)
-		if (json_array_append_new(a, vm_json_region(&v[i]))) {
-			json_decref(a);
-			return NULL;
-		}
-	return a;
-}
-
-/* A ring address: the frontend's user address and, when the table maps it,
- * the guest-physical one. */
-static json_t *ring_addr_json(const struct vm_umem *umem, uint64_t uaddr)
-{
-	struct vm_piece p;
-	struct vm_translation tr;
-	int mapped = vm_umem_translate(umem, VM_SPACE_UADDR, uaddr, 1, &p, 1, &tr) == 0;
-
-	return json_pack("{s:o, s:o}", "userspace_addr", vm_json_hex(uaddr),
-			 "guest_phys_addr", mapped ? vm_json_hex(p.guest_phys_addr)
-						   : json_null());
-}
-
-/* Violations or warnings as [{"message", "request", "problem"}]. */
-static json_t *findings_json(const struct vu_violation *v, size_t n)
-{
-	json_t *a = json_array();
-
-	for (size_t i = 0; a && i < n; i++)
-		if (json_array_append_new(a, json_pack("{s:I, s:s, s:s}",
-				"message", (json_int_t)v[i].msg,
-				"request", name_of(v[i].request), "problem", v[i].what))) {
-			json_decref(a);
-			a = NULL;
-		}
-	return a;
-}
-
-json_t *vu_session_to_json(const struct vu_session *s, const char *end)
-{
-	json_t *doc = vm_table_to_json(&s->table, 0);
-	json_t *rings = json_array(), *timeline = json_array();
-	json_t *violations = findings_json(s->violations, s->nviolations);
-	json_t *warnings = findings_json(s->warnings, s->nwarnings);
-	json_t *requests = json_object(), *cap;
-
-	for (int i = 0; rings && i < VU_MAX_VRINGS; i++) {
-		const struct vu_vring *v = &s->vring[i];
-		json_t *o;
-
-		if (!v->has_num && !v->has_base && !v->has_addr)
-			continue;
-		o = json_pack("{s:i, s:i, s:i, s:b}", "index", i, "num", (int)v->num,
-			      "base", (int)v->base, "enabled", v->enabled);
-		if (o && v->has_addr &&
-		    (json_object_set_new(o, "flags", json_integer(v->addr_flags)) ||
-		     json_object_set_new(o, "desc", ring_addr_json(&s->table.umem, v->desc)) ||
-		     json_object_set_new(o, "avail", ring_addr_json(&s->table.umem, v->avail)) ||
-		     json_object_set_new(o, "used", ring_addr_json(&s->table.umem, v->used)) ||
-		     json_object_set_new(o, "log", vm_json_hex(v->log)))) {
-			json_decref(o);
-			o = NULL;
-		}
-		if (json_array_append_new(rings, o)) {
-			json_decref(rings);
-			rings = NULL;
-		}
-	}
-	for (size_t i = 0; timeline && i < s->nupdates; i++) {
-		const struct vu_update *u = &s->updates[i];
-
-		if (json_array_append_new(timeline, json_pack("{s:I, s:s, s:I, s:o, s:o, s:I}",
-				"message", (json_int_t)u->msg,
-				"request", name_of(u->request),
-				"time_ns", (json_int_t)u->time_ns,
-				"added", regions_json(u->added, u->nadded),
-				"removed", regions_json(u->removed, u->nremoved),
-				"regions", (json_int_t)u->nregions))) {
-			json_decref(timeline);
-			timeline = NULL;
-		}
-	}
-	for (uint32_t r = 0; requests && r <= VHOST_USER_MAX_REQUEST; r++)
-		if (s->counts[r] && json_object_set_new(requests,
-				vhost_user_request_name(r) ? vhost_user_request_name(r) : "unknown",
-				json_integer((json_int_t)s->counts[r]))) {
-			json_decref(requests);
-			requests = NULL;
-		}
-	cap = json_pack("{s:s, s:I, s:o, s:{s:o, s:o}, s:{s:o, s:o}, s:o, s:o, s:o, s:o}",
-			"end", end,
-			"messages", (json_int_t)s->nmsgs,
-			"requests", requests,
-			"features", "offered", vm_json_hex(s->features),
-			"acked", s->has_acked_features ? vm_json_hex(s->acked_features)
-						       : json_null(),
-			"protocol_features", "offered", vm_json_hex(s->protocol_features),
-			"acked", s->has_acked_protocol_features
-				 ? vm_json_hex(s->acked_protocol_features) : json_null(),
-			"rings", rings, "timeline", timeline, "violations", violations,
-			"warnings", warnings);
-	/* Past the lists' limits: how many more there were. */
-	if (cap && s->updates_total > s->nupdates &&
-	    json_object_set_new(cap, "timeline_unlisted",
-				json_integer((json_int_t)(s->updates_total - s->nupdates))))
-		json_decref(cap), cap = NULL;
-	if (cap && s->violations_total > s->nviolations &&
-	    json_object_set_new(cap, "violations_unlisted",
-				json_integer((json_int_t)(s->violations_total -
-							  s->nviolations))))
-		json_decref(cap), cap = NULL;
-	if (cap && s->warnings_total > s->nwarnings &&
-	    json_object_set_new(cap, "warnings_unlisted",
-				json_integer((json_int_t)(s->warnings_total -
-							  s->nwarnings))))
-		json_decref(cap), cap = NULL;
-	if (!doc || !cap || json_object_set_new(doc, "capture", cap)) {
-		json_decref(doc);
-		return NULL;
-	}
-	return doc;
 }

@@ -40,6 +40,7 @@
 #define VU_MAX_VIOLATIONS 1000
 #define VU_MAX_UPDATES 10000
 
+/* Front-end requests (docs/interop/vhost-user.rst, QEMU 8.2). */
 enum vhost_user_request {
 	VHOST_USER_GET_FEATURES = 1,
 	VHOST_USER_SET_FEATURES = 2,
@@ -63,13 +64,90 @@ enum vhost_user_request {
 	VHOST_USER_NET_SET_MTU = 20,
 	VHOST_USER_SET_BACKEND_REQ_FD = 21,
 	VHOST_USER_IOTLB_MSG = 22,
+	VHOST_USER_SET_VRING_ENDIAN = 23,
+	VHOST_USER_GET_CONFIG = 24,
+	VHOST_USER_SET_CONFIG = 25,
+	VHOST_USER_CREATE_CRYPTO_SESSION = 26,
+	VHOST_USER_CLOSE_CRYPTO_SESSION = 27,
+	VHOST_USER_POSTCOPY_ADVISE = 28,
+	VHOST_USER_POSTCOPY_LISTEN = 29,
+	VHOST_USER_POSTCOPY_END = 30,
+	VHOST_USER_GET_INFLIGHT_FD = 31,
+	VHOST_USER_SET_INFLIGHT_FD = 32,
+	VHOST_USER_GPU_SET_SOCKET = 33,
+	VHOST_USER_RESET_DEVICE = 34,
+	VHOST_USER_VRING_KICK = 35,
 	VHOST_USER_GET_MAX_MEM_SLOTS = 36,
 	VHOST_USER_ADD_MEM_REG = 37,
 	VHOST_USER_REM_MEM_REG = 38,
 	VHOST_USER_SET_STATUS = 39,
 	VHOST_USER_GET_STATUS = 40,
+	VHOST_USER_GET_SHARED_OBJECT = 41,
+	VHOST_USER_SET_DEVICE_STATE_FD = 42,
+	VHOST_USER_CHECK_DEVICE_STATE = 43,
 	VHOST_USER_MAX_REQUEST = 44,
 };
+
+/* Back-end requests, on the backend's request channel. */
+enum vhost_user_backend_request {
+	VHOST_USER_BACKEND_IOTLB_MSG = 1,
+	VHOST_USER_BACKEND_CONFIG_CHANGE_MSG = 2,
+	VHOST_USER_BACKEND_VRING_HOST_NOTIFIER_MSG = 3,
+	VHOST_USER_BACKEND_VRING_CALL = 4,
+	VHOST_USER_BACKEND_VRING_ERR = 5,
+	VHOST_USER_BACKEND_SHARED_OBJECT_ADD = 6,
+	VHOST_USER_BACKEND_SHARED_OBJECT_REMOVE = 7,
+	VHOST_USER_BACKEND_SHARED_OBJECT_LOOKUP = 8,
+	VHOST_USER_BACKEND_MAX_REQUEST = 9,
+};
+
+/* What a request's payload must be. */
+enum vu_size_rule {
+	VU_SIZE_EXACT, /* exactly size bytes */
+	VU_SIZE_MIN,   /* at least size bytes (the handler checks the rest) */
+	VU_SIZE_ANY,   /* not checked here (recorded only) */
+};
+
+/* Which descriptors a request (or its reply) carries. */
+enum vu_fd_rule {
+	VU_FDS_NONE,        /* none */
+	VU_FDS_ONE,         /* exactly one */
+	VU_FDS_ONE_SOCKET,  /* exactly one, a socket */
+	VU_FDS_PER_REGION,  /* one per region (SET_MEM_TABLE: its handler) */
+	VU_FDS_VRING,       /* one unless bit 8 of the index (the handler) */
+	VU_FDS_NONE_LEGACY, /* none, though old frontends sent one */
+	VU_FDS_OPTIONAL,    /* zero or one */
+};
+
+/* What a backend answers. */
+enum vu_reply_kind {
+	VU_REPLY_ACK,  /* a u64 status, only when NEED_REPLY is set */
+	VU_REPLY_DATA, /* always: the handler fills it */
+};
+
+/*
+ * One row per request: everything about a request lives here, and the
+ * names, the size and descriptor checks and the dispatch all come from it,
+ * in one order (header, feature, size, descriptors, handler).
+ */
+struct vu_request_info {
+	const char *name;
+	enum vu_size_rule size_rule;
+	uint16_t size;
+	enum vu_fd_rule fds, reply_fds;
+	int8_t feature;       /* protocol feature bit it needs, or -1 */
+	enum vu_reply_kind reply;
+	/* A payload size with a meaning of its own, and what it means. */
+	uint16_t note_size;
+	const char *note;
+};
+/* The row of a front-end request, or NULL when unknown. */
+const struct vu_request_info *vu_request_info(uint32_t request);
+
+/* The name of a back-end request ("CONFIG_CHANGE_MSG"), or NULL. */
+const char *vhost_user_backend_request_name(uint32_t request);
+/* The name of a protocol feature bit ("REPLY_ACK"), or NULL. */
+const char *vhost_user_protocol_feature_name(unsigned bit);
 
 /* Virtio feature bits. */
 #define VIRTIO_NET_F_MRG_RXBUF 15
@@ -80,9 +158,25 @@ enum vhost_user_request {
 
 /* Protocol feature bits. */
 #define VHOST_USER_PROTOCOL_F_MQ 0
+#define VHOST_USER_PROTOCOL_F_LOG_SHMFD 1
+#define VHOST_USER_PROTOCOL_F_RARP 2
 #define VHOST_USER_PROTOCOL_F_REPLY_ACK 3
+#define VHOST_USER_PROTOCOL_F_NET_MTU 4
+#define VHOST_USER_PROTOCOL_F_BACKEND_REQ 5
+#define VHOST_USER_PROTOCOL_F_CROSS_ENDIAN 6
+#define VHOST_USER_PROTOCOL_F_CRYPTO_SESSION 7
+#define VHOST_USER_PROTOCOL_F_PAGEFAULT 8
+#define VHOST_USER_PROTOCOL_F_CONFIG 9
+#define VHOST_USER_PROTOCOL_F_BACKEND_SEND_FD 10
+#define VHOST_USER_PROTOCOL_F_HOST_NOTIFIER 11
+#define VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD 12
+#define VHOST_USER_PROTOCOL_F_RESET_DEVICE 13
+#define VHOST_USER_PROTOCOL_F_INBAND_NOTIFICATIONS 14
 #define VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS 15
 #define VHOST_USER_PROTOCOL_F_STATUS 16
+#define VHOST_USER_PROTOCOL_F_XEN_MMAP 17
+#define VHOST_USER_PROTOCOL_F_SHARED_OBJECT 18
+#define VHOST_USER_PROTOCOL_F_DEVICE_STATE 19
 
 /* The name of a request ("SET_MEM_TABLE"), or NULL when unknown. */
 const char *vhost_user_request_name(uint32_t request);
