@@ -10,10 +10,103 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+/* A file's text (its first 64 KiB), or NULL when it cannot be read, in a
+ * buffer the next call reuses: for assertions and their messages. */
+static inline char *read_or_null(const char *path)
+{
+	static char buf[65536];
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	return f ? buf : NULL;
+}
+
+/* The same, "" when missing. */
+static inline char *slurp(const char *path)
+{
+	char *t = read_or_null(path);
+
+	return t ? t : (char *)"";
+}
+
+/* A test's scratch directory (dir holds the template, /tmp/NAME-XXXXXX),
+ * and its socket, output and stderr paths in it. */
+static inline void scratch_setup(char *dir, size_t dirlen, const char *name, char *sock,
+				 char *out, char *err, size_t len)
+{
+	snprintf(dir, dirlen, "/tmp/%s-XXXXXX", name);
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(sock, len, "%s/vu.sock", dir);
+	snprintf(out, len, "%s/capture.json", dir);
+	snprintf(err, len, "%s/stderr.txt", dir);
+}
+
+/*
+ * Starts VMMAP_BIN with the words of argv (NULL-terminated, at most 31)
+ * followed by those of ap, standard error to err_path, and a file size
+ * limit of fsize (0: none).  Returns the pid.
+ */
+static inline pid_t spawn_vmmap(const char *const *argv, va_list ap,
+				const char *err_path, unsigned long fsize)
+{
+	const char *all[32];
+	int n = 0;
+	pid_t pid;
+
+	for (; *argv && n < 31; argv++)
+		all[n++] = *argv;
+	for (const char *a = va_arg(ap, const char *); a && n < 31; a = va_arg(ap, const char *))
+		all[n++] = a;
+	all[n] = NULL;
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		struct rlimit rl = { fsize, fsize };
+
+		dup2(fd, 2);
+		if (fsize) {
+			signal(SIGXFSZ, SIG_IGN);
+			setrlimit(RLIMIT_FSIZE, &rl);
+		}
+		execv(VMMAP_BIN, (char **)all);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Kills and reaps a child still running at the end of a test. */
+static inline void kill_child(pid_t *pid)
+{
+	if (*pid > 0) {
+		kill(*pid, SIGKILL);
+		waitpid(*pid, NULL, 0);
+		*pid = -1;
+	}
+}
+
+static inline void scratch_remove(const char *dir)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd))
+		fprintf(stderr, "cannot remove %s\n", dir);
+}
 
 #define REPLY_ACK (1u << 3)
 #define MEM_SLOTS (1u << 15)

@@ -7,19 +7,8 @@ vmmap=${1:?usage: input_edges.sh VMMAP SRCDIR}
 src=${2:?}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-fails=0 checks=0
-
-ok() { # DESC CMD...
-    local desc=$1
-    shift
-    checks=$((checks + 1))
-    if "$@"; then
-        echo "ok: $desc"
-    else
-        echo "FAIL: $desc" >&2
-        fails=$((fails + 1))
-    fi
-}
+# shellcheck source=tests/check.sh
+. "$(dirname "$0")/check.sh"
 
 # A table of 400,000 regions (about 50 MB): vmmap takes some 100 ms to
 # parse it, time enough to cut it under its feet.

@@ -14,19 +14,8 @@ rec=$src/fixtures/fuzz/vu_session/qemu-7.2-pc-add-mem-reg.bin
 fixture=$src/fixtures/pc-iobus.json # saved, it is above 1 KiB
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-fails=0 checks=0
-
-ok() { # DESC CONDITION...
-    local desc=$1
-    shift
-    checks=$((checks + 1))
-    if "$@"; then
-        echo "ok: $desc"
-    else
-        echo "FAIL: $desc" >&2
-        fails=$((fails + 1))
-    fi
-}
+# shellcheck source=tests/check.sh
+. "$(dirname "$0")/check.sh"
 
 # Runs a command that must fail to write DIR/FILE: status 2, the reason on
 # stderr, the old content kept, nothing else left in DIR.

@@ -137,18 +137,6 @@ static json_int_t jint(json_t *o, const char *path)
 	return json_integer_value(v);
 }
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	static char buf[65536];
-	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-
-	if (f)
-		fclose(f);
-	buf[n] = '\0';
-	return buf;
-}
-
 Test(capture, add_rem_mem_reg_path_like_qemu)
 {
 	pid_t pid = start_vmmap("--listen", sock_path, "--max-slots", "32", NULL);

@@ -39,26 +39,15 @@ static rlim_t fsize_limit = RLIM_INFINITY; /* for vmmap's files */
 
 static void setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/vmmap-hostile-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(sock_path, sizeof(sock_path), "%s/vu.sock", dir);
-	snprintf(out_path, sizeof(out_path), "%s/capture.json", dir);
-	snprintf(err_path, sizeof(err_path), "%s/stderr.txt", dir);
+	scratch_setup(dir, sizeof(dir), "vmmap-hostile", sock_path, out_path, err_path,
+		      sizeof(sock_path));
 	signal(SIGPIPE, SIG_IGN);
 }
 
 static void teardown(void)
 {
-	char cmd[256];
-
-	if (vm > 0) {
-		kill(vm, SIGKILL);
-		waitpid(vm, NULL, 0);
-		vm = -1;
-	}
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	if (system(cmd))
-		fprintf(stderr, "cannot remove %s\n", dir);
+	kill_child(&vm);
+	scratch_remove(dir);
 }
 
 TestSuite(hostile, .init = setup, .fini = teardown, .timeout = 120);
@@ -67,29 +56,15 @@ TestSuite(hostile, .init = setup, .fini = teardown, .timeout = 120);
  * waits for its socket. */
 static void start(const char *first, ...)
 {
-	const char *argv[32] = { VMMAP_BIN, "capture", "--listen", sock_path,
-				 "--keep-listening", "--timeout", "100" };
-	int argc = 7;
 	va_list ap;
 	struct stat st;
 
 	va_start(ap, first);
-	for (const char *a = first; a && argc < 31; a = va_arg(ap, const char *))
-		argv[argc++] = a;
+	vm = spawn_vmmap((const char *[]){ VMMAP_BIN, "capture", "--listen", sock_path,
+					   "--keep-listening", "--timeout", "100", first,
+					   NULL }, ap, err_path,
+			 fsize_limit == RLIM_INFINITY ? 0 : (unsigned long)fsize_limit);
 	va_end(ap);
-	argv[argc] = NULL;
-	vm = fork();
-	cr_assert_geq(vm, 0);
-	if (vm == 0) {
-		int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		struct rlimit rl = { fsize_limit, fsize_limit };
-
-		dup2(fd, 2);
-		signal(SIGXFSZ, SIG_IGN);
-		setrlimit(RLIMIT_FSIZE, &rl);
-		execv(VMMAP_BIN, (char **)argv);
-		_exit(127);
-	}
 	for (int i = 0; i < 500 && lstat(sock_path, &st); i++)
 		usleep(10000);
 	cr_assert_eq(lstat(sock_path, &st), 0, "vmmap did not create its socket");
@@ -151,18 +126,6 @@ static long rss_kib(void)
 			kib = strtol(line + 6, NULL, 10);
 	fclose(f);
 	return kib;
-}
-
-static char *slurp(const char *path)
-{
-	static char buf[1 << 16];
-	FILE *f = fopen(path, "r");
-	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-
-	if (f)
-		fclose(f);
-	buf[n] = '\0';
-	return buf;
 }
 
 /* Waits until the output file is the capture of session k, and returns it. */

@@ -15,6 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "frontend.h"
+
 static char dir[64], sock_path[128], out_path[128];
 
 static void setup(void)
@@ -94,18 +96,6 @@ static uint64_t hex(json_t *o, const char *key)
 	return strtoull(s, NULL, 16);
 }
 
-static char *file_text(const char *path)
-{
-	static char buf[16384];
-	FILE *f = fopen(path, "r");
-	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-
-	if (f)
-		fclose(f);
-	buf[n] = '\0';
-	return buf;
-}
-
 /*
  * QEMU 7.2 -M pc -m 128M with its default VGA: the table is the RAM below
  * the VGA window and the RAM above the ROM area, both from one memfd.
@@ -154,11 +144,11 @@ static void qemu_case(int connect_mode, int mem_slots)
 	status = finish(vm);
 	stop(qemu);
 	cr_assert_eq(status, 0, "vmmap capture exit %d\nvmmap: %s\nqemu: %s", status,
-		     file_text(vlog), file_text(qlog));
+		     slurp(vlog), slurp(qlog));
 
 	doc = capture_doc();
 	regions = json_object_get(json_object_get(doc, "memory"), "regions");
-	cr_assert_eq(json_array_size(regions), 2, "%s", file_text(out_path));
+	cr_assert_eq(json_array_size(regions), 2, "%s", slurp(out_path));
 	r0 = json_array_get(regions, 0);
 	r1 = json_array_get(regions, 1);
 	cr_assert_eq(hex(r0, "guest_phys_addr"), 0x0);
@@ -183,7 +173,7 @@ static void qemu_case(int connect_mode, int mem_slots)
 
 	cr_assert_not_null(again);
 	cr_assert(json_equal(json_object_get(again, "memory"), json_object_get(doc, "memory")),
-		  "the replayed table differs:\n%s", file_text(replayed));
+		  "the replayed table differs:\n%s", slurp(replayed));
 	json_decref(again);
 	json_decref(doc);
 }
@@ -225,11 +215,11 @@ Test(integration, dpdk_testpmd_virtio_user)
 	status = finish(vm);
 	stop(dpdk);
 	cr_assert_eq(status, 0, "vmmap capture exit %d\nvmmap: %s\ntestpmd: %s", status,
-		     file_text(vlog), file_text(dlog));
+		     slurp(vlog), slurp(dlog));
 
 	doc = capture_doc();
 	regions = json_object_get(json_object_get(doc, "memory"), "regions");
-	cr_assert_eq(json_array_size(regions), 1, "%s", file_text(out_path));
+	cr_assert_eq(json_array_size(regions), 1, "%s", slurp(out_path));
 	r = json_array_get(regions, 0);
 	cr_assert_eq(hex(r, "guest_phys_addr"), hex(r, "userspace_addr"),
 		     "virtio-user's guest addresses are its process addresses");

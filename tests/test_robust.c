@@ -32,26 +32,15 @@ static pid_t vm = -1;
 
 static void setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/vmmap-robust-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(sock_path, sizeof(sock_path), "%s/vu.sock", dir);
-	snprintf(out_path, sizeof(out_path), "%s/capture.json", dir);
-	snprintf(err_path, sizeof(err_path), "%s/stderr.txt", dir);
+	scratch_setup(dir, sizeof(dir), "vmmap-robust", sock_path, out_path, err_path,
+		      sizeof(sock_path));
 	signal(SIGPIPE, SIG_IGN);
 }
 
 static void teardown(void)
 {
-	char cmd[256];
-
-	if (vm > 0) {
-		kill(vm, SIGKILL);
-		waitpid(vm, NULL, 0);
-		vm = -1;
-	}
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	if (system(cmd))
-		fprintf(stderr, "cannot remove %s\n", dir);
+	kill_child(&vm);
+	scratch_remove(dir);
 }
 
 TestSuite(robust, .init = setup, .fini = teardown, .timeout = 60);
@@ -64,39 +53,15 @@ static double now_s(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static char *slurp(const char *path)
+/* Starts `vmmap capture ARGS...` (NULL-terminated) with stderr to err_path. */
+static void run(const char *dummy, ...)
 {
-	static char buf[1 << 16];
-	FILE *f = fopen(path, "r");
-	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-
-	if (f)
-		fclose(f);
-	buf[n] = '\0';
-	return buf;
-}
-
-/* Starts `vmmap capture ARGS...` with stderr to err_path. */
-static void run(const char *first, ...)
-{
-	const char *argv[32] = { VMMAP_BIN, "capture" };
-	int argc = 2;
 	va_list ap;
 
-	va_start(ap, first);
-	for (const char *a = first; a && argc < 31; a = va_arg(ap, const char *))
-		argv[argc++] = a;
+	va_start(ap, dummy);
+	vm = spawn_vmmap((const char *[]){ VMMAP_BIN, "capture", dummy, NULL }, ap,
+			 err_path, 0);
 	va_end(ap);
-	argv[argc] = NULL;
-	vm = fork();
-	cr_assert_geq(vm, 0);
-	if (vm == 0) {
-		int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-		dup2(fd, 2);
-		execv(VMMAP_BIN, (char **)argv);
-		_exit(127);
-	}
 }
 
 static void wait_socket(void)

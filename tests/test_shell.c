@@ -135,18 +135,6 @@ static int pty_wait(struct pty_proc *p)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-static char *slurp(const char *path)
-{
-	static char buf[65536];
-	FILE *f = fopen(path, "r");
-	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-
-	if (f)
-		fclose(f);
-	buf[n] = '\0';
-	return f ? buf : NULL;
-}
-
 Test(shell, prompt_completion_ctrl_c_and_history)
 {
 	char hist[128], env[160];
@@ -186,10 +174,10 @@ Test(shell, prompt_completion_ctrl_c_and_history)
 	cr_assert_eq(pty_wait(&p), 0);
 
 	/* History was written... */
-	cr_assert_not_null(slurp(hist), "no history file %s", hist);
-	cr_assert(strstr(slurp(hist), "translate"), "%s", slurp(hist));
-	cr_assert(strstr(slurp(hist), "show"), "%s", slurp(hist));
-	cr_assert_null(strstr(slurp(hist), "--max-p"), "a discarded line is not history");
+	cr_assert_not_null(read_or_null(hist), "no history file %s", hist);
+	cr_assert(strstr(read_or_null(hist), "translate"), "%s", read_or_null(hist));
+	cr_assert(strstr(read_or_null(hist), "show"), "%s", read_or_null(hist));
+	cr_assert_null(strstr(read_or_null(hist), "--max-p"), "a discarded line is not history");
 
 	/* ...and the up arrow recalls the last command after a restart. */
 	pty_start(&p, envv, "fixtures/qemu-pc-128m.json");
@@ -225,7 +213,7 @@ Test(shell, history_in_xdg_state_home_with_a_private_directory)
 	cr_assert_eq(stat(path, &st), 0, "%s", path);
 	cr_assert_eq(st.st_mode & 0777, 0700, "mode %o", st.st_mode & 0777);
 	snprintf(path, sizeof(path), "%s/vmmap/history", state);
-	cr_assert(slurp(path) && strstr(slurp(path), "tables"));
+	cr_assert(read_or_null(path) && strstr(read_or_null(path), "tables"));
 	/* What was typed is private, as bash's history is. */
 	cr_assert_eq(stat(path, &st), 0, "%s", path);
 	cr_assert_eq(st.st_mode & 0777, 0600, "history mode %o", st.st_mode & 0777);
@@ -236,7 +224,7 @@ Test(shell, history_in_xdg_state_home_with_a_private_directory)
 	pty_type(&p, "exit\r");
 	cr_assert_eq(pty_wait(&p), 0);
 	snprintf(path, sizeof(path), "%s/.local/state/vmmap/history", dir);
-	cr_assert_not_null(slurp(path), "%s", path);
+	cr_assert_not_null(read_or_null(path), "%s", path);
 }
 
 /* No lost history: when it cannot be written (a file size limit here), or
@@ -266,7 +254,7 @@ Test(shell, history_that_cannot_be_written_is_not_lost)
 	m = pty_type(&p, "exit\r");
 	pty_expect(&p, m, "hist: File too large (the previous file is untouched)");
 	cr_assert_eq(pty_wait(&p), 2, "a history not saved is exit status 2");
-	cr_assert_str_eq(slurp(hist), "old history\n");
+	cr_assert_str_eq(read_or_null(hist), "old history\n");
 
 	snprintf(link, sizeof(link), "%s/hist-link", dir);
 	snprintf(target, sizeof(target), "%s/hist-target", dir);
@@ -286,7 +274,7 @@ Test(shell, history_that_cannot_be_written_is_not_lost)
 	pty_expect(&p, m, "vmmap> ");
 	pty_type(&p, "exit\r");
 	cr_assert_eq(pty_wait(&p), 0);
-	cr_assert_str_eq(slurp(target), "target\n", "written through the symlink");
+	cr_assert_str_eq(read_or_null(target), "target\n", "written through the symlink");
 }
 
 /* A history file that is a device is not read (reading /dev/zero hung the
@@ -321,26 +309,37 @@ Test(shell, empty_histfile_disables_history)
 	pty_type(&p, "exit\r");
 	cr_assert_eq(pty_wait(&p), 0);
 	snprintf(path, sizeof(path), "%s/.local/state/vmmap/history", dir);
-	cr_assert_null(slurp(path), "history written although VMMAP_HISTFILE is empty");
+	cr_assert_null(read_or_null(path), "history written although VMMAP_HISTFILE is empty");
+}
+
+/* A shell with a capture listening in the background, and a frontend
+ * connected to it that has done the handshake; returns the frontend. */
+static int shell_with_frontend(struct pty_proc *p, char *sock, size_t len)
+{
+	char cmd[192];
+	size_t m;
+	int fd;
+
+	snprintf(sock, len, "%s/vu.sock", dir);
+	pty_start(p, (const char *[]){ "VMMAP_HISTFILE=", NULL }, "fixtures/qemu-pc-128m.json");
+	pty_expect(p, 0, "vmmap> ");
+	snprintf(cmd, sizeof(cmd), "capture --listen %s\r", sock);
+	m = pty_type(p, cmd);
+	pty_expect(p, m, "vmmap [live: 0 regions]> ");
+	fd = connect_retry(sock);
+	handshake(fd, REPLY_ACK | MEM_SLOTS);
+	return fd;
 }
 
 /* The prompt waits while a frontend sends its table: the capture's status
  * line and prompt change with no key pressed. */
 Test(shell, live_capture_updates_at_the_prompt)
 {
-	char sock[128], cmd[192];
+	char sock[128];
 	struct pty_proc p;
 	size_t m;
-	int fd;
+	int fd = shell_with_frontend(&p, sock, sizeof(sock));
 
-	snprintf(sock, sizeof(sock), "%s/vu.sock", dir);
-	pty_start(&p, (const char *[]){ "VMMAP_HISTFILE=", NULL }, "fixtures/qemu-pc-128m.json");
-	pty_expect(&p, 0, "vmmap> ");
-	snprintf(cmd, sizeof(cmd), "capture --listen %s\r", sock);
-	m = pty_type(&p, cmd);
-	pty_expect(&p, m, "vmmap [live: 0 regions]> ");
-	fd = connect_retry(sock);
-	handshake(fd, REPLY_ACK | MEM_SLOTS);
 	m = p.len;
 	region_msg(fd, 37, 0x9, 0x0, 0xa0000, 0x7f0000000000, 0, 1);
 	cr_assert_eq(read_reply(fd, 37, 8), 0);
@@ -364,21 +363,13 @@ Test(shell, live_capture_updates_at_the_prompt)
 Test(shell, a_drip_feeding_frontend_cannot_hold_the_prompt)
 {
 	uint32_t hdr[3] = { 37, 1, 40 };
-	char sock[128], cmd[192];
+	char sock[128];
 	struct pty_proc p;
 	struct timespec t0, t1;
 	double worst = 0;
 	size_t m;
-	int fd;
+	int fd = shell_with_frontend(&p, sock, sizeof(sock));
 
-	snprintf(sock, sizeof(sock), "%s/vu.sock", dir);
-	pty_start(&p, (const char *[]){ "VMMAP_HISTFILE=", NULL }, "fixtures/qemu-pc-128m.json");
-	pty_expect(&p, 0, "vmmap> ");
-	snprintf(cmd, sizeof(cmd), "capture --listen %s\r", sock);
-	m = pty_type(&p, cmd);
-	pty_expect(&p, m, "vmmap [live: 0 regions]> ");
-	fd = connect_retry(sock);
-	handshake(fd, REPLY_ACK | MEM_SLOTS);
 	cr_assert_eq(send(fd, hdr, 1, MSG_NOSIGNAL), 1); /* a message begins */
 	for (int i = 0; i < 3; i++) {
 		double ms;
@@ -411,13 +402,13 @@ static void say(int fd, const char *text)
 static void wait_for(const char *path, const char *want)
 {
 	for (int i = 0; i < 500; i++) {
-		const char *t = slurp(path);
+		const char *t = read_or_null(path);
 
 		if (t && strstr(t, want))
 			return;
 		usleep(10000);
 	}
-	cr_assert_fail("%s never showed \"%s\": %s", path, want, slurp(path));
+	cr_assert_fail("%s never showed \"%s\": %s", path, want, read_or_null(path));
 }
 
 /* Under a pipe: the table changes between two commands, served while the
@@ -465,20 +456,20 @@ Test(shell, live_capture_between_commands_in_batch)
 	close(in[1]);
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
 	cr_assert(WIFEXITED(st));
-	cr_assert_eq(WEXITSTATUS(st), 0, "stderr: %s", slurp(errp));
+	cr_assert_eq(WEXITSTATUS(st), 0, "stderr: %s", read_or_null(errp));
 
-	char *out = strdup(slurp(outp));
+	char *out = strdup(read_or_null(outp));
 
 	cr_assert(strstr(out, "memory: 1 region\n"), "%s", out);
 	cr_assert(strstr(out, "vm                   1 region "), "%s", out);
 	cr_assert(strstr(out, "(live)"), "%s", out);
-	cr_assert(strstr(out, "uaddr 00007f00000c1000"), "%s\nstderr: %s", out, slurp(errp));
+	cr_assert(strstr(out, "uaddr 00007f00000c1000"), "%s\nstderr: %s", out, read_or_null(errp));
 	cr_assert(strstr(out, "vm                   2 regions"), "%s", out);
 	cr_assert(strstr(out, "(ended)"), "%s", out);
 	free(out);
-	cr_assert(strstr(slurp(errp), "vm: ADD_MEM_REG (message 4), now 1 region"), "%s",
-		  slurp(errp));
+	cr_assert(strstr(read_or_null(errp), "vm: ADD_MEM_REG (message 4), now 1 region"), "%s",
+		  read_or_null(errp));
 	snprintf(line, sizeof(line), "%s/saved.json", dir);
-	cr_assert(slurp(line) && strstr(slurp(line), "\"memory_size\": \"0x7f40000\""),
+	cr_assert(read_or_null(line) && strstr(read_or_null(line), "\"memory_size\": \"0x7f40000\""),
 		  "the captured table was saved");
 }
