@@ -1,0 +1,90 @@
+/*
+ * The shell's own parts, shared by its files: shell.c (the loop, dispatch
+ * and the background capture), shell_tables.c (named tables and the verbs
+ * that edit them), shell_edit.c (line editing, completion, history).
+ */
+#ifndef VMMAP_SHELL_INT_H
+#define VMMAP_SHELL_INT_H
+
+#include <histedit.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+
+#include "shell.h"
+
+#define MAX_WORDS 64
+
+struct shell_table {
+	char *name;
+	char *source;        /* the file, or "capture PATH" */
+	struct vm_table *t;  /* owned, unless it is the capture's */
+	bool live;           /* the table of the running or ended capture */
+};
+
+/* The background capture: the CLI's runner (cmd_capture.c) over core's
+ * engine, and what the status lines have said of it. */
+struct shell_capture {
+	struct cli_capture *run;
+	char *name;               /* the table's name, for status lines */
+	size_t updates_seen;
+	bool end_reported;
+};
+
+struct vmmap_shell {
+	struct vmmap_ctx base;
+	struct shell_table *tables;
+	size_t ntables;
+	int current; /* index into tables, or -1 */
+	struct shell_capture *cap;
+	/* input */
+	bool interactive;
+	int infd;
+	struct cli_lines lines; /* the plain reader (no terminal) */
+	bool eof;
+	EditLine *el;
+	History *hist;
+	char *histfile;
+	bool hist_nosave; /* a symlink: read, never written through */
+	Tokenizer *tok;
+	char prompt[160];
+	bool quit;
+	const char *in_name;
+	unsigned lineno;
+	char where[PATH_MAX + 16];
+};
+
+/* Set by SIGINT while a line is read. */
+extern volatile sig_atomic_t got_sigint;
+
+/* shell_tables.c */
+struct shell_table *find_table(struct vmmap_shell *sh, const char *name);
+bool capture_running(const struct vmmap_shell *sh);
+void free_table(struct vmmap_shell *sh, struct shell_table *st);
+int add_table(struct vmmap_ctx *ctx, struct vmmap_shell *sh, const char *name,
+	      const char *source, struct vm_table *t, bool live);
+int load_into(struct vmmap_ctx *ctx, struct vmmap_shell *sh, const char *path,
+	      const char *name);
+int usage(struct vmmap_ctx *ctx, const char *text);
+int verb_load(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc, char **argv);
+int verb_tables(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc, char **argv);
+int verb_use(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc, char **argv);
+int verb_unload(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc, char **argv);
+int verb_region(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc, char **argv);
+int verb_device(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc, char **argv);
+int verb_save(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc, char **argv);
+
+/* shell.c */
+const char *live_name(struct vmmap_shell *sh);
+void capture_status(struct vmmap_shell *sh);
+/* Waits until fd is readable, serving the capture meanwhile: 1 readable,
+ * 0 interrupted by SIGINT, -1 error. */
+int wait_input(struct vmmap_shell *sh, int fd);
+/* The name of verb i, or NULL past the last. */
+const char *shell_verb_name(size_t i);
+
+/* shell_edit.c */
+int setup_editline(struct vmmap_shell *sh, FILE *in);
+int history_save(struct vmmap_shell *sh);
+
+#endif
