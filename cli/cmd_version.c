@@ -21,7 +21,10 @@ static error_t version_parse(int key, char *arg, struct argp_state *state)
 {
 	(void)arg;
 	if (key == ARGP_KEY_INIT) {
-		state->child_inputs[0] = state->input;
+		/* The global options' input is the ctx, the first member of
+		 * ours (it was our own struct: -j after the command set a byte
+		 * of the ctx pointer instead of ctx->json). */
+		state->child_inputs[0] = *(struct vmmap_ctx **)state->input;
 		return 0;
 	}
 	return ARGP_ERR_UNKNOWN;
