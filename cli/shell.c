@@ -178,10 +178,10 @@ static int verb_help(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 	       "  region remove GPA SIZE UADDR | region remove NAME\n"
 	       "  device add BUS ADDR LEN NAME [KIND]\n"
 	       "  device remove BUS ADDR LEN NAME | device remove BUS NAME\n"
-	       "  save FILE|-               write the current table (atomically; - prints it)\n"
+	       "  save [--force] FILE|-     write the current table (atomically; - prints it)\n"
 	       "  capture OPTIONS [as NAME]  capture in the background (vmmap capture's options)\n"
 	       "  help [COMMAND]            this list, or a command's options\n"
-	       "  quit, exit, Ctrl-D        leave\n"
+	       "  quit, exit, Ctrl-D        leave (twice with unsaved edits)\n"
 	       "Lines may start with -j, -p or -q.\n");
 	return 0;
 }
@@ -232,7 +232,7 @@ static int run_line(struct vmmap_shell *sh, int argc, char **argv)
 	argc -= i;
 	argv += i;
 	if (!strcmp(argv[0], "quit") || !strcmp(argv[0], "exit")) {
-		sh->quit = true;
+		sh->quit = shell_may_leave(sh);
 		return 0;
 	}
 	for (size_t v = 0; v < NVERBS; v++)
@@ -351,6 +351,8 @@ int shell_run(struct vmmap_ctx *base, FILE *in, const char *in_name, bool force,
 				if (count == -1 && errno == EINTR)
 					continue;
 				fputc('\n', stdout);
+				if (!shell_may_leave(&sh))
+					continue;
 				break; /* Ctrl-D */
 			}
 			if (strlen(l) > CLI_LINE_MAX + 1) /* its newline aside */

@@ -20,6 +20,8 @@ struct shell_table {
 	char *source;        /* the file, or "capture PATH" */
 	struct vm_table *t;  /* owned, unless it is the capture's */
 	bool live;           /* the table of the running or ended capture */
+	bool dirty;          /* edited since it was loaded or saved */
+	bool warned;         /* unload was refused once for that */
 };
 
 /* The background capture: the CLI's runner (cmd_capture.c) over core's
@@ -49,6 +51,7 @@ struct vmmap_shell {
 	Tokenizer *tok;
 	char prompt[160];
 	bool quit;
+	bool quit_warned; /* unsaved edits were named once */
 	const char *in_name;
 	unsigned lineno;
 	char where[PATH_MAX + 16];
@@ -66,6 +69,9 @@ int add_table(struct vmmap_ctx *ctx, struct vmmap_shell *sh, const char *name,
 int load_into(struct vmmap_ctx *ctx, struct vmmap_shell *sh, const char *path,
 	      const char *name);
 int usage(struct vmmap_ctx *ctx, const char *text);
+/* Whether the shell may leave now: on a terminal, unsaved edits are named
+ * once and the first quit (or Ctrl-D) stays. */
+bool shell_may_leave(struct vmmap_shell *sh);
 int verb_load(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc, char **argv);
 int verb_tables(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc, char **argv);
 int verb_use(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc, char **argv);

@@ -3,6 +3,7 @@
  * save and unload them.
  */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -59,6 +60,24 @@ void free_table(struct vmmap_shell *sh, struct shell_table *st)
 	free(st->source);
 }
 
+bool shell_may_leave(struct vmmap_shell *sh)
+{
+	size_t n = 0;
+
+	if (!sh->interactive || sh->quit_warned)
+		return true;
+	for (size_t i = 0; i < sh->ntables; i++)
+		if (sh->tables[i].dirty) {
+			fprintf(stderr, "%s%s", n++ ? ", " : "vmmap: unsaved edits in ",
+				cli_safe(sh->tables[i].name));
+		}
+	if (!n)
+		return true;
+	fprintf(stderr, " (save FILE first, or quit again to leave)\n");
+	sh->quit_warned = true;
+	return false;
+}
+
 /* Adds (or replaces) a table and makes it current. */
 int add_table(struct vmmap_ctx *ctx, struct vmmap_shell *sh,
 		     const char *name, const char *source, struct vm_table *t,
@@ -82,6 +101,7 @@ int add_table(struct vmmap_ctx *ctx, struct vmmap_shell *sh,
 	st->source = strdup(source);
 	st->t = t;
 	st->live = live;
+	st->dirty = st->warned = false;
 	if (!st->name || !st->source)
 		return cli_error(ctx, "nomem", "out of memory");
 	sh->current = (int)(st - sh->tables);
@@ -154,6 +174,41 @@ static struct shell_table *editable(struct vmmap_ctx *ctx, struct vmmap_shell *s
 }
 
 /* ---- verbs ---- */
+
+/* A status line about a table: "NAME: what" on stderr, unless -q. */
+__attribute__((format(printf, 3, 4)))
+static void say(struct vmmap_ctx *ctx, const struct shell_table *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ctx->quiet)
+		return;
+	fprintf(stderr, "%s: ", cli_safe(st->name));
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* "0x0+0xa0000 at 0x7f..." and its name, for the lines above. */
+static const char *region_desc(const struct vm_region *r)
+{
+	static char buf[512];
+
+	snprintf(buf, sizeof(buf), "0x%" PRIx64 "+0x%" PRIx64 " at userspace_addr 0x%" PRIx64
+		 "%s%s%s", r->guest_phys_addr, r->memory_size, r->userspace_addr,
+		 r->name ? " (" : "", r->name ? cli_safe(r->name) : "", r->name ? ")" : "");
+	return buf;
+}
+
+static size_t registrations(const struct vm_table *t)
+{
+	size_t n = 0;
+
+	for (int b = 0; b < VM_NR_BUSES; b++)
+		n += t->bus[b].dev_count;
+	return n;
+}
 
 static int parse_u64(struct vmmap_ctx *ctx, const char *what, const char *s,
 		     int size, uint64_t *out)
@@ -244,6 +299,13 @@ int verb_unload(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 		return usage(ctx, "unload NAME");
 	if (!(st = find_table(sh, argv[1])))
 		return cli_error(ctx, "usage", "no table named '%s'", argv[1]);
+	if (sh->interactive && st->dirty && !st->warned) {
+		/* As ed does: once, then the same command again goes ahead. */
+		st->warned = true;
+		fprintf(stderr, "%s: unsaved edits (save FILE first, or unload again to "
+			"drop them)\n", cli_safe(st->name));
+		return VMMAP_EXIT_NEGATIVE;
+	}
 	i = (size_t)(st - sh->tables);
 	free_table(sh, st);
 	memmove(st, st + 1, (sh->ntables - i - 1) * sizeof(*st));
@@ -252,6 +314,20 @@ int verb_unload(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 		sh->current = sh->ntables ? 0 : -1;
 	else if (sh->current > (int)i)
 		sh->current--;
+	return 0;
+}
+
+static int remove_region(struct vmmap_ctx *ctx, struct shell_table *st,
+			 struct vm_umem_node *n)
+{
+	struct vm_region r = n->region;
+	char desc[512];
+
+	snprintf(desc, sizeof(desc), "%s", region_desc(&r));
+	vm_umem_remove(&st->t->umem, n);
+	st->dirty = true;
+	say(ctx, st, "removed region %s, now %zu region%s", desc, st->t->umem.nregions,
+	    st->t->umem.nregions == 1 ? "" : "s");
 	return 0;
 }
 
@@ -276,8 +352,24 @@ int verb_region(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 		    (argc >= 6 && parse_u64(ctx, "mmap_offset", argv[5], 0, &r.mmap_offset)))
 			return VMMAP_EXIT_ERROR;
 		r.name = argc == 7 ? argv[6] : NULL;
+		/* Allowed, as the kernel allows it, but said. */
+		if (r.memory_size && r.memory_size - 1 <= UINT64_MAX - r.guest_phys_addr) {
+			const struct vm_itree_node *it =
+				vm_itree_iter_first(&st->t->umem.gpa_tree, r.guest_phys_addr,
+						    vm_region_last(&r));
+
+			if (vm_umem_find(&st->t->umem, r.guest_phys_addr, r.userspace_addr,
+					 r.memory_size))
+				say(ctx, st, "note: the same region is already in the table");
+			else if (it)
+				say(ctx, st, "note: the new region overlaps 0x%" PRIx64 "-0x%" PRIx64
+				    " in guest-physical space", it->start, it->last);
+		}
 		switch (vm_umem_add(&st->t->umem, &r, NULL)) {
 		case 0:
+			st->dirty = true;
+			say(ctx, st, "added region %s, now %zu region%s", region_desc(&r),
+			    st->t->umem.nregions, st->t->umem.nregions == 1 ? "" : "s");
 			return 0;
 		case -EINVAL:
 			return cli_error(ctx, "usage", "memory_size must not be 0");
@@ -299,18 +391,30 @@ int verb_region(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 					 " at userspace_addr 0x%" PRIx64 " in '%s'",
 					 r.guest_phys_addr, r.memory_size, r.userspace_addr,
 					 st->name);
-		vm_umem_remove(&st->t->umem, n);
-		return 0;
+		return remove_region(ctx, st, n);
 	}
 	if (!strcmp(argv[1], "remove") && argc == 3) {
+		struct vm_umem_node *found = NULL;
+		char list[512] = "";
+		size_t matches = 0, o = 0;
+
 		for (n = st->t->umem.head; n; n = n->next)
-			if (n->region.name && !strcmp(n->region.name, argv[2]))
-				break;
-		if (!n)
+			if (n->region.name && !strcmp(n->region.name, argv[2])) {
+				found = found ? found : n;
+				if (o < sizeof(list))
+					o += (size_t)snprintf(list + o, sizeof(list) - o, "%s0x%" PRIx64
+							      "+0x%" PRIx64, matches ? ", " : "",
+							      n->region.guest_phys_addr,
+							      n->region.memory_size);
+				matches++;
+			}
+		if (!found)
 			return cli_error(ctx, "usage", "no region named '%s' in '%s'", argv[2],
 					 st->name);
-		vm_umem_remove(&st->t->umem, n);
-		return 0;
+		if (matches > 1)
+			return cli_error(ctx, "usage", "%zu regions are named '%s' (%s); "
+					 "remove one by GPA SIZE UADDR", matches, argv[2], list);
+		return remove_region(ctx, st, found);
 	}
 	return usage(ctx, use);
 }
@@ -348,7 +452,13 @@ int verb_device(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 			return cli_error(ctx, "usage", "bus %s already holds %d registrations "
 					 "that are not ioeventfds (NR_IOBUS_DEVS)", argv[2],
 					 VM_NR_IOBUS_DEVS);
-		return rc < 0 ? cli_error(ctx, "nomem", "out of memory") : 0;
+		if (rc < 0)
+			return cli_error(ctx, "nomem", "out of memory");
+		st->dirty = true;
+		say(ctx, st, "added %s registration of '%s' at %s+%s, now %zu registration%s",
+		    argv[2], cli_safe(argv[5]), argv[3], argv[4], registrations(st->t),
+		    registrations(st->t) == 1 ? "" : "s");
+		return 0;
 	}
 	if (!strcmp(argv[1], "remove") && argc == 6) {
 		if (parse_u64(ctx, "address", argv[3], 0, &addr) ||
@@ -357,46 +467,84 @@ int verb_device(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 		if (vm_io_bus_unregister_dev(&st->t->bus[bus], addr, len, argv[5]))
 			return cli_error(ctx, "usage", "no %s registration of '%s' at %s+%s",
 					 argv[2], argv[5], argv[3], argv[4]);
+		st->dirty = true;
+		say(ctx, st, "removed %s registration of '%s' at %s+%s, now %zu "
+		    "registration%s", argv[2], cli_safe(argv[5]), argv[3], argv[4],
+		    registrations(st->t), registrations(st->t) == 1 ? "" : "s");
 		return 0;
 	}
 	if (!strcmp(argv[1], "remove") && argc == 4) {
 		const struct vm_io_bus *b = &st->t->bus[bus];
+		size_t matches = 0, at = 0;
 
 		for (size_t i = 0; i < b->dev_count; i++)
-			if (!strcmp(b->range[i].dev, argv[3])) {
-				vm_io_bus_remove(&st->t->bus[bus], i);
-				return 0;
-			}
-		return cli_error(ctx, "usage", "no %s registration of '%s'", argv[2], argv[3]);
+			if (!strcmp(b->range[i].dev, argv[3]) && !matches++)
+				at = i;
+		if (!matches)
+			return cli_error(ctx, "usage", "no %s registration of '%s'", argv[2],
+					 argv[3]);
+		if (matches > 1)
+			return cli_error(ctx, "usage", "%zu %s registrations are of '%s'; remove "
+					 "one by ADDR LEN NAME", matches, argv[2], argv[3]);
+		vm_io_bus_remove(&st->t->bus[bus], at);
+		st->dirty = true;
+		say(ctx, st, "removed %s registration of '%s', now %zu registration%s",
+		    argv[2], cli_safe(argv[3]), registrations(st->t),
+		    registrations(st->t) == 1 ? "" : "s");
+		return 0;
 	}
 	return usage(ctx, use);
 }
 
-int verb_save(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
-		     char **argv)
+/* Whether path holds something other than a vmmap document (that save
+ * must not replace without --force): 0 no (or nothing there), 1 yes. */
+static int foreign_file(const char *path)
 {
-	const struct shell_table *st = sh->current >= 0 ? &sh->tables[sh->current] : NULL;
+	struct vm_table t;
+	struct vm_error err;
+	int rc;
+
+	if (access(path, F_OK))
+		return 0;
+	vm_table_init(&t);
+	rc = cli_load_table(&t, path, VM_LOAD_KEEP_INVALID, &err);
+	vm_table_clean(&t);
+	return rc != 0;
+}
+
+int verb_save(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc, char **argv)
+{
+	struct shell_table *st = sh->current >= 0 ? &sh->tables[sh->current] : NULL;
+	bool force = argc == 3 && !strcmp(argv[1], "--force");
+	const char *path = argv[argc - 1];
 	json_t *doc;
 	char *text;
 	int rc;
 
-	if (argc != 2)
-		return usage(ctx, "save FILE|-");
-	if (strcmp(argv[1], "-") && cli_files_allowed(ctx, argv[1]))
+	if (argc != 2 && !force)
+		return usage(ctx, "save [--force] FILE|-");
+	if (strcmp(path, "-") && cli_files_allowed(ctx, path))
 		return VMMAP_EXIT_ERROR;
 	if (!st)
 		return cli_error(ctx, "usage", "no table loaded (try 'load FILE')");
+	if (strcmp(path, "-") && !force && foreign_file(path))
+		return cli_error(ctx, "usage", "'%s' exists and is not a vmmap document; not "
+				 "replaced (save --force %s replaces it)", path, path);
 	doc = vm_table_to_json(st->t, 0);
 	text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
 	json_decref(doc);
 	if (!text)
 		return cli_error(ctx, "nomem", "out of memory");
-	if (!strcmp(argv[1], "-")) { /* standard output, as everywhere else */
+	if (!strcmp(path, "-")) { /* standard output, as everywhere else */
 		if (!ctx->quiet)
 			printf("%s\n", text);
 		rc = 0;
-	} else {
-		rc = cli_write_atomic(ctx, argv[1], text);
+	} else if (!(rc = cli_write_atomic(ctx, path, text))) {
+		st->dirty = false;
+		say(ctx, st, "saved %zu region%s, %zu registration%s to %s",
+		    st->t->umem.nregions, st->t->umem.nregions == 1 ? "" : "s",
+		    registrations(st->t), registrations(st->t) == 1 ? "" : "s",
+		    cli_safe(path));
 	}
 	free(text);
 	return rc;

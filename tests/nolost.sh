@@ -39,7 +39,7 @@ mkdir -p "$work/lim"
 expect_kept "file size limit, capture -o" "$work/lim" cap.json "File too large" \
     limited "$vmmap" capture --replay "$rec" -o "$work/lim/cap.json"
 expect_kept "file size limit, shell save" "$work/lim" saved.json "File too large" \
-    limited "$vmmap" batch <(printf 'load %s\nsave %s\n' "$fixture" "$work/lim/saved.json")
+    limited "$vmmap" batch <(printf 'load %s\nsave --force %s\n' "$fixture" "$work/lim/saved.json")
 
 # The same with room: the file is replaced whole.
 "$vmmap" capture --replay "$rec" -o "$work/lim/cap.json" 2>/dev/null
@@ -78,7 +78,7 @@ if [[ $(id -u) -eq 0 ]] && command -v unshare >/dev/null &&
         expect_kept "full tmpfs, capture -o" "$full" cap.json "No space left on device" \
             "$vmmap" capture --replay "$rec" -o "$full/cap.json"
         expect_kept "full tmpfs, shell save" "$full" saved.json "No space left on device" \
-            "$vmmap" batch <(printf "load %s\nsave %s\n" "$fixture" "$full/saved.json")
+            "$vmmap" batch <(printf "load %s\nsave --force %s\n" "$fixture" "$full/saved.json")
         # What -o could not take is saved in $TMPDIR, mode 0600, named on
         # the error line: a capture is never lost.
         mkdir -p "$work/rescue"

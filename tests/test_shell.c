@@ -160,13 +160,15 @@ Test(shell, prompt_completion_ctrl_c_and_history)
 	m = pty_type(&p, "\x03");
 	pty_expect(&p, m, "^C");
 	pty_expect(&p, m, "vmmap> ");
-	/* A region name completes (both regions are pc.ram). */
+	/* A region name completes (both regions are pc.ram, so the removal
+	 * by that name is refused, with the list: issue 17). */
 	m = pty_type(&p, "region remove pc.r\t");
 	pty_expect(&p, m, "am");
 	m = pty_type(&p, "\r");
+	pty_expect(&p, m, "2 regions are named 'pc.ram'");
 	pty_expect(&p, m, "vmmap> ");
 	m = pty_type(&p, "show\r");
-	pty_expect(&p, m, "memory: 1 region");
+	pty_expect(&p, m, "memory: 2 regions");
 	/* Keys go in at the prompt, as a person types them: a ^D typed while
 	 * a command runs meets a cooked terminal, where it is no byte. */
 	pty_expect(&p, m, "vmmap> ");
@@ -310,6 +312,29 @@ Test(shell, empty_histfile_disables_history)
 	cr_assert_eq(pty_wait(&p), 0);
 	snprintf(path, sizeof(path), "%s/.local/state/vmmap/history", dir);
 	cr_assert_null(read_or_null(path), "history written although VMMAP_HISTFILE is empty");
+}
+
+/* Unsaved edits: the first quit, Ctrl-D or unload names them and stays;
+ * the second goes ahead, as ed does. */
+Test(shell, unsaved_edits_are_named_once_before_leaving)
+{
+	struct pty_proc p;
+	size_t m;
+
+	pty_start(&p, (const char *[]){ "VMMAP_HISTFILE=", NULL }, "fixtures/qemu-pc-128m.json");
+	pty_expect(&p, 0, "vmmap> ");
+	m = pty_type(&p, "region add 0x100000000 128M 0x7f4a2c000000 0 dimm\r");
+	pty_expect(&p, m, "qemu-pc-128m: added region 0x100000000+0x8000000");
+	pty_expect(&p, m, "vmmap> ");
+	m = pty_type(&p, "unload qemu-pc-128m\r");
+	pty_expect(&p, m, "qemu-pc-128m: unsaved edits (save FILE first, or unload again");
+	pty_expect(&p, m, "vmmap> ");
+	m = pty_type(&p, "quit\r");
+	pty_expect(&p, m, "vmmap: unsaved edits in qemu-pc-128m (save FILE first, or quit "
+		   "again to leave)");
+	pty_expect(&p, m, "vmmap> ");
+	m = pty_type(&p, "\x04"); /* Ctrl-D: named once already, so it leaves */
+	cr_assert_eq(pty_wait(&p), 0);
 }
 
 /* A shell with a capture listening in the background, and a frontend
