@@ -26,6 +26,7 @@ static const struct argp_option global_options[] = {
 	{ "pretty", 'p', NULL, 0, "Indent the JSON output (implies --json)", 0 },
 	{ "quiet", 'q', NULL, 0, "Print no result; the exit status answers", 0 },
 	{ "help", '?', NULL, 0, "Give this help list", -1 },
+	{ NULL, 'h', NULL, OPTION_ALIAS, NULL, 0 },
 	{ "usage", OPT_USAGE, NULL, 0, "Give a short usage message", 0 },
 	{ "version", 'V', NULL, 0, "Print program version", 0 },
 	{ 0 },
@@ -42,6 +43,7 @@ static error_t global_parse(int key, char *arg, struct argp_state *state)
 	(void)arg;
 	switch (key) {
 	case '?': /* as argp's own: print, then exit unless ARGP_NO_EXIT */
+	case 'h':
 		argp_state_help(state, state->out_stream, ARGP_HELP_STD_HELP);
 		return HELP_DONE;
 	case OPT_USAGE:

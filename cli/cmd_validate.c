@@ -55,6 +55,13 @@ static error_t validate_parse(int key, char *arg, struct argp_state *state)
 		a->strict = true;
 		return 0;
 	case ARGP_KEY_ARG:
+		/* "validate -p vhost-user FILE": -p is --pretty, and the
+		 * profile was taken for the file. */
+		if (a->file && a->ctx->pretty && vm_profile_find(a->file)) {
+			argp_error(state, "'%s' is a profile, not a file: -p is --pretty, "
+				   "-P is --profile (write -P %s)", a->file, a->file);
+			return EINVAL;
+		}
 		return cli_arg_once(state, &a->file, arg);
 	default:
 		return ARGP_ERR_UNKNOWN;

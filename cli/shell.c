@@ -150,51 +150,37 @@ int wait_input(struct vmmap_shell *sh, int fd)
 static int run_line(struct vmmap_shell *sh, int argc, char **argv);
 
 static int verb_help(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
-		     char **argv)
-{
-	const struct vmmap_cmd *cmds, *cmd;
-	size_t n;
-
-	if (argc == 2 && (cmd = vmmap_command(argv[1]))) {
-		char *hargv[] = { argv[1], "--help", NULL };
-
-		return run_line(sh, 2, hargv);
-	}
-	if (argc > 2 || (argc == 2 && !vmmap_command(argv[1])))
-		return usage(ctx, "help [COMMAND]");
-	cmds = vmmap_commands(&n);
-	printf("Commands (as on the command line, FILE may name a loaded table or be "
-	       "left out):\n");
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(cmds[i].name, "shell") && strcmp(cmds[i].name, "batch") &&
-		    strcmp(cmds[i].name, "help")) /* help is the verb below */
-			printf("  %-9s %s\n", cmds[i].name, cmds[i].summary);
-	printf("Shell:\n"
-	       "  load FILE [as NAME]       load a table and make it current\n"
-	       "  tables                    list the loaded tables\n"
-	       "  use NAME                  make NAME the current table\n"
-	       "  unload NAME               forget a table (and stop its capture)\n"
-	       "  region add GPA SIZE UADDR [OFFSET] [NAME]\n"
-	       "  region remove GPA SIZE UADDR | region remove NAME\n"
-	       "  device add BUS ADDR LEN NAME [KIND]\n"
-	       "  device remove BUS ADDR LEN NAME | device remove BUS NAME\n"
-	       "  save [--force] FILE|-     write the current table (atomically; - prints it)\n"
-	       "  capture OPTIONS [as NAME]  capture in the background (vmmap capture's options)\n"
-	       "  help [COMMAND]            this list, or a command's options\n"
-	       "  quit, exit, Ctrl-D        leave (twice with unsaved edits)\n"
-	       "Lines may start with -j, -p or -q.\n");
-	return 0;
-}
+		     char **argv);
+static int verb_history(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
+			char **argv);
 
 typedef int (*verb_fn)(struct vmmap_ctx *, struct vmmap_shell *, int, char **);
 
+/* The shell's own verbs: one row each, from which dispatch, usage lines,
+ * help and completion come.  quit has no function: run_line leaves. */
 static const struct {
 	const char *name;
 	verb_fn fn;
+	const char *usage, *summary;
 } verbs[] = {
-	{ "load", verb_load }, { "tables", verb_tables }, { "use", verb_use },
-	{ "unload", verb_unload }, { "region", verb_region }, { "device", verb_device },
-	{ "save", verb_save }, { "capture", verb_capture }, { "help", verb_help },
+	{ "load", verb_load, "load FILE [as NAME]", "load a table and make it current" },
+	{ "tables", verb_tables, "tables", "list the loaded tables" },
+	{ "use", verb_use, "use NAME", "make a loaded table the current one" },
+	{ "unload", verb_unload, "unload NAME", "forget a table (and stop its capture)" },
+	{ "region", verb_region,
+	  "region add GPA SIZE UADDR [OFFSET] [NAME] | region remove GPA SIZE UADDR | "
+	  "region remove NAME", "add or remove a region of the current table" },
+	{ "device", verb_device,
+	  "device add BUS ADDR LEN NAME [KIND] | device remove BUS ADDR LEN NAME | "
+	  "device remove BUS NAME", "add or remove a registration of the current table" },
+	{ "save", verb_save, "save [--force] FILE|-",
+	  "write the current table (atomically; - prints it)" },
+	{ "capture", verb_capture, "capture OPTIONS [as NAME]",
+	  "capture in the background (vmmap capture's options)" },
+	{ "history", verb_history, "history", "list the lines typed at this terminal" },
+	{ "help", verb_help, "help [COMMAND|VERB]",
+	  "this list, a command's options, or a verb's usage" },
+	{ "quit", NULL, "quit | exit | Ctrl-D", "leave (twice with unsaved edits)" },
 };
 
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
@@ -202,6 +188,64 @@ static const struct {
 const char *shell_verb_name(size_t i)
 {
 	return i < NVERBS ? verbs[i].name : NULL;
+}
+
+static size_t verb_index(const char *name)
+{
+	size_t v = 0;
+
+	while (v < NVERBS && strcmp(name, verbs[v].name))
+		v++;
+	return v;
+}
+
+int usage(struct vmmap_ctx *ctx)
+{
+	size_t v = verb_index(ctx->cmd ? ctx->cmd : "");
+
+	return cli_error(ctx, "usage", "usage: %s", v < NVERBS ? verbs[v].usage : "?");
+}
+
+static int verb_help(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
+		     char **argv)
+{
+	const struct vmmap_cmd *cmds, *cmd;
+	size_t n, v;
+
+	if (argc == 2 && (v = verb_index(argv[1])) < NVERBS) {
+		printf("usage: %s\n%s\n", verbs[v].usage, verbs[v].summary);
+		return 0;
+	}
+	if (argc == 2 && (cmd = vmmap_command(argv[1]))) {
+		char *hargv[] = { argv[1], "--help", NULL };
+
+		return run_line(sh, 2, hargv);
+	}
+	if (argc > 1)
+		return usage(ctx);
+	cmds = vmmap_commands(&n);
+	printf("Commands (as on the command line, FILE may name a loaded table or be "
+	       "left out):\n");
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(cmds[i].name, "shell") && strcmp(cmds[i].name, "batch") &&
+		    strcmp(cmds[i].name, "help")) /* help is the verb below */
+			printf("  %-9s %s\n", cmds[i].name, cmds[i].summary);
+	printf("Shell (help VERB for its usage):\n");
+	for (v = 0; v < NVERBS; v++)
+		printf("  %-9s %s\n", verbs[v].name, verbs[v].summary);
+	printf("Lines may start with -j, -p or -q.\n");
+	return 0;
+}
+
+static int verb_history(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
+			char **argv)
+{
+	(void)argv;
+	if (argc != 1)
+		return usage(ctx);
+	if (!sh->hist)
+		return cli_error(ctx, "usage", "no history: standard input is not a terminal");
+	return shell_history_list(sh);
 }
 
 /* Runs one tokenized line; returns its exit status. */
@@ -236,7 +280,7 @@ static int run_line(struct vmmap_shell *sh, int argc, char **argv)
 		return 0;
 	}
 	for (size_t v = 0; v < NVERBS; v++)
-		if (!strcmp(argv[0], verbs[v].name)) {
+		if (verbs[v].fn && !strcmp(argv[0], verbs[v].name)) {
 			ctx.cmd = verbs[v].name;
 			return verbs[v].fn(&ctx, sh, argc, argv);
 		}

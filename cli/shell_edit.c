@@ -194,7 +194,6 @@ static unsigned char complete_fn(EditLine *el, int ch)
 				add_word(&w, cmds[i].name);
 		for (size_t i = 0; shell_verb_name(i); i++)
 			add_word(&w, shell_verb_name(i));
-		add_word(&w, "quit");
 		add_word(&w, "exit");
 		return complete_from(el, word, &w, " ");
 	}
@@ -374,6 +373,19 @@ int history_save(struct vmmap_shell *sh)
 		e = errno;
 	f.err = e;
 	return cli_atomic_commit(&ctx, &f);
+}
+
+int shell_history_list(struct vmmap_shell *sh)
+{
+	HistEvent ev;
+	int n = 0;
+
+	/* libedit walks from the newest; H_LAST is the oldest. */
+	for (int r = history(sh->hist, &ev, H_LAST); r >= 0;
+	     r = history(sh->hist, &ev, H_PREV))
+		printf("%5d  %s%s", ++n, ev.str,
+		       *ev.str && ev.str[strlen(ev.str) - 1] == '\n' ? "" : "\n");
+	return 0;
 }
 
 int setup_editline(struct vmmap_shell *sh, FILE *in)

@@ -68,7 +68,8 @@ int add_table(struct vmmap_ctx *ctx, struct vmmap_shell *sh, const char *name,
 	      const char *source, struct vm_table *t, bool live);
 int load_into(struct vmmap_ctx *ctx, struct vmmap_shell *sh, const char *path,
 	      const char *name);
-int usage(struct vmmap_ctx *ctx, const char *text);
+/* "usage: ..." of the verb running (ctx->cmd), from the verb table. */
+int usage(struct vmmap_ctx *ctx);
 /* Whether the shell may leave now: on a terminal, unsaved edits are named
  * once and the first quit (or Ctrl-D) stays. */
 bool shell_may_leave(struct vmmap_shell *sh);
@@ -92,5 +93,7 @@ const char *shell_verb_name(size_t i);
 /* shell_edit.c */
 int setup_editline(struct vmmap_shell *sh, FILE *in);
 int history_save(struct vmmap_shell *sh);
+/* Prints the history, oldest first, numbered; 0. */
+int shell_history_list(struct vmmap_shell *sh);
 
 #endif

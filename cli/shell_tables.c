@@ -220,11 +220,6 @@ static int parse_u64(struct vmmap_ctx *ctx, const char *what, const char *s,
 	return 0;
 }
 
-int usage(struct vmmap_ctx *ctx, const char *text)
-{
-	return cli_error(ctx, "usage", "usage: %s", text);
-}
-
 int verb_load(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 		     char **argv)
 {
@@ -234,7 +229,7 @@ int verb_load(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 		return load_into(ctx, sh, argv[1], NULL);
 	if (argc == 4 && !strcmp(argv[2], "as"))
 		return load_into(ctx, sh, argv[1], argv[3]);
-	return usage(ctx, "load FILE [as NAME]");
+	return usage(ctx);
 }
 
 int verb_tables(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
@@ -242,7 +237,7 @@ int verb_tables(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 {
 	(void)argv;
 	if (argc != 1)
-		return usage(ctx, "tables");
+		return usage(ctx);
 	if (ctx->json) {
 		json_t *arr = json_array();
 
@@ -282,7 +277,7 @@ int verb_use(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 	struct shell_table *st;
 
 	if (argc != 2)
-		return usage(ctx, "use NAME");
+		return usage(ctx);
 	if (!(st = find_table(sh, argv[1])))
 		return cli_error(ctx, "usage", "no table named '%s'", argv[1]);
 	sh->current = (int)(st - sh->tables);
@@ -296,7 +291,7 @@ int verb_unload(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 	size_t i;
 
 	if (argc != 2)
-		return usage(ctx, "unload NAME");
+		return usage(ctx);
 	if (!(st = find_table(sh, argv[1])))
 		return cli_error(ctx, "usage", "no table named '%s'", argv[1]);
 	if (sh->interactive && st->dirty && !st->warned) {
@@ -334,15 +329,12 @@ static int remove_region(struct vmmap_ctx *ctx, struct shell_table *st,
 int verb_region(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 		       char **argv)
 {
-	static const char *const use =
-		"region add GPA SIZE UADDR [OFFSET] [NAME] | region remove GPA SIZE UADDR "
-		"| region remove NAME";
 	struct shell_table *st;
 	struct vm_region r = { 0 };
 	struct vm_umem_node *n;
 
 	if (argc < 3)
-		return usage(ctx, use);
+		return usage(ctx);
 	if (!(st = editable(ctx, sh)))
 		return VMMAP_EXIT_ERROR;
 	if (!strcmp(argv[1], "add") && argc >= 5 && argc <= 7) {
@@ -416,22 +408,19 @@ int verb_region(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 					 "remove one by GPA SIZE UADDR", matches, argv[2], list);
 		return remove_region(ctx, st, found);
 	}
-	return usage(ctx, use);
+	return usage(ctx);
 }
 
 int verb_device(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 		       char **argv)
 {
-	static const char *const use =
-		"device add BUS ADDR LEN NAME [KIND] | device remove BUS ADDR LEN NAME "
-		"| device remove BUS NAME";
 	struct shell_table *st;
 	uint64_t addr, len;
 	int bus, kind = VM_IO_DEVICE;
 	long rc;
 
 	if (argc < 4)
-		return usage(ctx, use);
+		return usage(ctx);
 	if (!(st = editable(ctx, sh)))
 		return VMMAP_EXIT_ERROR;
 	if ((bus = vm_bus_from_name(argv[2])) < 0)
@@ -493,7 +482,7 @@ int verb_device(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 		    registrations(st->t) == 1 ? "" : "s");
 		return 0;
 	}
-	return usage(ctx, use);
+	return usage(ctx);
 }
 
 /* Whether path holds something other than a vmmap document (that save
@@ -522,7 +511,7 @@ int verb_save(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc, char **ar
 	int rc;
 
 	if (argc != 2 && !force)
-		return usage(ctx, "save [--force] FILE|-");
+		return usage(ctx);
 	if (strcmp(path, "-") && cli_files_allowed(ctx, path))
 		return VMMAP_EXIT_ERROR;
 	if (!st)

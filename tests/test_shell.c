@@ -314,6 +314,27 @@ Test(shell, empty_histfile_disables_history)
 	cr_assert_null(read_or_null(path), "history written although VMMAP_HISTFILE is empty");
 }
 
+/* history lists what was typed, oldest first; -h is --help. */
+Test(shell, history_lists_the_lines_typed)
+{
+	struct pty_proc p;
+	size_t m;
+
+	pty_start(&p, (const char *[]){ "VMMAP_HISTFILE=", NULL }, "fixtures/qemu-pc-128m.json");
+	pty_expect(&p, 0, "vmmap> ");
+	m = pty_type(&p, "version\r");
+	pty_expect(&p, m, "vmmap> ");
+	m = pty_type(&p, "show -h\r");
+	pty_expect(&p, m, "-?, -h, --help");
+	pty_expect(&p, m, "vmmap> ");
+	m = pty_type(&p, "history\r");
+	pty_expect(&p, m, "    1  version");
+	pty_expect(&p, m, "    2  show -h");
+	pty_expect(&p, m, "    3  history");
+	pty_type(&p, "quit\r");
+	cr_assert_eq(pty_wait(&p), 0);
+}
+
 /* Unsaved edits: the first quit, Ctrl-D or unload names them and stays;
  * the second goes ahead, as ed does. */
 Test(shell, unsaved_edits_are_named_once_before_leaving)
