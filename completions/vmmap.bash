@@ -6,7 +6,7 @@ _vmmap()
     local cur prev words cword
     _init_completion || return
 
-    local globals='-j --json -p --pretty -q --quiet -i --interactive -V --version --help --usage'
+    local globals='-j --json -p --pretty -q --quiet -i --interactive -V --version -h --help --usage'
     local commands='show translate lookup diff validate capture shell batch help version'
     local buses='mmio pio virtio-ccw fast-mmio'
 
@@ -41,7 +41,7 @@ _vmmap()
         --profile=*) COMPREPLY=($(compgen -W "$profiles" -- "${cur#--profile=}")); return ;;
     esac
 
-    local opts="-j --json -p --pretty -q --quiet --help --usage"
+    local opts="-j --json -p --pretty -q --quiet -h --help --usage"
     [[ $cmd == translate ]] && opts+=" --from --max-pieces --batch"
     [[ $cmd == validate ]] && opts+=" --profile --max-slots --strict"
     [[ $cmd == capture ]] && opts+=" --listen --connect --output --timeout --updates --no-mem-slots --max-slots --follow --keep-listening --sessions --record --replay"

@@ -39,7 +39,7 @@ complete -c vmmap -s j -l json -d 'Print one JSON document'
 complete -c vmmap -s p -l pretty -d 'Indent the JSON output (implies --json)'
 complete -c vmmap -s q -l quiet -d 'Print no result; the exit status answers'
 complete -c vmmap -s V -l version -n "not __fish_seen_subcommand_from $commands" -d 'Print the version'
-complete -c vmmap -l help -d 'Print help'
+complete -c vmmap -s h -l help -d 'Print help'
 
 complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a show -d 'Print regions, holes and bus registrations'
 complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a translate -d 'Translate addresses region by region'
