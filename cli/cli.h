@@ -123,6 +123,14 @@ int cli_input_error(struct vmmap_ctx *ctx, const char *msg);
 int cli_emit_json(struct vmmap_ctx *ctx, json_t *result);
 
 /*
+ * In the shell, whether an argument that names no loaded table is a file:
+ * "-", or a path with a '/', or a name ending in ".json".  Anything else
+ * (0x1000, vhost-user) is an argument of the command, whatever files the
+ * working directory holds (write ./FILE for a file of another name).
+ */
+bool cli_names_file(const char *arg);
+
+/*
  * A table argument: a file (or "-" for standard input) loaded with VM_LOAD_*
  * flags, or inside the shell the name of a loaded table.  Inside the shell
  * the argument may also be left out for the current table.

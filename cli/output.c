@@ -145,6 +145,14 @@ static int load_owned(struct cli_table *out, const char *path, unsigned flags,
 	return 0;
 }
 
+bool cli_names_file(const char *arg)
+{
+	size_t n = strlen(arg);
+
+	return !strcmp(arg, "-") || strchr(arg, '/') ||
+	       (n > 5 && !strcmp(arg + n - 5, ".json"));
+}
+
 int cli_files_allowed(struct vmmap_ctx *ctx, const char *what)
 {
 	if (!ctx->no_files)
@@ -168,17 +176,18 @@ int cli_table_open(struct vmmap_ctx *ctx, char *const *pos, int npos,
 			*used = 1;
 			return 0;
 		}
-		if ((npos == 0 || (strcmp(pos[0], "-") && access(pos[0], F_OK))) &&
+		if ((npos == 0 || !cli_names_file(pos[0])) &&
 		    (out->t = shell_table(ctx->shell, NULL, &name))) {
 			out->name = name;
 			return 0;
 		}
 		if (npos > 0 && ctx->no_files)
 			return cli_files_allowed(ctx, pos[0]);
-		if (npos == 0 || (strcmp(pos[0], "-") && access(pos[0], F_OK)))
+		if (npos == 0 || !cli_names_file(pos[0]))
 			return cli_error(ctx, "usage", npos
-					 ? "'%s' is neither a loaded table nor a file, and no "
-					   "table is loaded (try 'load FILE')"
+					 ? "'%s' is neither a loaded table nor a file (a file "
+					   "has a '/' or ends in .json), and no table is "
+					   "loaded (try 'load FILE')"
 					 : "no table loaded (try 'load FILE')",
 					 npos ? pos[0] : "");
 	} else if (npos == 0) {

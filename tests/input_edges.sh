@@ -98,5 +98,17 @@ ok "a 70 KB batch line: the next runs" grep -q "^vmmap 0" "$work/out"
 printf 'version\0junk\nversion\n' | "$vmmap" batch --force - >/dev/null 2>"$work/err"
 ok "a NUL byte in a batch line: invalid" grep -q "^vmmap: -:1: a NUL byte in the line" "$work/err"
 
+# In the shell, whether an argument is a table file does not depend on the
+# working directory: a file named 0x1000 there does not turn the address
+# into a table (a file has a '/' or ends in .json).
+mkdir -p "$work/cwd"
+echo "not a table" >"$work/cwd/0x1000"
+(cd "$work/cwd" && printf 'load %s\ntranslate 0x1000\n' "$fixture" |
+    "$vmmap" batch - >"$work/out" 2>"$work/err")
+rc=$?
+ok "a file named like the address: translate answers (exit $rc)" test "$rc" -eq 0
+ok "a file named like the address: the current table is used" \
+    grep -q "gpa 0000000000001000-0000000000001000 (1): 1 piece" "$work/out"
+
 echo "$((checks - fails)) passed, $fails failed"
 [[ $fails -eq 0 ]]
