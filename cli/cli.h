@@ -130,6 +130,10 @@ int cli_emit_json(struct vmmap_ctx *ctx, json_t *result);
  */
 bool cli_names_file(const char *arg);
 
+/* What starts a status line of the shell's background capture: "\r", and
+ * on a terminal also "clear to the end of the line". */
+const char *cli_status_start(void);
+
 /*
  * A table argument: a file (or "-" for standard input) loaded with VM_LOAD_*
  * flags, or inside the shell the name of a loaded table.  Inside the shell

@@ -134,7 +134,8 @@ static void report_violation(void *arg, struct vu_capture *vc, const struct vu_v
 	struct cli_capture *c = arg;
 
 	if (c->shell_name)
-		fprintf(stderr, "\r%s: message %zu (%s): %s\n", c->shell_name, v->msg,
+		fprintf(stderr, "%s%s: message %zu (%s): %s\n", cli_status_start(),
+			c->shell_name, v->msg,
 			vu_request_label(v->request), v->what);
 	else
 		fprintf(stderr, "vmmap: capture: message %zu (%s): %s\n", v->msg,

@@ -145,6 +145,14 @@ static int load_owned(struct cli_table *out, const char *path, unsigned flags,
 	return 0;
 }
 
+const char *cli_status_start(void)
+{
+	/* On a terminal the line is cleared too: a status line printed over a
+	 * half-typed command would leave its tail behind.  The editor then
+	 * redraws the prompt and the typed text below it. */
+	return isatty(STDERR_FILENO) ? "\r\033[K" : "\r";
+}
+
 bool cli_names_file(const char *arg)
 {
 	size_t n = strlen(arg);

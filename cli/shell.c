@@ -89,16 +89,16 @@ void capture_status(struct vmmap_shell *sh)
 	if (vc->s.nupdates > c->updates_seen) {
 		const struct vu_update *u = &vc->s.updates[vc->s.nupdates - 1];
 
-		fprintf(stderr, "\r%s: %s (message %zu), now %zu region%s\n",
-			c->name, vhost_user_request_name(u->request), u->msg,
+		fprintf(stderr, "%s%s: %s (message %zu), now %zu region%s\n",
+			cli_status_start(), c->name, vhost_user_request_name(u->request), u->msg,
 			vc->s.table.umem.nregions, vc->s.table.umem.nregions == 1 ? "" : "s");
 		c->updates_seen = vc->s.nupdates;
 	}
 	if (vc->s.nupdates < c->updates_seen) /* a new session began */
 		c->updates_seen = vc->s.nupdates;
 	if (vc->phase == VU_CAPTURE_DONE && !c->end_reported) {
-		fprintf(stderr, "\r%s: capture ended (%s) after %zu messages\n",
-			c->name, vc->end, vc->s.nmsgs);
+		fprintf(stderr, "%s%s: capture ended (%s) after %zu messages\n",
+			cli_status_start(), c->name, vc->end, vc->s.nmsgs);
 		if (vc->failed)
 			cli_capture_status(c->run); /* says why */
 		c->end_reported = true;

@@ -440,6 +440,31 @@ Test(shell, a_drip_feeding_frontend_cannot_hold_the_prompt)
 	cr_assert_eq(pty_wait(&p), 0);
 }
 
+/* A status line never garbles a half-typed line: it clears the line,
+ * prints above, and the prompt and the typed text are drawn again. */
+Test(shell, a_status_line_keeps_the_half_typed_line)
+{
+	char sock[128];
+	struct pty_proc p;
+	size_t m;
+	int fd = shell_with_frontend(&p, sock, sizeof(sock));
+
+	m = pty_type(&p, "translate 0x1"); /* no Enter */
+	pty_expect(&p, m, "translate 0x1");
+	m = p.len;
+	region_msg(fd, 37, 0x9, 0x0, 0xa0000, 0x7f0000000000, 0, 1);
+	cr_assert_eq(read_reply(fd, 37, 8), 0);
+	/* The status clears the line first ... */
+	pty_expect(&p, m, "\r\033[Klive: ADD_MEM_REG (message 4), now 1 region");
+	/* ... then the prompt, now with the new size, and the half line. */
+	pty_expect(&p, m, "vmmap [live: 1 region]> translate 0x1");
+	m = pty_type(&p, "000\r");
+	pty_expect(&p, m, "uaddr 00007f0000001000");
+	close(fd);
+	pty_type(&p, "quit\r");
+	cr_assert_eq(pty_wait(&p), 0);
+}
+
 static void say(int fd, const char *text)
 {
 	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
