@@ -42,7 +42,7 @@ static error_t global_parse(int key, char *arg, struct argp_state *state)
 
 	(void)arg;
 	switch (key) {
-	case '?': /* as argp's own: print, then exit unless ARGP_NO_EXIT */
+	case '?': /* as argp's own: print; the parse never exits (ARGP_NO_EXIT) */
 	case 'h':
 		argp_state_help(state, state->out_stream, ARGP_HELP_STD_HELP);
 		return HELP_DONE;
@@ -52,8 +52,6 @@ static error_t global_parse(int key, char *arg, struct argp_state *state)
 		return HELP_DONE;
 	case 'V':
 		fprintf(state->out_stream, "%s\n", argp_program_version);
-		if (!(state->flags & ARGP_NO_EXIT))
-			exit(0);
 		return HELP_DONE;
 	case 'p': /* -p implies -j */
 		ctx->pretty = true;
@@ -155,7 +153,7 @@ int cli_parse(struct vmmap_ctx *ctx, const struct argp *argp, int argc,
 
 	snprintf(name, sizeof(name), "vmmap %s", ctx->cmd);
 	argv[0] = name;
-	rc = cli_argp_parse(ctx, argp, argc, argv, (unsigned)ctx->argp_flags, input);
+	rc = cli_argp_parse(ctx, argp, argc, argv, 0, input);
 	argv[0] = saved;
 	return rc;
 }

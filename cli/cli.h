@@ -1,7 +1,10 @@
 /*
- * The vmmap command-line front end: shared context, command table entry,
- * output and argument helpers.  Commands live in cmd_<name>.c; each builds one
- * result struct and has a plain-text and a JSON emitter for it.
+ * The vmmap command-line front end: the shared context, the command table
+ * entry, and the helpers every command uses (output.c: errors, JSON,
+ * table arguments, atomic files; args.c: argp and numbers; lines.c: line
+ * input; guard.c: the SIGBUS guard; cmd_capture.c: the capture runner the
+ * shell shares).  Commands live in cmd_<name>.c; each builds one result
+ * and has a plain-text and a JSON emitter for it.
  */
 #ifndef VMMAP_CLI_H
 #define VMMAP_CLI_H
@@ -31,7 +34,6 @@ struct vmmap_ctx {
 	bool pretty; /* -p: indented JSON (implies json) */
 	bool quiet;  /* -q: nothing on stdout; the exit status answers */
 	const char *cmd; /* the command being run, for messages */
-	int argp_flags;  /* extra argp_parse flags for commands */
 	struct vmmap_shell *shell; /* inside the shell: its tables */
 	const char *where; /* batch input: "FILE:LINE" of the command */
 	/* The shell under a fuzzer: no file, socket or standard input is

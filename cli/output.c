@@ -1,5 +1,8 @@
 /*
- * Error reporting and the JSON wrapper shared by every command.
+ * What every command shares: error reporting and the JSON wrapper, opening
+ * a table argument (a file under the SIGBUS guard, or a shell table),
+ * reading other input, names escaped for the terminal, ranges formatted,
+ * and output files written atomically (with the $TMPDIR rescue).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -256,7 +256,6 @@ static int run_line(struct vmmap_shell *sh, int argc, char **argv)
 	int i = 0, rc;
 
 	ctx.shell = sh;
-	ctx.argp_flags = ARGP_NO_EXIT;
 	ctx.cmd = NULL;
 	ctx.where = sh->interactive ? NULL : sh->where;
 	/* Per-line global flags. */

@@ -232,25 +232,6 @@ void vm_itree_build_from(struct vm_itree *t, size_t n,
 	t->count = n;
 }
 
-struct array_iter {
-	struct vm_itree_node **v;
-	size_t i;
-};
-
-static struct vm_itree_node *array_next(void *ctx)
-{
-	struct array_iter *a = ctx;
-
-	return a->v[a->i++];
-}
-
-void vm_itree_build(struct vm_itree *t, struct vm_itree_node **sorted, size_t n)
-{
-	struct array_iter a = { sorted, 0 };
-
-	vm_itree_build_from(t, n, array_next, &a);
-}
-
 struct vm_itree_node *vm_itree_first(const struct vm_itree *t)
 {
 	return leftmost(t->root);

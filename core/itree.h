@@ -31,8 +31,6 @@ struct vm_itree {
 	size_t count;
 };
 
-#define VM_ITREE_INIT { NULL, 0 }
-
 #define vm_container_of(ptr, type, member) \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
@@ -52,12 +50,11 @@ struct vm_itree_node *vm_itree_iter_next(const struct vm_itree_node *node,
 					 uint64_t start, uint64_t last);
 
 /*
- * Builds an empty tree from n nodes already in tree order (by start, equal
- * starts in insertion order): perfectly balanced, O(n), no rotations.
+ * Builds an empty tree from n nodes that next(ctx) yields in tree order (by
+ * start, equal starts in insertion order), one per call: perfectly
+ * balanced, O(n), no rotations, and no array of n pointers needed (a
+ * table's own list can feed it).
  */
-void vm_itree_build(struct vm_itree *t, struct vm_itree_node **sorted, size_t n);
-/* The same from n nodes that next(ctx) yields in tree order, one per call:
- * no array of n pointers needed (a table's own list can feed it). */
 void vm_itree_build_from(struct vm_itree *t, size_t n,
 			 struct vm_itree_node *(*next)(void *ctx), void *ctx);
 

@@ -95,7 +95,7 @@ Test(itree, random_against_model)
 	enum { SLOTS = 1500, OPS = 100000 };
 	struct item *items = calloc(SLOTS, sizeof(*items));
 	struct item **want = calloc(SLOTS, sizeof(*want));
-	struct vm_itree t = VM_ITREE_INIT;
+	struct vm_itree t = { 0 };
 	uint64_t seq = 0;
 	size_t live = 0;
 	const char *err;
@@ -155,7 +155,7 @@ Test(itree, balanced_on_sorted_input)
 {
 	enum { N = 100000 };
 	struct item *items = calloc(N, sizeof(*items));
-	struct vm_itree t = VM_ITREE_INIT;
+	struct vm_itree t = { 0 };
 
 	cr_assert(items);
 	for (size_t i = 0; i < N; i++) {
@@ -182,7 +182,7 @@ Test(itree, balanced_on_sorted_input)
 Test(itree, equal_starts_keep_insertion_order)
 {
 	struct item items[5];
-	struct vm_itree t = VM_ITREE_INIT;
+	struct vm_itree t = { 0 };
 	const struct vm_itree_node *it;
 	int i = 0;
 
@@ -199,7 +199,7 @@ Test(itree, equal_starts_keep_insertion_order)
 
 Test(itree, empty_and_extremes)
 {
-	struct vm_itree t = VM_ITREE_INIT;
+	struct vm_itree t = { 0 };
 	struct item top = { .node = { .start = UINT64_MAX, .last = UINT64_MAX } };
 	struct item all = { .node = { .start = 0, .last = UINT64_MAX } };
 

@@ -554,7 +554,7 @@ Test(umem, flat_index_search_against_binary_search)
 
 	for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
 		size_t n = sizes[si];
-		struct vm_itree t = VM_ITREE_INIT;
+		struct vm_itree t = { 0 };
 		struct vm_itree_node *node = calloc(n + 1, sizeof(*node));
 		uint64_t *k = malloc((n + 1) * sizeof(*k)), a = 0;
 		struct vm_flat_index idx = { 0 };

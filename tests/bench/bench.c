@@ -438,7 +438,7 @@ int main(int argc, char **argv)
 		size_t n = sizes[si];
 		struct region *r = make_table(n);
 		struct table t = { r, n };
-		struct vm_itree r3 = VM_ITREE_INIT;
+		struct vm_itree r3 = { 0 };
 		struct r3_node **r3n = malloc(n * sizeof(*r3n));
 		struct eyt e = { n, malloc((n + 1) * 8), malloc((n + 1) * 4),
 				 malloc((n + 1) * 8) };
