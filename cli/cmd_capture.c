@@ -132,19 +132,20 @@ uint64_t cli_now_ns(void)
 static void report_violation(void *arg, struct vu_capture *vc, const struct vu_violation *v)
 {
 	struct cli_capture *c = arg;
+	const char *pre = c->shell_name ? cli_status_start() : "vmmap: capture",
+		   *who = c->shell_name ? c->shell_name : "";
 
-	if (c->shell_name)
-		fprintf(stderr, "%s%s: message %zu (%s): %s\n", cli_status_start(),
-			c->shell_name, v->msg,
+	(void)vc;
+	if (!v)
+		fprintf(stderr, "%s%s: more than %d violations: the rest are counted, not "
+			"listed\n", pre, who, VU_MAX_VIOLATIONS);
+	else if (c->shell_name)
+		fprintf(stderr, "%s%s: message %zu (%s): %s\n", pre, who, v->msg,
 			vu_request_label(v->request), v->what);
 	else
-		fprintf(stderr, "vmmap: capture: message %zu (%s): %s\n", v->msg,
+		fprintf(stderr, "%s: message %zu (%s): %s\n", pre, v->msg,
 			vhost_user_request_name(v->request) ? vhost_user_request_name(v->request)
 							    : "unknown request", v->what);
-	if (vc->reported + 1 == VU_MAX_VIOLATIONS && vc->s.violations_total > VU_MAX_VIOLATIONS)
-		fprintf(stderr, "%s%smore than %d violations: the rest are counted, not "
-			"listed\n", c->shell_name ? c->shell_name : "vmmap: capture",
-			": ", VU_MAX_VIOLATIONS);
 }
 
 static void follow_line(void *arg, struct vu_capture *vc, const struct vu_msg *m,

@@ -20,6 +20,12 @@ static void report(struct vu_capture *c)
 	for (; c->reported < c->s.nviolations; c->reported++)
 		if (c->ops->violation)
 			c->ops->violation(c->arg, c, &c->s.violations[c->reported]);
+	/* Past the list: said once, with no violation. */
+	if (c->s.violations_total > c->s.nviolations && !c->said_unlisted) {
+		c->said_unlisted = true;
+		if (c->ops->violation)
+			c->ops->violation(c->arg, c, NULL);
+	}
 }
 
 static void begin_session(struct vu_capture *c, bool connected, uint64_t now_ns)
@@ -28,6 +34,7 @@ static void begin_session(struct vu_capture *c, bool connected, uint64_t now_ns)
 	vu_session_clean(&c->s);
 	vu_session_init(&c->s, &c->o.cfg);
 	c->reported = 0;
+	c->said_unlisted = false;
 	c->in_session = true;
 	c->connected = connected;
 	c->connect_ns = now_ns;

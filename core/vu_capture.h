@@ -46,7 +46,8 @@ struct vu_capture_ops {
 	 * before it. */
 	void (*message)(void *arg, struct vu_capture *c, const struct vu_msg *m,
 			const struct vu_reply *r, size_t updates_before);
-	/* A violation was found (each once, in order). */
+	/* A violation was found (each once, in order); v NULL, once a
+	 * session: more than VU_MAX_VIOLATIONS, the rest only counted. */
 	void (*violation)(void *arg, struct vu_capture *c, const struct vu_violation *v);
 	/* The bytes of one record of the message, for --record. */
 	void (*record)(void *arg, struct vu_capture *c, const uint8_t *buf, size_t len);
@@ -79,6 +80,7 @@ struct vu_capture {
 	size_t sessions;           /* sessions ended */
 	size_t updates_done;       /* table changes of the sessions before */
 	size_t reported;           /* violations of this session reported */
+	bool said_unlisted;        /* the violation callback had its NULL */
 	bool in_session;           /* s holds a session (begun, not ended) */
 	bool connected;            /* that session has a frontend */
 	bool violated;             /* a session had violations */

@@ -515,3 +515,28 @@ Test(robust, regions_are_checked_against_their_descriptors)
 	close(pipefd[0]);
 	close(pipefd[1]);
 }
+
+/* Past the first 1000 violations the rest are counted, and stderr says so
+ * once. */
+Test(robust, violations_past_the_list_are_said_once)
+{
+	char cmd[256];
+	FILE *p;
+	int fd, n = 0;
+
+	run("--listen", sock_path, "-o", out_path, NULL);
+	wait_socket();
+	fd = connect_retry(sock_path);
+	for (int i = 0; i < 1005; i++)
+		send_msg(fd, 1, 2, NULL, 0, 0); /* version bits 2: a violation each */
+	close(fd);
+	cr_assert_eq(finish_within(10), 1, "%s", slurp(err_path));
+	/* stderr is over 64 KiB: grep counts in the whole file. */
+	snprintf(cmd, sizeof(cmd), "grep -c 'more than 1000 violations: the rest are "
+		 "counted' %s", err_path);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	cr_assert_eq(fscanf(p, "%d", &n), 1);
+	pclose(p);
+	cr_assert_eq(n, 1, "the notice came %d times", n);
+}
