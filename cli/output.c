@@ -506,7 +506,6 @@ int cli_atomic_replace(struct vmmap_ctx *ctx, struct cli_atomic *f, const char *
 		cli_atomic_write(ctx, f, tail, strlen(tail));
 		e = atomic_commit(f);
 	}
-	f->path = path;
 	/* The next write (a checkpoint, the next session) gets its file now,
 	 * so a directory that stopped taking files shows at once. */
 	if (!e && atomic_open(path, f))

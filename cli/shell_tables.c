@@ -80,8 +80,8 @@ bool shell_may_leave(struct vmmap_shell *sh)
 
 /* Adds (or replaces) a table and makes it current. */
 int add_table(struct vmmap_ctx *ctx, struct vmmap_shell *sh,
-		     const char *name, const char *source, struct vm_table *t,
-		     bool live)
+	      const char *name, const char *source, struct vm_table *t,
+	      bool live)
 {
 	struct shell_table *st = find_table(sh, name), *v;
 
@@ -123,7 +123,7 @@ static void table_name_of(const char *path, char *out, size_t n)
 }
 
 int load_into(struct vmmap_ctx *ctx, struct vmmap_shell *sh,
-		     const char *path, const char *name)
+	      const char *path, const char *name)
 {
 	struct vm_table *t = malloc(sizeof(*t));
 	struct vm_error err;
@@ -221,7 +221,7 @@ static int parse_u64(struct vmmap_ctx *ctx, const char *what, const char *s,
 }
 
 int verb_load(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
-		     char **argv)
+	      char **argv)
 {
 	if (argc >= 2 && cli_files_allowed(ctx, argv[1]))
 		return VMMAP_EXIT_ERROR;
@@ -233,7 +233,7 @@ int verb_load(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 }
 
 int verb_tables(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
-		       char **argv)
+		char **argv)
 {
 	(void)argv;
 	if (argc != 1)
@@ -272,7 +272,7 @@ int verb_tables(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 }
 
 int verb_use(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
-		    char **argv)
+	     char **argv)
 {
 	struct shell_table *st;
 
@@ -285,7 +285,7 @@ int verb_use(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 }
 
 int verb_unload(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
-		       char **argv)
+		char **argv)
 {
 	struct shell_table *st;
 	size_t i;
@@ -327,7 +327,7 @@ static int remove_region(struct vmmap_ctx *ctx, struct shell_table *st,
 }
 
 int verb_region(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
-		       char **argv)
+		char **argv)
 {
 	struct shell_table *st;
 	struct vm_region r = { 0 };
@@ -412,7 +412,7 @@ int verb_region(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 }
 
 int verb_device(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
-		       char **argv)
+		char **argv)
 {
 	struct shell_table *st;
 	uint64_t addr, len;

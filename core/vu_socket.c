@@ -366,8 +366,10 @@ int vu_conn_flush(struct vu_conn *c, uint64_t now_ns)
 
 int vu_conn_send(struct vu_conn *c, const struct vu_reply *r, uint64_t now_ns)
 {
-	if (c->peer_gone || !r->len)
-		return c->peer_gone && r->len ? -EPIPE : 0;
+	if (!r->len)
+		return 0;
+	if (c->peer_gone)
+		return -EPIPE;
 	/* One reply at a time: the caller reads no message while one waits. */
 	memcpy(c->out, r->buf, r->len);
 	c->out_len = r->len;
