@@ -141,35 +141,6 @@ static int hex4(const char *p, unsigned *out)
 	return 0;
 }
 
-/* Length of the valid UTF-8 sequence at p (at most end - p), or 0. */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
-{
-	size_t n, i;
-	uint32_t cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2, cp = p[0] & 0x1f;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3, cp = p[0] & 0x0f;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4, cp = p[0] & 0x07;
-	else
-		return 0;
-	if ((size_t)(end - p) < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 /* Bytes that stand for themselves in a string, as a bitmap: 0x20..0x7f
  * except '"' (0x22) and '\\' (0x5c). */
 static const uint64_t plain_bits[4] = {
@@ -207,6 +178,32 @@ static const char *plain_run(const char *p, const char *end)
 	return p;
 }
 
+/* Code point cp (at most 0x10ffff, no surrogate) as UTF-8 in out: its
+ * length. */
+static size_t utf8_put(char out[4], unsigned cp)
+{
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xc0 | cp >> 6);
+		out[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (char)(0xe0 | cp >> 12);
+		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		out[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	out[0] = (char)(0xf0 | cp >> 18);
+	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	out[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
 static int lex_string(struct lex *lx, struct token *tk)
 {
 	const char *p = lx->p + 1;
@@ -240,7 +237,7 @@ static int lex_string(struct lex *lx, struct token *tk)
 			return fail_at(lx, lx->line, col_of(lx, p),
 				       "control character in string (escape it)");
 		if ((unsigned char)*p >= 0x80) {
-			size_t k = utf8_len((const unsigned char *)p,
+			size_t k = vm_utf8_len((const unsigned char *)p,
 					    (const unsigned char *)lx->end);
 
 			if (!k)
@@ -287,24 +284,7 @@ static int lex_string(struct lex *lx, struct token *tk)
 				if (cp == 0)
 					return fail_at(lx, lx->line, col_of(lx, esc),
 						       "\\u0000 is not allowed in strings");
-				if (cp < 0x80) {
-					out[0] = (char)cp;
-				} else if (cp < 0x800) {
-					out[0] = (char)(0xc0 | cp >> 6);
-					out[1] = (char)(0x80 | (cp & 0x3f));
-					k = 2;
-				} else if (cp < 0x10000) {
-					out[0] = (char)(0xe0 | cp >> 12);
-					out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-					out[2] = (char)(0x80 | (cp & 0x3f));
-					k = 3;
-				} else {
-					out[0] = (char)(0xf0 | cp >> 18);
-					out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-					out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-					out[3] = (char)(0x80 | (cp & 0x3f));
-					k = 4;
-				}
+				k = utf8_put(out, cp);
 				break;
 			default:
 				return fail_at(lx, lx->line, col_of(lx, esc),

@@ -107,20 +107,6 @@ int vm_parse_size(const char *s, uint64_t *out, const char **why)
 	return 0;
 }
 
-size_t vm_fmt_hex(char buf[VM_HEX_MAX], uint64_t v)
-{
-	/* By hand, not snprintf: translate --batch prints millions. */
-	static const char digits[] = "0123456789abcdef";
-	size_t n = 2 + (v ? (size_t)(67 - __builtin_clzll(v)) / 4 : 1);
-
-	buf[0] = '0';
-	buf[1] = 'x';
-	buf[n] = '\0';
-	for (size_t i = n - 1; i >= 2; i--, v >>= 4)
-		buf[i] = digits[v & 15];
-	return n;
-}
-
 void vm_fmt_size(char buf[VM_SIZE_MAX], uint64_t v)
 {
 	static const char units[] = "KMGTPE";
@@ -134,4 +120,33 @@ void vm_fmt_size(char buf[VM_SIZE_MAX], uint64_t v)
 		snprintf(buf, VM_SIZE_MAX, "%" PRIu64, v);
 	else
 		snprintf(buf, VM_SIZE_MAX, "%" PRIu64 "%c", v, units[i]);
+}
+
+/* Length of the valid UTF-8 sequence at p (at most end - p), or 0. */
+size_t vm_utf8_len(const unsigned char *p, const unsigned char *end)
+{
+	size_t n, i;
+	uint32_t cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	if ((size_t)(end - p) < n)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
 }

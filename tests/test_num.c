@@ -111,6 +111,18 @@ Test(num, formats)
 	cr_expect_str_eq(hex, "0xffffffffffffffff");
 	cr_expect_eq(vm_fmt_hex(hex, 0xABC), 5);
 	cr_expect_str_eq(hex, "0xabc");
+	/* Every digit in every place (eight at a time since the formatter
+	 * works so), against printf. */
+	for (uint64_t x = 0x0123456789abcdefu, i = 0; i < 100000; i++) {
+		char want[VM_HEX_MAX];
+
+		x = x * 6364136223846793005u + 1442695040888963407u;
+		snprintf(want, sizeof(want), "0x%" PRIx64, x >> (i % 64));
+		vm_fmt_hex(hex, x >> (i % 64));
+		cr_assert_str_eq(hex, want);
+	}
+	vm_fmt_hex(hex, 0xfedcba9876543210u);
+	cr_expect_str_eq(hex, "0xfedcba9876543210");
 	/* Every digit count, at both ends of its range. */
 	for (int bits = 1; bits <= 64; bits++) {
 		uint64_t lo = UINT64_C(1) << (bits - 1);
