@@ -36,9 +36,17 @@ static const struct argp_option global_options[] = {
  * exit: ARGP_NO_EXIT): cli_parse answers VMMAP_HELP_SHOWN. */
 #define HELP_DONE ECANCELED
 
+/*
+ * The ctx of the parse running on this thread (cli_argp_parse sets it):
+ * the global options reach it from any command's parser, so no command
+ * hands it on to its child parser (argp gives a child only what its
+ * parent's ARGP_KEY_INIT put in child_inputs).
+ */
+static _Thread_local struct vmmap_ctx *parse_ctx;
+
 static error_t global_parse(int key, char *arg, struct argp_state *state)
 {
-	struct vmmap_ctx *ctx = state->input;
+	struct vmmap_ctx *ctx = parse_ctx;
 
 	(void)arg;
 	switch (key) {
@@ -102,6 +110,7 @@ int cli_argp_parse(struct vmmap_ctx *ctx, const struct argp *argp, int argc,
 		   char **argv, unsigned flags, void *input)
 {
 	FILE *saved = stderr, *mem;
+	struct vmmap_ctx *saved_ctx = parse_ctx;
 	char *text = NULL;
 	const char *base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
 	size_t len = 0, plen = strlen(argv[0]), blen = strlen(base);
@@ -111,7 +120,9 @@ int cli_argp_parse(struct vmmap_ctx *ctx, const struct argp *argp, int argc,
 	mem = open_memstream(&text, &len);
 	if (mem)
 		stderr = mem;
+	parse_ctx = ctx;
 	e = argp_parse(argp, argc, argv, flags | ARGP_NO_EXIT | ARGP_NO_HELP, NULL, input);
+	parse_ctx = saved_ctx;
 	stderr = saved;
 	if (mem && fclose(mem))
 		text = (free(text), NULL);

@@ -49,17 +49,73 @@ int cli_files_allowed(struct vmmap_ctx *ctx, const char *what);
  * never exits here): the command is done, successfully. */
 #define VMMAP_HELP_SHOWN (-1)
 
+/*
+ * What completes a word (bits): where a command's argument or an option's
+ * value comes from.  File names are offered when no other word matches.
+ */
+enum {
+	CLI_W_FILE = 1u << 0,    /* a file name */
+	CLI_W_TABLE = 1u << 1,   /* a loaded table's name (the shell) */
+	CLI_W_BUS = 1u << 2,     /* a bus name */
+	CLI_W_KIND = 1u << 3,    /* a registration kind */
+	CLI_W_PROFILE = 1u << 4, /* a validate profile */
+	CLI_W_COMMAND = 1u << 5, /* a command or shell verb */
+	CLI_W_REGION = 1u << 6,  /* a region name of the current table */
+	CLI_W_DEVICE = 1u << 7,  /* a registration on the bus named before */
+	CLI_W_LIST = 1u << 8,    /* the words of the entry */
+};
+
+/* One completion rule of a command: an option's value, or a positional. */
+struct cli_complete {
+	const char *option;       /* a long option's name; NULL: a positional */
+	int pos;                  /* a positional's number (1: the first) */
+	const char *after;        /* a positional after this first argument only */
+	unsigned what;            /* CLI_W_* */
+	const char *const *words; /* CLI_W_LIST, NULL-terminated */
+};
+
+/* Where a command runs. */
+enum {
+	CLI_LINE = 1u << 0,  /* vmmap CMD */
+	CLI_SHELL = 1u << 1, /* a line of the shell or of a batch file */
+};
+
+/*
+ * A row of the command table: the commands of the command line and the
+ * shell's verbs.  Dispatch, help, usage lines and the shell's completion
+ * all come from it.
+ */
 struct vmmap_cmd {
 	const char *name;
 	int (*fn)(struct vmmap_ctx *ctx, int argc, char **argv);
-	const char *usage;   /* arguments, for the command list */
-	const char *summary; /* one line, for the command list */
-	const struct argp *argp; /* its options, for the shell's completion */
+	/* In the shell, where it differs from fn (capture runs in the
+	 * background there), or the shell's own verb. */
+	int (*shell_fn)(struct vmmap_ctx *ctx, int argc, char **argv);
+	const char *usage;   /* arguments for the lists; NULL: the argp's */
+	const char *summary; /* one line, for the lists */
+	const struct argp *argp;
+	unsigned where;      /* CLI_LINE, CLI_SHELL */
+	const char *alias;   /* another name, or NULL */
+	const struct cli_complete *complete; /* ends with a zero entry; or NULL */
 };
 
-/* The command table (main.c). */
+/* The command table (commands.c): a row by name or alias, or NULL. */
 const struct vmmap_cmd *vmmap_command(const char *name);
 const struct vmmap_cmd *vmmap_commands(size_t *n);
+/* "unknown command NAME" with the commands there are, or that it runs only
+ * in (or outside) the shell: VMMAP_EXIT_ERROR. */
+int cli_unknown_command(struct vmmap_ctx *ctx, const char *name);
+/* A row's usage: its own, or the first form of its argp's args_doc. */
+const char *vmmap_cmd_usage(const struct vmmap_cmd *cmd);
+
+/*
+ * Parses the global options before a command word (argv[0] is the program
+ * name): *cmd is the command's index in argv, or -1 when there is none.
+ * interactive: where -i (start the shell) goes; NULL refuses -i (a shell
+ * line).  Returns 0, VMMAP_HELP_SHOWN or VMMAP_EXIT_ERROR (reported).
+ */
+int cli_parse_global(struct vmmap_ctx *ctx, int argc, char **argv, int *cmd,
+		     bool *interactive);
 
 int cmd_show(struct vmmap_ctx *ctx, int argc, char **argv);
 int cmd_translate(struct vmmap_ctx *ctx, int argc, char **argv);
@@ -72,7 +128,7 @@ int cmd_batch(struct vmmap_ctx *ctx, int argc, char **argv);
 int cmd_help(struct vmmap_ctx *ctx, int argc, char **argv);
 int cmd_version(struct vmmap_ctx *ctx, int argc, char **argv);
 
-/* The top-level --help text (main.c). */
+/* The top-level --help text (commands.c). */
 void vmmap_help_all(FILE *out);
 
 extern const struct argp cmd_show_argp, cmd_translate_argp, cmd_lookup_argp,
@@ -80,10 +136,10 @@ extern const struct argp cmd_show_argp, cmd_translate_argp, cmd_lookup_argp,
 	cmd_batch_argp, cmd_help_argp, cmd_version_argp;
 
 /* The global options (-j, -p, -q), a child of every command's parser so they
- * may also follow the command.  Its input is the struct vmmap_ctx. */
+ * may also follow the command.  They set the ctx of the parse that runs
+ * (cli_argp_parse's), whatever input the command's parser has. */
 extern const struct argp cli_global_argp;
-/* The same as the children of a command's parser, under "Global options:";
- * the command's ARGP_KEY_INIT passes its ctx as child_inputs[0]. */
+/* The same as the children of a command's parser, under "Global options:". */
 extern const struct argp_child cli_global_children[];
 
 /* For ARGP_KEY_ARG in commands that take one positional argument: keeps it
@@ -93,8 +149,8 @@ error_t cli_arg_once(struct argp_state *state, const char **slot,
 
 /*
  * Runs a command's argp parser over argv (argv[0] is the command name) with
- * "vmmap CMD" as the program name in messages.  input's first member must be
- * a struct vmmap_ctx pointer.  Returns 0, VMMAP_HELP_SHOWN or
+ * "vmmap CMD" as the program name in messages; input is the parser's.
+ * Returns 0, VMMAP_HELP_SHOWN or
  * VMMAP_EXIT_ERROR (reported through cli_error).
  */
 int cli_parse(struct vmmap_ctx *ctx, const struct argp *argp, int argc,
@@ -123,6 +179,14 @@ int cli_input_error(struct vmmap_ctx *ctx, const char *msg);
 /* Prints {"schema":1,"command":CMD,"result":result} (takes the reference).
  * Returns 0, or VMMAP_EXIT_ERROR when result is NULL (out of memory). */
 int cli_emit_json(struct vmmap_ctx *ctx, json_t *result);
+
+/*
+ * A command's answer r: under -j the document of to_json(r), else the text
+ * print(r) writes, nothing under -q.  Returns status (the answer's exit
+ * status), or VMMAP_EXIT_ERROR when the JSON could not be built.
+ */
+int cli_emit(struct vmmap_ctx *ctx, const void *r, json_t *(*to_json)(const void *r),
+	     void (*print)(const void *r), int status);
 
 /*
  * In the shell, whether an argument that names no loaded table is a file:
@@ -163,6 +227,9 @@ int cli_table_open(struct vmmap_ctx *ctx, char *const *pos, int npos,
 int cli_table_open_pair(struct vmmap_ctx *ctx, const char *a, const char *b,
 			struct cli_table *ta, struct cli_table *tb);
 void cli_table_close(struct cli_table *tb);
+
+/* The address spaces of translate --from, in enum vm_space order. */
+extern const char *const cli_space_names[];
 
 /* One address query from the command line. */
 struct cli_query {

@@ -27,9 +27,6 @@ static error_t batch_parse(int key, char *arg, struct argp_state *state)
 	struct batch_args *a = state->input;
 
 	switch (key) {
-	case ARGP_KEY_INIT:
-		state->child_inputs[0] = a->ctx;
-		return 0;
 	case OPT_FORCE:
 		a->force = true;
 		return 0;

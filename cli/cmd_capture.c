@@ -62,9 +62,6 @@ static error_t capture_parse(int key, char *arg, struct argp_state *state)
 	struct capture_args *a = state->input;
 
 	switch (key) {
-	case ARGP_KEY_INIT:
-		state->child_inputs[0] = a->ctx;
-		return 0;
 	case OPT_LISTEN: a->listen = arg; return 0;
 	case OPT_CONNECT: a->connect = arg; return 0;
 	case 'o': a->output = arg; return 0;

@@ -28,9 +28,6 @@ static error_t diff_parse(int key, char *arg, struct argp_state *state)
 	struct diff_args *a = state->input;
 
 	switch (key) {
-	case ARGP_KEY_INIT:
-		state->child_inputs[0] = a->ctx;
-		return 0;
 	case ARGP_KEY_ARG:
 		if (!a->old)
 			a->old = arg;
@@ -94,8 +91,9 @@ static void io_line(char sign, const struct vm_io_range *io)
 	       vm_io_kind_name(io->kind), cli_safe(io->dev));
 }
 
-static void diff_print_plain(const struct diff_result *r)
+static void diff_print_plain(const void *arg)
 {
+	const struct diff_result *r = arg;
 	const struct vm_diff *d = &r->d;
 
 	if (vm_diff_empty(d))
@@ -158,8 +156,9 @@ static json_t *io_array(const struct vm_io_range *const *v, size_t n)
 	return arr;
 }
 
-static json_t *diff_json(const struct diff_result *r)
+static json_t *diff_json(const void *arg)
 {
+	const struct diff_result *r = arg;
 	const struct vm_diff *d = &r->d;
 	json_t *ops = json_array(), *changes = json_array(), *buses = json_object();
 	json_t *res;
@@ -236,16 +235,10 @@ int cmd_diff(struct vmmap_ctx *ctx, int argc, char **argv)
 	r.new_name = new.name;
 	r.old = old.t;
 	r.new = new.t;
-	if (vm_table_diff(old.t, new.t, &r.d)) {
-		rc = cli_error(ctx, "nomem", "out of memory");
-	} else {
-		if (ctx->json)
-			rc = cli_emit_json(ctx, diff_json(&r));
-		else if (!ctx->quiet)
-			diff_print_plain(&r);
-		if (!rc)
-			rc = vm_diff_empty(&r.d) ? VMMAP_EXIT_OK : VMMAP_EXIT_NEGATIVE;
-	}
+	rc = vm_table_diff(old.t, new.t, &r.d)
+		? cli_error(ctx, "nomem", "out of memory")
+		: cli_emit(ctx, &r, diff_json, diff_print_plain,
+			   vm_diff_empty(&r.d) ? VMMAP_EXIT_OK : VMMAP_EXIT_NEGATIVE);
 	vm_diff_free(&r.d);
 	cli_table_close(&old);
 	cli_table_close(&new);

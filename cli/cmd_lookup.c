@@ -35,9 +35,6 @@ static error_t lookup_parse(int key, char *arg, struct argp_state *state)
 
 	(void)arg;
 	switch (key) {
-	case ARGP_KEY_INIT:
-		state->child_inputs[0] = a->ctx;
-		return 0;
 	case ARGP_KEY_ARGS:
 		a->pos = state->argv + state->next;
 		a->npos = state->argc - state->next;
@@ -66,8 +63,9 @@ const struct argp cmd_lookup_argp = {
 	.children = cli_global_children,
 };
 
-static void lookup_print_plain(const struct lookup_result *r)
+static void lookup_print_plain(const void *arg)
 {
+	const struct lookup_result *r = arg;
 	char range[CLI_RANGE_MAX], size[VM_SIZE_MAX];
 
 	for (size_t i = 0; i < r->n; i++) {
@@ -93,8 +91,9 @@ static void lookup_print_plain(const struct lookup_result *r)
 	}
 }
 
-static json_t *lookup_json(const struct lookup_result *r)
+static json_t *lookup_json(const void *arg)
 {
+	const struct lookup_result *r = arg;
 	json_t *arr = json_array();
 
 	for (size_t i = 0; arr && i < r->n; i++) {
@@ -120,6 +119,13 @@ static json_t *lookup_json(const struct lookup_result *r)
 		}
 	}
 	return arr;
+}
+
+static void lookup_result_free(struct lookup_result *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		free(r->q[i].match);
+	free(r->q);
 }
 
 int cmd_lookup(struct vmmap_ctx *ctx, int argc, char **argv)
@@ -178,16 +184,10 @@ int cmd_lookup(struct vmmap_ctx *ctx, int argc, char **argv)
 		}
 		negative |= lq->nmatch == 0;
 	}
-	if (ctx->json)
-		rc = cli_emit_json(ctx, lookup_json(&r));
-	else if (!ctx->quiet)
-		lookup_print_plain(&r);
-	if (!rc)
-		rc = negative ? VMMAP_EXIT_NEGATIVE : VMMAP_EXIT_OK;
+	rc = cli_emit(ctx, &r, lookup_json, lookup_print_plain,
+		      negative ? VMMAP_EXIT_NEGATIVE : VMMAP_EXIT_OK);
 out:
-	for (size_t i = 0; i < r.n; i++)
-		free(r.q[i].match);
-	free(r.q);
+	lookup_result_free(&r);
 	free(queries);
 	cli_table_close(&tb);
 	return rc;

@@ -18,9 +18,6 @@ static error_t shell_parse(int key, char *arg, struct argp_state *state)
 
 	(void)arg;
 	switch (key) {
-	case ARGP_KEY_INIT:
-		state->child_inputs[0] = a->ctx;
-		return 0;
 	case ARGP_KEY_ARGS:
 		a->files = state->argv + state->next;
 		a->nfiles = state->argc - state->next;

@@ -27,9 +27,6 @@ static error_t show_parse(int key, char *arg, struct argp_state *state)
 	struct show_args *a = state->input;
 
 	switch (key) {
-	case ARGP_KEY_INIT:
-		state->child_inputs[0] = a->ctx;
-		return 0;
 	case ARGP_KEY_ARG:
 		return cli_arg_once(state, &a->file, arg);
 	default:
@@ -48,8 +45,9 @@ const struct argp cmd_show_argp = {
 	.children = cli_global_children,
 };
 
-static void show_print_plain(const struct show_result *r)
+static void show_print_plain(const void *arg)
 {
+	const struct show_result *r = arg;
 	const struct vm_umem *umem = &r->t->umem;
 	char range[CLI_RANGE_MAX], urange[CLI_RANGE_MAX], size[VM_SIZE_MAX];
 	long h = 0;
@@ -94,9 +92,9 @@ static void show_print_plain(const struct show_result *r)
 	}
 }
 
-static json_t *show_json(const struct show_result *r)
+static json_t *show_json(const void *arg)
 {
-	return vm_table_to_json(r->t, 1);
+	return vm_table_to_json(((const struct show_result *)arg)->t, 1);
 }
 
 int cmd_show(struct vmmap_ctx *ctx, int argc, char **argv)
@@ -118,15 +116,10 @@ int cmd_show(struct vmmap_ctx *ctx, int argc, char **argv)
 	r.t = tb.t;
 	r.sorted = vm_umem_sorted(&tb.t->umem);
 	r.nholes = vm_umem_holes(&tb.t->umem, &r.holes);
-	if (!r.sorted || r.nholes < 0) {
+	if (!r.sorted || r.nholes < 0)
 		rc = cli_error(ctx, "nomem", "out of memory");
-	} else if (ctx->json) {
-		rc = cli_emit_json(ctx, show_json(&r));
-	} else {
-		if (!ctx->quiet)
-			show_print_plain(&r);
-		rc = VMMAP_EXIT_OK;
-	}
+	else
+		rc = cli_emit(ctx, &r, show_json, show_print_plain, VMMAP_EXIT_OK);
 	free(r.sorted);
 	free(r.holes);
 	cli_table_close(&tb);

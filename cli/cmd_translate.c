@@ -62,13 +62,10 @@ static error_t translate_parse(int key, char *arg, struct argp_state *state)
 	const char *why;
 
 	switch (key) {
-	case ARGP_KEY_INIT:
-		state->child_inputs[0] = a->ctx;
-		return 0;
 	case OPT_FROM:
-		if (!strcmp(arg, "gpa"))
+		if (!strcmp(arg, cli_space_names[VM_SPACE_GPA]))
 			a->from = VM_SPACE_GPA;
-		else if (!strcmp(arg, "uaddr"))
+		else if (!strcmp(arg, cli_space_names[VM_SPACE_UADDR]))
 			a->from = VM_SPACE_UADDR;
 		else if (!a->bad)
 			a->bad = arg, a->bad_why = "--from takes gpa or uaddr";
@@ -113,13 +110,18 @@ const struct argp cmd_translate_argp = {
 	.children = cli_global_children,
 };
 
+const char *const cli_space_names[] = {
+	[VM_SPACE_GPA] = "gpa", [VM_SPACE_UADDR] = "uaddr", NULL,
+};
+
 static const char *space_name(enum vm_space s)
 {
-	return s == VM_SPACE_GPA ? "gpa" : "uaddr";
+	return cli_space_names[s];
 }
 
-static void translate_print_plain(const struct translate_result *r)
+static void translate_print_plain(const void *arg)
 {
+	const struct translate_result *r = arg;
 	char range[CLI_RANGE_MAX], size[VM_SIZE_MAX], hole[CLI_RANGE_MAX];
 
 	for (size_t i = 0; i < r->n; i++) {
@@ -153,68 +155,6 @@ static void translate_print_plain(const struct translate_result *r)
 	}
 }
 
-static json_t *piece_json(const struct vm_piece *p)
-{
-	return json_pack("{s:o, s:o, s:o, s:o, s:o}",
-			 "guest_phys_addr", vm_json_hex(p->guest_phys_addr),
-			 "userspace_addr", vm_json_hex(p->userspace_addr),
-			 "mmap_offset", vm_json_hex(p->mmap_offset),
-			 "len", vm_json_hex(p->len),
-			 "region", vm_json_region(p->region));
-}
-
-static json_t *query_error_json(const struct translate_result *r,
-				const struct translate_query *tq)
-{
-	char msg[128];
-
-	if (tq->rc == -EFAULT) {
-		snprintf(msg, sizeof(msg), "no region maps 0x%" PRIx64,
-			 tq->tr.fault_addr);
-		return json_pack("{s:s, s:s, s:o, s:o, s:o}", "code", "unmapped",
-				 "message", msg,
-				 "addr", vm_json_hex(tq->tr.fault_addr),
-				 "hole_first", vm_json_hex(tq->tr.hole_first),
-				 "hole_last", vm_json_hex(tq->tr.hole_last));
-	}
-	snprintf(msg, sizeof(msg), "the range needs more than %" PRIu64 " piece%s",
-		 r->max_pieces, r->max_pieces == 1 ? "" : "s");
-	return json_pack("{s:s, s:s, s:o, s:I}", "code", "too-many-pieces",
-			 "message", msg, "addr", vm_json_hex(tq->tr.fault_addr),
-			 "max_pieces", (json_int_t)r->max_pieces);
-}
-
-static json_t *translate_json(const struct translate_result *r)
-{
-	json_t *arr = json_array();
-
-	for (size_t i = 0; arr && i < r->n; i++) {
-		const struct translate_query *tq = &r->q[i];
-		json_t *pieces = json_array(), *o;
-
-		for (size_t k = 0; pieces && k < tq->tr.npieces; k++)
-			if (json_array_append_new(pieces, piece_json(&tq->pieces[k]))) {
-				json_decref(pieces);
-				pieces = NULL;
-			}
-		o = json_pack("{s:s, s:o, s:o, s:o, s:o}",
-			      "from", space_name(r->from),
-			      "addr", vm_json_hex(tq->q.addr),
-			      "len", vm_json_hex(tq->q.len),
-			      "last", vm_json_hex(tq->q.addr + tq->q.len - 1),
-			      "pieces", pieces);
-		if (o && tq->rc && json_object_set_new(o, "error", query_error_json(r, tq))) {
-			json_decref(o);
-			o = NULL;
-		}
-		if (json_array_append_new(arr, o)) {
-			json_decref(arr);
-			arr = NULL;
-		}
-	}
-	return arr;
-}
-
 /* ---- --batch: one query per line in, one result per line out ---- */
 
 /* "0x" + lowercase hex at p; returns the end (no NUL). */
@@ -230,49 +170,172 @@ static char *put_str(char *p, const char *s)
 	return p;
 }
 
+/* A string literal's bytes and length, for put_mem: copied by moves of
+ * known size, not a byte loop (measured: the JSON lines' keys were most of
+ * their cost). */
+#define LIT(s) (s), sizeof(s) - 1
+
+static inline char *put_mem(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+static inline char *put_hex_field(char *p, const char *key, size_t klen, uint64_t v)
+{
+	p = put_hex(put_mem(p, key, klen), v);
+	*p++ = '"';
+	return p;
+}
+
+/* v in decimal. */
+static char *put_dec(char *p, unsigned long v)
+{
+	char tmp[24];
+	size_t n = 0;
+
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+/* s as a JSON string: quotes, backslashes and control characters escaped,
+ * a byte that is not valid UTF-8 as U+FFFD (names come from users). */
+static char *put_json_str(char *p, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = (const unsigned char *)s;
+
+	*p++ = '"';
+	while (*u) {
+		size_t k = vm_utf8_len(u, u + 4);
+
+		if (*u == '"' || *u == '\\') {
+			*p++ = '\\';
+			*p++ = (char)*u++;
+		} else if (*u < 0x20) {
+			p = put_str(p, "\\u00");
+			*p++ = hex[*u >> 4];
+			*p++ = hex[*u++ & 15];
+		} else if (k) {
+			memcpy(p, u, k);
+			p += k;
+			u += k;
+		} else {
+			p = put_str(p, "\\ufffd");
+			u++;
+		}
+	}
+	*p++ = '"';
+	return p;
+}
+
+/* Bytes put_result_json may write for this answer, at most: without its
+ * regions' names (the regions are not read), and with them. */
+#define PIECE_MAX 512
+static size_t result_size_unnamed(const struct vm_translation *tr)
+{
+	return PIECE_MAX * (1 + tr->npieces);
+}
+
+static size_t result_size(const struct vm_translation *tr, const struct vm_piece *pc)
+{
+	size_t n = result_size_unnamed(tr);
+
+	for (size_t k = 0; k < tr->npieces; k++)
+		n += pc[k].region->name ? 6 * strlen(pc[k].region->name) : 0;
+	return n;
+}
+
 /*
- * Text: "ADDR LEN STATUS [AT] OTHER:LEN..." where STATUS is mapped,
- * unmapped (AT: the first unmapped address) or too-many-pieces (AT: where
- * the next piece starts), and each piece gives its address in the other
- * space.  JSON Lines: one object per query.  out must hold a whole line.
+ * One answer, the one JSON schema of translate's results (vmmap-json(5)):
+ * {"line" (--batch only),"from","addr","len","last","pieces":[{
+ * "guest_phys_addr","userspace_addr","mmap_offset","len","region":{...}}],
+ * "error":{"code","message","addr",...}}.  The single queries' document
+ * holds these objects, and --batch writes one a line: both come from here.
+ * lineno 0: no "line".  [p, end) must hold result_size_unnamed bytes;
+ * NULL when a region's name does not fit too (result_size has room for
+ * all).  The regions are read only after the pieces are written, so that
+ * in a big table their cache misses overlap that work.
  */
-static char *format_result(char *p, bool json, unsigned long lineno,
-			   enum vm_space from, const struct cli_query *q, int rc,
-			   const struct vm_translation *tr, const struct vm_piece *pc)
+static char *put_result_json(char *p, char *end, unsigned long lineno, enum vm_space from,
+			     uint64_t max_pieces, const struct cli_query *q, int rc,
+			     const struct vm_translation *tr, const struct vm_piece *pc)
+{
+	*p++ = '{';
+	if (lineno) {
+		p = put_dec(put_mem(p, LIT("\"line\":")), lineno);
+		*p++ = ',';
+	}
+	p = put_mem(p, LIT("\"from\":\""));
+	p = put_str(p, cli_space_names[from]);
+	p = put_hex_field(p, LIT("\",\"addr\":\""), q->addr);
+	p = put_hex_field(p, LIT(",\"len\":\""), q->len);
+	p = put_hex_field(p, LIT(",\"last\":\""), q->addr + q->len - 1);
+	p = put_mem(p, LIT(",\"pieces\":["));
+	for (size_t k = 0; k < tr->npieces; k++) {
+		/* The region read first, kept in locals: in a big table it is a
+		 * cache miss, and the piece's digits are written meanwhile (the
+		 * stores below may alias it, so it would be read after them). */
+		const struct vm_region r = *pc[k].region;
+
+		if (k)
+			*p++ = ',';
+		p = put_hex_field(p, LIT("{\"guest_phys_addr\":\""), pc[k].guest_phys_addr);
+		p = put_hex_field(p, LIT(",\"userspace_addr\":\""), pc[k].userspace_addr);
+		p = put_hex_field(p, LIT(",\"mmap_offset\":\""), pc[k].mmap_offset);
+		p = put_hex_field(p, LIT(",\"len\":\""), pc[k].len);
+		p = put_hex_field(p, LIT(",\"region\":{\"guest_phys_addr\":\""), r.guest_phys_addr);
+		p = put_hex_field(p, LIT(",\"memory_size\":\""), r.memory_size);
+		p = put_hex_field(p, LIT(",\"userspace_addr\":\""), r.userspace_addr);
+		p = put_hex_field(p, LIT(",\"mmap_offset\":\""), r.mmap_offset);
+		if (r.name) {
+			/* The name escaped, this piece's end, the pieces
+			 * after it and the tail (each under PIECE_MAX). */
+			if ((size_t)(end - p) < 6 * strlen(r.name) + 16 +
+			    PIECE_MAX * (tr->npieces - k))
+				return NULL;
+			p = put_mem(p, LIT(",\"name\":"));
+			p = put_json_str(p, r.name);
+		}
+		p = put_mem(p, LIT("}}"));
+	}
+	*p++ = ']';
+	if (rc == -EFAULT) {
+		p = put_mem(p, LIT(",\"error\":{\"code\":\"unmapped\",\"message\":\"no region maps "));
+		p = put_hex(p, tr->fault_addr);
+		p = put_hex_field(p, LIT("\",\"addr\":\""), tr->fault_addr);
+		p = put_hex_field(p, LIT(",\"hole_first\":\""), tr->hole_first);
+		p = put_hex_field(p, LIT(",\"hole_last\":\""), tr->hole_last);
+		*p++ = '}';
+	} else if (rc == -ENOBUFS) {
+		p += sprintf(p, ",\"error\":{\"code\":\"too-many-pieces\",\"message\":\"the "
+			     "range needs more than %" PRIu64 " piece%s\"", max_pieces,
+			     max_pieces == 1 ? "" : "s");
+		p = put_hex_field(p, LIT(",\"addr\":\""), tr->fault_addr);
+		p += sprintf(p, ",\"max_pieces\":%" PRIu64 "}", max_pieces);
+	}
+	*p++ = '}';
+	return p;
+}
+
+/*
+ * --batch's line for an answer.  Text: "ADDR LEN STATUS [AT] OTHER:LEN..."
+ * where STATUS is mapped, unmapped (AT: the first unmapped address) or
+ * too-many-pieces (AT: where the next piece starts), and each piece gives
+ * its address in the other space.  JSON Lines: put_result_json's object.
+ */
+static char *format_result(char *p, char *end, bool json, unsigned long lineno,
+			   enum vm_space from, uint64_t max_pieces, const struct cli_query *q,
+			   int rc, const struct vm_translation *tr, const struct vm_piece *pc)
 {
 	if (json) {
-		p += sprintf(p, "{\"line\":%lu,\"from\":\"%s\",\"addr\":\"", lineno,
-			     from == VM_SPACE_GPA ? "gpa" : "uaddr");
-		p = put_hex(p, q->addr);
-		p = put_str(p, "\",\"len\":\"");
-		p = put_hex(p, q->len);
-		p = put_str(p, "\",\"pieces\":[");
-		for (size_t k = 0; k < tr->npieces; k++) {
-			p = put_str(p, k ? ",{\"guest_phys_addr\":\"" : "{\"guest_phys_addr\":\"");
-			p = put_hex(p, pc[k].guest_phys_addr);
-			p = put_str(p, "\",\"userspace_addr\":\"");
-			p = put_hex(p, pc[k].userspace_addr);
-			p = put_str(p, "\",\"mmap_offset\":\"");
-			p = put_hex(p, pc[k].mmap_offset);
-			p = put_str(p, "\",\"len\":\"");
-			p = put_hex(p, pc[k].len);
-			p = put_str(p, "\"}");
-		}
-		p = put_str(p, "]");
-		if (rc == -EFAULT) {
-			p = put_str(p, ",\"error\":{\"code\":\"unmapped\",\"addr\":\"");
-			p = put_hex(p, tr->fault_addr);
-			p = put_str(p, "\",\"hole_first\":\"");
-			p = put_hex(p, tr->hole_first);
-			p = put_str(p, "\",\"hole_last\":\"");
-			p = put_hex(p, tr->hole_last);
-			p = put_str(p, "\"}");
-		} else if (rc == -ENOBUFS) {
-			p = put_str(p, ",\"error\":{\"code\":\"too-many-pieces\",\"addr\":\"");
-			p = put_hex(p, tr->fault_addr);
-			p = put_str(p, "\"}");
-		}
-		return put_str(p, "}\n");
+		if ((p = put_result_json(p, end, lineno, from, max_pieces, q, rc, tr, pc)))
+			*p++ = '\n';
+		return p;
 	}
 	p = put_hex(p, q->addr);
 	*p++ = ' ';
@@ -289,6 +352,37 @@ static char *format_result(char *p, bool json, unsigned long lineno,
 	}
 	*p++ = '\n';
 	return p;
+}
+
+/* The single queries' document: put_result_json's objects in an array. */
+static json_t *translate_json(const void *arg)
+{
+	const struct translate_result *r = arg;
+	json_t *arr = json_array();
+	size_t cap = 0;
+	char *buf = NULL;
+
+	for (size_t i = 0; arr && i < r->n; i++) {
+		const struct translate_query *tq = &r->q[i];
+		size_t need = result_size(&tq->tr, tq->pieces);
+		json_t *o = NULL;
+
+		if (need > cap) {
+			free(buf);
+			buf = malloc(cap = need);
+		}
+		if (buf) {
+			*put_result_json(buf, buf + need, 0, r->from, r->max_pieces, &tq->q,
+					 tq->rc, &tq->tr, tq->pieces) = '\0';
+			o = json_loads(buf, 0, NULL);
+		}
+		if (json_array_append_new(arr, o)) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	}
+	free(buf);
+	return arr;
 }
 
 /* "0x" and 1 to 16 hex digits at *s: the value, *s moved past it; -1 when
@@ -342,7 +436,9 @@ struct batch {
 	struct vmmap_ctx *ctx;
 	const struct vm_table *t;
 	const struct translate_args *a;
-	char *out;
+	struct vm_umem_last last; /* the lookups' record, zeroed */
+	char *out;            /* lines not yet written, [0, used) */
+	size_t outcap, used;
 	struct vm_piece *pc;
 	int worst;
 	size_t n;
@@ -350,23 +446,60 @@ struct batch {
 	unsigned long lineno[VM_UMEM_PREFETCH_MAX];
 };
 
+/* A text line's bytes at most: two numbers, a status and AT, and a
+ * number pair a piece. */
+#define TEXT_LINE_MAX(npieces) (96 + 40 * (size_t)(npieces))
+#define BATCH_OUT_MIN (1 << 20)
+
+/* The lines answered so far, to standard output. */
+static void batch_write(struct batch *b)
+{
+	fwrite_unlocked(b->out, 1, b->used, stdout);
+	b->used = 0;
+}
+
 static void batch_answer(struct batch *b, unsigned long lineno, const struct cli_query *q)
 {
 	struct vm_translation tr;
-	int rc = vm_umem_translate(&b->t->umem, b->a->from, q->addr, q->len, b->pc,
-				   b->a->max_pieces, &tr);
+	int rc = vm_umem_translate(&b->t->umem, &b->last, b->a->from, q->addr, q->len,
+				   b->pc, b->a->max_pieces, &tr);
 
 	if (rc)
 		b->worst = VMMAP_EXIT_NEGATIVE;
-	if (!b->ctx->quiet)
-		fwrite_unlocked(b->out, 1,
-				(size_t)(format_result(b->out, b->ctx->json, lineno, b->a->from,
-						       q, rc, &tr, b->pc) - b->out), stdout);
+	if (b->ctx->quiet)
+		return;
+	/* The line is written after the ones before it in the output
+	 * buffer, which goes out when full; a region's name that does not
+	 * fit asks for the room it needs. */
+	for (bool named = false;; named = true) {
+		size_t need = !b->ctx->json ? TEXT_LINE_MAX(tr.npieces)
+			      : named ? result_size(&tr, b->pc) : result_size_unnamed(&tr);
+		char *end;
+
+		if (b->outcap - b->used < need)
+			batch_write(b);
+		if (need > b->outcap) {
+			char *o = realloc(b->out, need);
+
+			if (!o) {
+				b->worst = cli_error(b->ctx, "nomem", "out of memory");
+				return;
+			}
+			b->out = o;
+			b->outcap = need;
+		}
+		end = format_result(b->out + b->used, b->out + b->outcap, b->ctx->json,
+				    lineno, b->a->from, b->a->max_pieces, q, rc, &tr, b->pc);
+		if (end) {
+			b->used = (size_t)(end - b->out);
+			return;
+		}
+	}
 }
 
 static void batch_flush(struct batch *b)
 {
-	vm_umem_prefetch(&b->t->umem, b->a->from, b->addr, b->n);
+	vm_umem_prefetch(&b->t->umem, b->a->from, b->addr, b->n, b->ctx->json);
 	for (size_t i = 0; i < b->n; i++)
 		batch_answer(b, b->lineno[i], &(struct cli_query){ b->addr[i], b->len[i] });
 	b->n = 0;
@@ -401,7 +534,8 @@ static int translate_batch(struct vmmap_ctx *ctx, const struct vm_table *t,
 	struct cli_lines in = { .fd = -1 };
 	struct batch b = {
 		.ctx = ctx, .t = t, .a = a,
-		.out = malloc(256 + a->max_pieces * 128),
+		.outcap = BATCH_OUT_MIN,
+		.out = malloc(BATCH_OUT_MIN),
 		.pc = malloc(a->max_pieces * sizeof(*b.pc)),
 	};
 	char *line, where[4096], *wbuf = malloc(CLI_LINE_MAX + 1);
@@ -434,6 +568,7 @@ static int translate_batch(struct vmmap_ctx *ctx, const struct vm_table *t,
 		if (!(line = cli_lines_take(&in, &len, &kind))) {
 			/* Answer everything before reading (which may block). */
 			batch_flush(&b);
+			batch_write(&b);
 			fflush(stdout);
 			if (in.eof || cli_lines_fill(&in))
 				break;
@@ -449,6 +584,7 @@ static int translate_batch(struct vmmap_ctx *ctx, const struct vm_table *t,
 			continue;
 		}
 		batch_flush(&b);
+		batch_write(&b); /* before an error or an invalid line's answer */
 		for (s = line; *s == ' ' || *s == '\t'; s++)
 			;
 		if (kind == CLI_LINE_OK && (!*s || *s == '#'))
@@ -488,12 +624,20 @@ static int translate_batch(struct vmmap_ctx *ctx, const struct vm_table *t,
 	return b.worst;
 }
 
+static void translate_result_free(struct translate_result *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		free(r->q[i].pieces);
+	free(r->q);
+}
+
 int cmd_translate(struct vmmap_ctx *ctx, int argc, char **argv)
 {
 	struct translate_args a = {
 		.ctx = ctx, .from = VM_SPACE_GPA, .max_pieces = DEFAULT_MAX_PIECES,
 	};
 	struct translate_result r = { 0 };
+	struct vm_umem_last last = { 0 };
 	struct cli_query *queries = NULL;
 	struct cli_table tb;
 	size_t nq = 0;
@@ -541,20 +685,14 @@ int cmd_translate(struct vmmap_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 		/* Arguments were checked, so only a hole or the piece limit remain. */
-		tq->rc = vm_umem_translate(&tb.t->umem, a.from, tq->q.addr, tq->q.len,
+		tq->rc = vm_umem_translate(&tb.t->umem, &last, a.from, tq->q.addr, tq->q.len,
 					   tq->pieces, a.max_pieces, &tq->tr);
 		negative |= tq->rc != 0;
 	}
-	if (ctx->json)
-		rc = cli_emit_json(ctx, translate_json(&r));
-	else if (!ctx->quiet)
-		translate_print_plain(&r);
-	if (!rc)
-		rc = negative ? VMMAP_EXIT_NEGATIVE : VMMAP_EXIT_OK;
+	rc = cli_emit(ctx, &r, translate_json, translate_print_plain,
+		      negative ? VMMAP_EXIT_NEGATIVE : VMMAP_EXIT_OK);
 out:
-	for (size_t i = 0; i < r.n; i++)
-		free(r.q[i].pieces);
-	free(r.q);
+	translate_result_free(&r);
 	free(queries);
 	cli_table_close(&tb);
 	return rc;

@@ -42,9 +42,6 @@ static error_t validate_parse(int key, char *arg, struct argp_state *state)
 	struct validate_args *a = state->input;
 
 	switch (key) {
-	case ARGP_KEY_INIT:
-		state->child_inputs[0] = a->ctx;
-		return 0;
 	case OPT_PROFILE:
 		a->profile = arg;
 		return 0;
@@ -89,8 +86,9 @@ static const char *sev_name(enum vm_severity s)
 	return s == VM_SEV_ERROR ? "error" : "warning";
 }
 
-static void validate_print_plain(const struct validate_result *r)
+static void validate_print_plain(const void *arg)
 {
+	const struct validate_result *r = arg;
 	for (size_t i = 0; i < r->f.n; i++) {
 		const struct vm_finding *f = &r->f.v[i];
 
@@ -134,8 +132,9 @@ static json_t *ref_json(const struct vm_finding_ref *ref)
 	return o;
 }
 
-static json_t *validate_json(const struct validate_result *r)
+static json_t *validate_json(const void *arg)
 {
+	const struct validate_result *r = arg;
 	json_t *findings = json_array(), *profile;
 
 	for (size_t i = 0; findings && i < r->f.n; i++) {
@@ -214,17 +213,11 @@ int cmd_validate(struct vmmap_ctx *ctx, int argc, char **argv)
 
 	r.file = tb.name;
 	r.strict = a.strict;
-	if (vm_validate(tb.t, r.profile, &r.f)) {
-		rc = cli_error(ctx, "nomem", "out of memory");
-	} else {
-		if (ctx->json)
-			rc = cli_emit_json(ctx, validate_json(&r));
-		else if (!ctx->quiet)
-			validate_print_plain(&r);
-		if (!rc)
-			rc = r.f.errors || (a.strict && r.f.warnings)
-				? VMMAP_EXIT_NEGATIVE : VMMAP_EXIT_OK;
-	}
+	rc = vm_validate(tb.t, r.profile, &r.f)
+		? cli_error(ctx, "nomem", "out of memory")
+		: cli_emit(ctx, &r, validate_json, validate_print_plain,
+			   r.f.errors || (a.strict && r.f.warnings)
+			   ? VMMAP_EXIT_NEGATIVE : VMMAP_EXIT_OK);
 	vm_findings_free(&r.f);
 	cli_table_close(&tb);
 	return rc;

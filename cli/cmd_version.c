@@ -17,27 +17,11 @@ const struct argp cmd_version_argp = {
 	.children = cli_global_children,
 };
 
-static error_t version_parse(int key, char *arg, struct argp_state *state)
-{
-	(void)arg;
-	if (key == ARGP_KEY_INIT) {
-		/* The global options' input is the ctx, the first member of
-		 * ours (it was our own struct: -j after the command set a byte
-		 * of the ctx pointer instead of ctx->json). */
-		state->child_inputs[0] = *(struct vmmap_ctx **)state->input;
-		return 0;
-	}
-	return ARGP_ERR_UNKNOWN;
-}
-
 int cmd_version(struct vmmap_ctx *ctx, int argc, char **argv)
 {
-	struct argp argp = cmd_version_argp;
-	struct { struct vmmap_ctx *ctx; } a = { ctx };
 	int rc;
 
-	argp.parser = version_parse;
-	if ((rc = cli_parse(ctx, &argp, argc, argv, &a)))
+	if ((rc = cli_parse(ctx, &cmd_version_argp, argc, argv, NULL)))
 		return rc;
 	if (ctx->json)
 		return cli_emit_json(ctx, json_pack(

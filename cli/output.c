@@ -101,6 +101,20 @@ int cli_emit_json(struct vmmap_ctx *ctx, json_t *result)
 	return 0;
 }
 
+int cli_emit(struct vmmap_ctx *ctx, const void *r, json_t *(*to_json)(const void *r),
+	     void (*print)(const void *r), int status)
+{
+	int rc = 0;
+
+	if (ctx->quiet)
+		return status;
+	if (ctx->json)
+		rc = cli_emit_json(ctx, to_json(r));
+	else
+		print(r);
+	return rc ? rc : status;
+}
+
 int cli_load_table(struct vm_table *t, const char *path, unsigned flags,
 		   struct vm_error *err)
 {

@@ -38,9 +38,9 @@ const char *live_name(struct vmmap_shell *sh)
  * capture [OPTIONS] [as NAME]: vmmap capture's own options, parsed and
  * checked by the same code, run in the background by the same engine.
  */
-static int verb_capture(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
-			char **argv)
+int verb_capture(struct vmmap_ctx *ctx, int argc, char **argv)
 {
+	struct vmmap_shell *sh = ctx->shell;
 	const char *name = "live", *source;
 	struct shell_capture *c;
 	int rc;
@@ -147,148 +147,124 @@ int wait_input(struct vmmap_shell *sh, int fd)
 
 /* ---- dispatch ---- */
 
-static int run_line(struct vmmap_shell *sh, int argc, char **argv);
-
-static int verb_help(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
-		     char **argv);
-static int verb_history(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
-			char **argv);
-
-typedef int (*verb_fn)(struct vmmap_ctx *, struct vmmap_shell *, int, char **);
-
-/* The shell's own verbs: one row each, from which dispatch, usage lines,
- * help and completion come.  quit has no function: run_line leaves. */
-static const struct {
-	const char *name;
-	verb_fn fn;
-	const char *usage, *summary;
-} verbs[] = {
-	{ "load", verb_load, "load FILE [as NAME]", "load a table and make it current" },
-	{ "tables", verb_tables, "tables", "list the loaded tables" },
-	{ "use", verb_use, "use NAME", "make a loaded table the current one" },
-	{ "unload", verb_unload, "unload NAME", "forget a table (and stop its capture)" },
-	{ "region", verb_region,
-	  "region add GPA SIZE UADDR [OFFSET] [NAME] | region remove GPA SIZE UADDR | "
-	  "region remove NAME", "add or remove a region of the current table" },
-	{ "device", verb_device,
-	  "device add BUS ADDR LEN NAME [KIND] | device remove BUS ADDR LEN NAME | "
-	  "device remove BUS NAME", "add or remove a registration of the current table" },
-	{ "save", verb_save, "save [--force] FILE|-",
-	  "write the current table (atomically; - prints it)" },
-	{ "capture", verb_capture, "capture OPTIONS [as NAME]",
-	  "capture in the background (vmmap capture's options)" },
-	{ "history", verb_history, "history", "list the lines typed at this terminal" },
-	{ "help", verb_help, "help [COMMAND|VERB]",
-	  "this list, a command's options, or a verb's usage" },
-	{ "quit", NULL, "quit | exit | Ctrl-D", "leave (twice with unsaved edits)" },
-};
-
-#define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
-
-const char *shell_verb_name(size_t i)
+error_t verb_key(int key, char *arg, struct argp_state *state)
 {
-	return i < NVERBS ? verbs[i].name : NULL;
+	struct verb_args *a = state->input;
+
+	switch (key) {
+	case ARGP_KEY_ARG:
+		a->argv[a->argc++] = arg; /* a line has at most MAX_WORDS */
+		return 0;
+	case VERB_OPT_FORCE:
+		a->force = true;
+		return 0;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
 }
 
-static size_t verb_index(const char *name)
+int verb_parse(struct vmmap_ctx *ctx, int *argc, char ***argv, struct verb_args *a)
 {
-	size_t v = 0;
+	const struct vmmap_cmd *cmd = vmmap_command(ctx->cmd);
+	int rc;
 
-	while (v < NVERBS && strcmp(name, verbs[v].name))
-		v++;
-	return v;
+	a->argc = 1;
+	a->argv[0] = (*argv)[0];
+	a->force = false;
+	rc = cli_argp_parse(ctx, cmd->argp, *argc > MAX_WORDS ? MAX_WORDS : *argc, *argv, 0,
+			    a);
+	a->argv[a->argc] = NULL;
+	*argc = a->argc;
+	*argv = a->argv;
+	return rc;
 }
 
 int usage(struct vmmap_ctx *ctx)
 {
-	size_t v = verb_index(ctx->cmd ? ctx->cmd : "");
+	const struct vmmap_cmd *cmd = vmmap_command(ctx->cmd);
+	const char *forms = vmmap_cmd_usage(cmd);
+	char opts[128] = "", line[512] = "";
 
-	return cli_error(ctx, "usage", "usage: %s", v < NVERBS ? verbs[v].usage : "?");
+	/* "verb [--option] FORM | ...", from the argp's options and forms. */
+	for (const struct argp_option *o = cmd->argp->options; o && o->name; o++)
+		snprintf(opts + strlen(opts), sizeof(opts) - strlen(opts), " [--%s]", o->name);
+	do {
+		size_t n = strcspn(forms, "\n"), l = strlen(line);
+
+		snprintf(line + l, sizeof(line) - l, "%s%s%s%s%.*s", l ? " | " : "", ctx->cmd,
+			 opts, n ? " " : "", (int)n, forms);
+		forms += n + (forms[n] == '\n');
+	} while (*forms);
+	return cli_error(ctx, "usage", "usage: %s", line);
 }
 
-static int verb_help(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
-		     char **argv)
+const struct argp verb_history_argp = {
+	.parser = verb_key,
+	.doc = "List the lines typed at this terminal, oldest first (kept in "
+	       "$VMMAP_HISTFILE, else $XDG_STATE_HOME/vmmap/history).",
+	.children = cli_global_children,
+};
+
+/* Parses the line of a verb that takes no arguments: 0, VMMAP_HELP_SHOWN
+ * or VMMAP_EXIT_ERROR. */
+static int verb_parse_none(struct vmmap_ctx *ctx, int argc, char **argv)
 {
-	const struct vmmap_cmd *cmds, *cmd;
-	size_t n, v;
+	struct verb_args va;
+	int rc = verb_parse(ctx, &argc, &argv, &va);
 
-	if (argc == 2 && (v = verb_index(argv[1])) < NVERBS) {
-		printf("usage: %s\n%s\n", verbs[v].usage, verbs[v].summary);
-		return 0;
-	}
-	if (argc == 2 && (cmd = vmmap_command(argv[1]))) {
-		char *hargv[] = { argv[1], "--help", NULL };
+	return rc ? rc : argc != 1 ? usage(ctx) : 0;
+}
 
-		return run_line(sh, 2, hargv);
-	}
-	if (argc > 1)
-		return usage(ctx);
-	cmds = vmmap_commands(&n);
-	printf("Commands (as on the command line, FILE may name a loaded table or be "
-	       "left out):\n");
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(cmds[i].name, "shell") && strcmp(cmds[i].name, "batch") &&
-		    strcmp(cmds[i].name, "help")) /* help is the verb below */
-			printf("  %-9s %s\n", cmds[i].name, cmds[i].summary);
-	printf("Shell (help VERB for its usage):\n");
-	for (v = 0; v < NVERBS; v++)
-		printf("  %-9s %s\n", verbs[v].name, verbs[v].summary);
-	printf("Lines may start with -j, -p or -q.\n");
+int verb_history(struct vmmap_ctx *ctx, int argc, char **argv)
+{
+	int rc;
+
+	if ((rc = verb_parse_none(ctx, argc, argv)))
+		return rc;
+	if (!ctx->shell->hist)
+		return cli_error(ctx, "usage", "no history: standard input is not a terminal");
+	return shell_history_list(ctx->shell);
+}
+
+const struct argp verb_quit_argp = {
+	.parser = verb_key,
+	.doc = "Leave the shell (also exit, or Ctrl-D).  On a terminal, unsaved "
+	       "edits are named once, and a second quit leaves.",
+	.children = cli_global_children,
+};
+
+int verb_quit(struct vmmap_ctx *ctx, int argc, char **argv)
+{
+	int rc;
+
+	if ((rc = verb_parse_none(ctx, argc, argv)))
+		return rc;
+	ctx->shell->quit = shell_may_leave(ctx->shell);
 	return 0;
 }
 
-static int verb_history(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
-			char **argv)
-{
-	(void)argv;
-	if (argc != 1)
-		return usage(ctx);
-	if (!sh->hist)
-		return cli_error(ctx, "usage", "no history: standard input is not a terminal");
-	return shell_history_list(sh);
-}
-
-/* Runs one tokenized line; returns its exit status. */
+/* Runs one tokenized line (at most MAX_WORDS); returns its exit status. */
 static int run_line(struct vmmap_shell *sh, int argc, char **argv)
 {
 	struct vmmap_ctx ctx = sh->base;
 	const struct vmmap_cmd *cmd;
-	int i = 0, rc;
+	char *line[MAX_WORDS + 2];
+	int at, rc;
 
 	ctx.shell = sh;
 	ctx.cmd = NULL;
 	ctx.where = sh->interactive ? NULL : sh->where;
-	/* Per-line global flags. */
-	for (; i < argc && argv[i][0] == '-'; i++) {
-		if (!strcmp(argv[i], "-j") || !strcmp(argv[i], "--json"))
-			ctx.json = true;
-		else if (!strcmp(argv[i], "-p") || !strcmp(argv[i], "--pretty"))
-			ctx.json = ctx.pretty = true;
-		else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet"))
-			ctx.quiet = true;
-		else
-			return cli_error(&ctx, "usage", "unknown option '%s' before the command",
-					 argv[i]);
-	}
-	if (i == argc)
-		return 0;
-	argc -= i;
-	argv += i;
-	if (!strcmp(argv[0], "quit") || !strcmp(argv[0], "exit")) {
-		sh->quit = shell_may_leave(sh);
-		return 0;
-	}
-	for (size_t v = 0; v < NVERBS; v++)
-		if (verbs[v].fn && !strcmp(argv[0], verbs[v].name)) {
-			ctx.cmd = verbs[v].name;
-			return verbs[v].fn(&ctx, sh, argc, argv);
-		}
-	cmd = vmmap_command(argv[0]);
-	if (!cmd || !strcmp(cmd->name, "shell") || !strcmp(cmd->name, "batch"))
-		return cli_error(&ctx, "usage", cmd ? "'%s' does not run inside the shell"
-					: "unknown command '%s' (try 'help')", argv[0]);
+	/* The global options before the command, as on the command line. */
+	line[0] = "vmmap";
+	memcpy(line + 1, argv, (size_t)argc * sizeof(*argv));
+	line[argc + 1] = NULL;
+	if ((rc = cli_parse_global(&ctx, argc + 1, line, &at, NULL)) || at < 0)
+		return rc < 0 ? 0 : rc; /* VMMAP_HELP_SHOWN */
+	cmd = vmmap_command(line[at]);
+	if (!cmd || !(cmd->where & CLI_SHELL))
+		return cli_unknown_command(&ctx, line[at]);
 	ctx.cmd = cmd->name;
-	rc = cmd->fn(&ctx, argc, argv);
+	rc = (cmd->shell_fn ? cmd->shell_fn : cmd->fn)(&ctx, argc + 1 - at, line + at);
 	return rc < 0 ? 0 : rc; /* VMMAP_HELP_SHOWN */
 }
 
@@ -319,7 +295,8 @@ static int run_text(struct vmmap_shell *sh, const char *line)
 
 /* ---- plain input ---- */
 
-/* Reads one line (without the newline) into *line; 0 at end of input. */
+/* Reads one line (without the newline) into *line (NULL out of memory):
+ * 1, or 0 at the end of input. */
 static int plain_line(struct vmmap_shell *sh, char **line, enum cli_line *kind)
 {
 	for (;;) {
@@ -327,8 +304,8 @@ static int plain_line(struct vmmap_shell *sh, char **line, enum cli_line *kind)
 		char *l = cli_lines_take(&sh->lines, &len, kind);
 
 		if (l) {
-			*line = strdup(l);
-			return *line ? 1 : -1;
+			*line = strdup(l); /* NULL: out of memory, the end */
+			return 1;
 		}
 		if (sh->lines.eof)
 			return 0;
@@ -339,6 +316,37 @@ static int plain_line(struct vmmap_shell *sh, char **line, enum cli_line *kind)
 		if (cli_lines_fill(&sh->lines))
 			return 0;
 	}
+}
+
+/* Reads one line at the prompt (libedit, history): 1 read (*line, or NULL
+ * out of memory), 0 the end (Ctrl-D, as shell_may_leave allows), -1
+ * nothing yet (interrupted, or a Ctrl-D that did not leave). */
+static int edit_line(struct vmmap_shell *sh, char **line, enum cli_line *kind)
+{
+	int count;
+	const char *l;
+
+	/* Raw mode before the prompt: libedit would print the prompt first
+	 * and switch at its first read, and a key typed at the prompt in
+	 * between met a cooked terminal (a ^D there is an end-of-file
+	 * marker, read later as a NUL key, and the shell did not leave). */
+	el_set(sh->el, EL_PREP_TERM, 1);
+	l = el_gets(sh->el, &count);
+	if (!l) {
+		if (count == -1 && errno == EINTR)
+			return -1;
+		fputc('\n', stdout);
+		return shell_may_leave(sh) ? 0 : -1; /* Ctrl-D */
+	}
+	if (strlen(l) > CLI_LINE_MAX + 1) /* its newline aside */
+		*kind = CLI_LINE_TOO_LONG;
+	*line = strdup(*kind == CLI_LINE_OK ? l : "");
+	if (*line && (*line)[0] && (*line)[0] != '\n' && sh->hist) {
+		HistEvent ev;
+
+		history(sh->hist, &ev, H_ENTER, *line);
+	}
+	return 1;
 }
 
 /* ---- the loop ---- */
@@ -378,41 +386,12 @@ int shell_run(struct vmmap_ctx *base, FILE *in, const char *in_name, bool force,
 		char *line = NULL;
 		int rc;
 
-		if (sh.interactive) {
-			int count;
-			const char *l;
+		int r = sh.interactive ? edit_line(&sh, &line, &kind)
+				       : plain_line(&sh, &line, &kind);
 
-			/* Raw mode before the prompt: libedit would print the
-			 * prompt first and switch at its first read, and a key
-			 * typed at the prompt in between met a cooked terminal
-			 * (a ^D there is an end-of-file marker, read later as
-			 * a NUL key, and the shell did not leave). */
-			el_set(sh.el, EL_PREP_TERM, 1);
-			l = el_gets(sh.el, &count);
-
-			if (!l) {
-				if (count == -1 && errno == EINTR)
-					continue;
-				fputc('\n', stdout);
-				if (!shell_may_leave(&sh))
-					continue;
-				break; /* Ctrl-D */
-			}
-			if (strlen(l) > CLI_LINE_MAX + 1) /* its newline aside */
-				kind = CLI_LINE_TOO_LONG;
-			line = strdup(kind == CLI_LINE_OK ? l : "");
-			if (line && line[0] && line[0] != '\n' && sh.hist) {
-				HistEvent ev;
-
-				history(sh.hist, &ev, H_ENTER, line);
-			}
-		} else {
-			int r = plain_line(&sh, &line, &kind);
-
-			if (r <= 0)
-				break;
-		}
-		if (!line)
+		if (r < 0)
+			continue; /* nothing read: prompt again */
+		if (r == 0 || !line)
 			break;
 		line[strcspn(line, "\n")] = '\0';
 		snprintf(sh.where, sizeof(sh.where), "%s:%u", sh.in_name, ++sh.lineno);

@@ -12,6 +12,7 @@
 #include <wchar.h>
 
 #include "shell_int.h"
+#include "validate.h"
 
 static char *prompt_fn(EditLine *el)
 {
@@ -164,17 +165,160 @@ static unsigned char complete_file(EditLine *el, const char *word)
 	return complete_from(el, word, &w, " ");
 }
 
+/*
+ * The options of a parser and its children (the global ones), in order,
+ * each with the entry it belongs to (itself, or for an alias the option
+ * before it): fn returns nonzero to stop the walk, and that is the answer.
+ */
+static int each_option(const struct argp *argp,
+		       int (*fn)(const struct argp_option *o,
+				 const struct argp_option *entry, void *d),
+		       void *d)
+{
+	const struct argp_option *entry = NULL;
+	int r;
+
+	for (const struct argp_option *o = argp->options; o && (o->name || o->key ||
+	     o->doc); o++) {
+		if (!(o->flags & OPTION_ALIAS) || !entry)
+			entry = o;
+		if (!(o->flags & OPTION_HIDDEN) && (o->name || o->key) &&
+		    (r = fn(o, entry, d)))
+			return r;
+	}
+	for (const struct argp_child *c = argp->children; c && c->argp; c++)
+		if ((r = each_option(c->argp, fn, d)))
+			return r;
+	return 0;
+}
+
+struct option_words {
+	struct words *w;
+	char dashed[64][48];
+	size_t n;
+};
+
+static int add_option_word(const struct argp_option *o,
+			   const struct argp_option *entry, void *d)
+{
+	struct option_words *ow = d;
+
+	if (o->name && ow->n < 64) {
+		snprintf(ow->dashed[ow->n], sizeof(ow->dashed[0]), "--%s", o->name);
+		add_word(ow->w, ow->dashed[ow->n++]);
+	}
+	(void)entry;
+	return 0;
+}
+
+struct option_find {
+	const char *word;       /* "--from" or "-P" */
+	const char *name;       /* the answer: its long name */
+	bool takes_arg;
+};
+
+static int match_option(const struct argp_option *o,
+			const struct argp_option *entry, void *d)
+{
+	struct option_find *f = d;
+
+	if ((f->word[1] == '-' && o->name && !strcmp(f->word + 2, o->name)) ||
+	    (f->word[1] != '-' && !f->word[2] && o->key > 0 && o->key < 128 &&
+	     o->key == f->word[1])) {
+		f->name = entry->name;
+		f->takes_arg = entry->arg != NULL; /* an alias: as its entry */
+		return 1;
+	}
+	return 0;
+}
+
+/* Whether word is an option of argp that takes its value in the next word;
+ * *name its long name. */
+static bool option_with_value(const struct argp *argp, const char *word,
+			      const char **name)
+{
+	struct option_find f = { .word = word };
+
+	if (word[0] != '-' || !word[1] || strchr(word, '=') ||
+	    !each_option(argp, match_option, &f) || !f.takes_arg)
+		return false;
+	*name = f.name;
+	return true;
+}
+
+/* Adds the words of the rule's sources to w; arg2 is the command's second
+ * argument (the bus of device remove BUS NAME), or NULL. */
+static void add_words(struct vmmap_shell *sh, struct words *w, const struct cli_complete *rule,
+		      const char *arg2)
+{
+	const struct vm_table *t = sh->current >= 0 ? sh->tables[sh->current].t : NULL;
+	unsigned what = rule->what;
+	size_t n;
+
+	if (what & CLI_W_LIST)
+		for (const char *const *s = rule->words; *s; s++)
+			add_word(w, *s);
+	if (what & CLI_W_TABLE)
+		for (size_t i = 0; i < sh->ntables; i++)
+			add_word(w, sh->tables[i].name);
+	if (what & CLI_W_BUS)
+		for (int b = 0; b < VM_NR_BUSES; b++)
+			add_word(w, vm_bus_name(b));
+	if (what & CLI_W_KIND)
+		for (int k = 0; k < VM_NR_IO_KINDS; k++)
+			add_word(w, vm_io_kind_name(k));
+	if (what & CLI_W_PROFILE)
+		for (const struct vm_profile *p = vm_profiles; p->name; p++)
+			add_word(w, p->name);
+	if (what & CLI_W_COMMAND) {
+		const struct vmmap_cmd *cmds = vmmap_commands(&n);
+
+		for (size_t i = 0; i < n; i++)
+			if (cmds[i].where & CLI_SHELL)
+				add_word(w, cmds[i].name);
+	}
+	if ((what & CLI_W_REGION) && t)
+		for (const struct vm_umem_node *r = t->umem.head; r; r = r->next)
+			if (r->region.name)
+				add_word(w, r->region.name);
+	if ((what & CLI_W_DEVICE) && t && arg2) {
+		int b = vm_bus_from_name(arg2);
+
+		for (size_t i = 0; b >= 0 && i < t->bus[b].dev_count; i++)
+			add_word(w, t->bus[b].range[i].dev);
+	}
+}
+
+/* The rule for an option's value (option set) or the pos-th argument. */
+static const struct cli_complete *find_rule(const struct vmmap_cmd *cmd, const char *option,
+					    int pos, const char *arg1)
+{
+	for (const struct cli_complete *r = cmd->complete; r && r->what; r++)
+		if (option ? r->option && !strcmp(r->option, option)
+			   : !r->option && r->pos == pos &&
+			     (!r->after || (arg1 && !strcmp(r->after, arg1))))
+			return r;
+	return NULL;
+}
+
+/*
+ * Tab: the word before the cursor completes from the command table: a
+ * command or verb first; then the command's options (from its argp), an
+ * option's value or an argument at its position (from its completion
+ * rules).  Files are offered where a rule takes them and no other word
+ * matches.
+ */
 static unsigned char complete_fn(EditLine *el, int ch)
 {
 	struct vmmap_shell *sh;
 	const LineInfo *li = el_line(el);
-	const char **argv;
-	int argc, cursor_word, cursor_off, first = 0;
+	const char **argv, *option = NULL, *args[2] = { NULL, NULL };
+	int argc, cursor_word, cursor_off, first = 0, pos = 0;
 	struct words w = { .n = 0 };
+	const struct cli_complete *rule;
+	const struct vmmap_cmd *cmd;
+	unsigned char r;
 	char word[512];
-	const char *cmd;
-	size_t ncmds;
-	const struct vmmap_cmd *cmds;
 
 	(void)ch;
 	el_get(el, EL_CLIENTDATA, &sh);
@@ -188,99 +332,43 @@ static unsigned char complete_fn(EditLine *el, int ch)
 	while (first < argc && first < cursor_word && argv[first][0] == '-')
 		first++;
 	if (cursor_word == first) {
-		cmds = vmmap_commands(&ncmds);
-		for (size_t i = 0; i < ncmds; i++)
-			if (strcmp(cmds[i].name, "shell") && strcmp(cmds[i].name, "batch"))
-				add_word(&w, cmds[i].name);
-		for (size_t i = 0; shell_verb_name(i); i++)
-			add_word(&w, shell_verb_name(i));
-		add_word(&w, "exit");
+		static const struct cli_complete commands = { .what = CLI_W_COMMAND };
+
+		add_words(sh, &w, &commands, NULL);
 		return complete_from(el, word, &w, " ");
 	}
-	cmd = argv[first];
+	cmd = vmmap_command(argv[first]);
+	if (!cmd || !(cmd->where & CLI_SHELL))
+		return CC_ERROR;
 	if (word[0] == '-') {
-		/* The command's own long options, from its argp table, plus the
-		 * global ones. */
-		static char dashed[64][48];
-		const struct vmmap_cmd *c = vmmap_command(cmd);
-		size_t n = 0;
+		static struct option_words ow;
 
-		add_word(&w, "--json");
-		add_word(&w, "--pretty");
-		add_word(&w, "--quiet");
-		add_word(&w, "--help");
-		if (c && c->argp)
-			for (const struct argp_option *o = c->argp->options;
-			     o && (o->name || o->key) && n < 64; o++) {
-				if (!o->name)
-					continue;
-				snprintf(dashed[n], sizeof(dashed[0]), "--%s", o->name);
-				add_word(&w, dashed[n++]);
-			}
+		ow.w = &w;
+		ow.n = 0;
+		each_option(cmd->argp, add_option_word, &ow);
 		return complete_from(el, word, &w, " ");
 	}
-	/* Arguments: what each command takes at this position. */
-	{
-		int pos = cursor_word - first; /* 1 = first argument */
-		const char *prev = cursor_word > 0 ? argv[cursor_word - 1] : "";
+	/* Which argument this is: options and their values do not count. */
+	for (int i = first + 1; i < cursor_word; i++) {
+		const char *name;
 
-		if (!strcmp(cmd, "load") || !strcmp(cmd, "save") ||
-		    !strcmp(prev, "--listen") || !strcmp(prev, "--connect"))
-			return complete_file(el, word);
-		if (!strcmp(prev, "--from")) {
-			add_word(&w, "gpa");
-			add_word(&w, "uaddr");
-			return complete_from(el, word, &w, " ");
+		if (option_with_value(cmd->argp, argv[i], &name)) {
+			if (i + 1 == cursor_word)
+				option = name;
+			i++;
+		} else if (argv[i][0] != '-' || !argv[i][1]) {
+			if (pos < 2)
+				args[pos] = argv[i];
+			pos++;
 		}
-		if (!strcmp(prev, "--profile") || !strcmp(prev, "-P")) {
-			add_word(&w, "vhost-kernel");
-			add_word(&w, "vhost-user");
-			add_word(&w, "vhost-user-slots");
-			add_word(&w, "kvm");
-			return complete_from(el, word, &w, " ");
-		}
-		if (!strcmp(cmd, "help")) {
-			cmds = vmmap_commands(&ncmds);
-			for (size_t i = 0; i < ncmds; i++)
-				add_word(&w, cmds[i].name);
-			return complete_from(el, word, &w, " ");
-		}
-		if ((!strcmp(cmd, "region") || !strcmp(cmd, "device")) && pos == 1) {
-			add_word(&w, "add");
-			add_word(&w, "remove");
-			return complete_from(el, word, &w, " ");
-		}
-		if (!strcmp(cmd, "device") && pos == 2) {
-			for (int b = 0; b < VM_NR_BUSES; b++)
-				add_word(&w, vm_bus_name(b));
-			return complete_from(el, word, &w, " ");
-		}
-		if (sh->current >= 0 && !strcmp(cmd, "region") && pos == 2 &&
-		    !strcmp(argv[first + 1], "remove")) {
-			for (const struct vm_umem_node *n = sh->tables[sh->current].t->umem.head;
-			     n; n = n->next)
-				if (n->region.name)
-					add_word(&w, n->region.name);
-			return complete_from(el, word, &w, " ");
-		}
-		if (sh->current >= 0 && !strcmp(cmd, "device") && pos == 3 &&
-		    !strcmp(argv[first + 1], "remove")) {
-			int b = vm_bus_from_name(argv[first + 2]);
-
-			for (size_t i = 0; b >= 0 && i < sh->tables[sh->current].t->bus[b].dev_count; i++)
-				add_word(&w, sh->tables[sh->current].t->bus[b].range[i].dev);
-			return complete_from(el, word, &w, " ");
-		}
-		/* Otherwise: table names, bus names for lookup, then files. */
-		for (size_t i = 0; i < sh->ntables; i++)
-			add_word(&w, sh->tables[i].name);
-		if (!strcmp(cmd, "lookup"))
-			for (int b = 0; b < VM_NR_BUSES; b++)
-				add_word(&w, vm_bus_name(b));
-		if (complete_from(el, word, &w, " ") != CC_ERROR)
-			return CC_REFRESH;
-		return complete_file(el, word);
 	}
+	rule = find_rule(cmd, option, pos + 1, args[0]);
+	if (!rule)
+		return CC_ERROR;
+	add_words(sh, &w, rule, args[1]);
+	if ((r = complete_from(el, word, &w, " ")) != CC_ERROR)
+		return r;
+	return rule->what & CLI_W_FILE ? complete_file(el, word) : CC_ERROR;
 }
 
 /* ---- history ---- */

@@ -73,13 +73,22 @@ int usage(struct vmmap_ctx *ctx);
 /* Whether the shell may leave now: on a terminal, unsaved edits are named
  * once and the first quit (or Ctrl-D) stays. */
 bool shell_may_leave(struct vmmap_shell *sh);
-int verb_load(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc, char **argv);
-int verb_tables(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc, char **argv);
-int verb_use(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc, char **argv);
-int verb_unload(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc, char **argv);
-int verb_region(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc, char **argv);
-int verb_device(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc, char **argv);
-int verb_save(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc, char **argv);
+/*
+ * A verb's line as its argp (the verb's row) leaves it: the verb's name and
+ * its arguments in argv[0..argc), and its options.
+ */
+enum { VERB_OPT_FORCE = 0x100 };
+struct verb_args {
+	int argc;
+	char *argv[MAX_WORDS + 1];
+	bool force; /* save --force */
+};
+/* Parses a verb's line with its row's argp: *argc and *argv become the
+ * verb's name and its arguments (in a).  0, VMMAP_HELP_SHOWN or
+ * VMMAP_EXIT_ERROR. */
+int verb_parse(struct vmmap_ctx *ctx, int *argc, char ***argv, struct verb_args *a);
+/* The parser of every verb's argp. */
+error_t verb_key(int key, char *arg, struct argp_state *state);
 
 /* shell.c */
 const char *live_name(struct vmmap_shell *sh);
@@ -87,8 +96,6 @@ void capture_status(struct vmmap_shell *sh);
 /* Waits until fd is readable, serving the capture meanwhile: 1 readable,
  * 0 interrupted by SIGINT, -1 error. */
 int wait_input(struct vmmap_shell *sh, int fd);
-/* The name of verb i, or NULL past the last. */
-const char *shell_verb_name(size_t i);
 
 /* shell_edit.c */
 int setup_editline(struct vmmap_shell *sh, FILE *in);

@@ -13,6 +13,71 @@
 #include "num.h"
 #include "shell_int.h"
 
+/* The verbs' parsers (verb_key, shell.c): usage, help and options. */
+const struct argp verb_load_argp = {
+	.parser = verb_key,
+	.args_doc = "FILE [as NAME]",
+	.doc = "Load a table file and make it the current table, named NAME or "
+	       "after the file.",
+	.children = cli_global_children,
+};
+
+const struct argp verb_tables_argp = {
+	.parser = verb_key,
+	.doc = "List the loaded tables: '*' marks the current one, and a capture's "
+	       "table is (live) or (ended).",
+	.children = cli_global_children,
+};
+
+const struct argp verb_use_argp = {
+	.parser = verb_key,
+	.args_doc = "NAME",
+	.doc = "Make the loaded table NAME the current one.",
+	.children = cli_global_children,
+};
+
+const struct argp verb_unload_argp = {
+	.parser = verb_key,
+	.args_doc = "NAME",
+	.doc = "Forget the table NAME, and stop the capture that fills it.  With "
+	       "unsaved edits a terminal asks once; unload again drops them.",
+	.children = cli_global_children,
+};
+
+const struct argp verb_region_argp = {
+	.parser = verb_key,
+	.args_doc = "add GPA SIZE UADDR [OFFSET] [NAME]\nremove GPA SIZE UADDR\n"
+		    "remove NAME",
+	.doc = "Add a region to the current table, or remove one by its range or "
+	       "its name.  An added region that overlaps another is noted and "
+	       "kept, as the kernel keeps it.",
+	.children = cli_global_children,
+};
+
+const struct argp verb_device_argp = {
+	.parser = verb_key,
+	.args_doc = "add BUS ADDR LEN NAME [KIND]\nremove BUS ADDR LEN NAME\n"
+		    "remove BUS NAME",
+	.doc = "Register a device on a bus of the current table (KIND: device, "
+	       "ioeventfd or coalesced), or remove a registration.",
+	.children = cli_global_children,
+};
+
+static const struct argp_option save_options[] = {
+	{ "force", VERB_OPT_FORCE, NULL, 0,
+	  "Replace FILE even if it is not a vmmap document", 0 },
+	{ 0 },
+};
+
+const struct argp verb_save_argp = {
+	.options = save_options,
+	.parser = verb_key,
+	.args_doc = "FILE|-",
+	.doc = "Write the current table as a vmmap document: to FILE through a "
+	       "temporary file and a rename, or to standard output (-).",
+	.children = cli_global_children,
+};
+
 struct shell_table *find_table(struct vmmap_shell *sh, const char *name)
 {
 	for (size_t i = 0; i < sh->ntables; i++)
@@ -220,9 +285,14 @@ static int parse_u64(struct vmmap_ctx *ctx, const char *what, const char *s,
 	return 0;
 }
 
-int verb_load(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
-	      char **argv)
+int verb_load(struct vmmap_ctx *ctx, int argc, char **argv)
 {
+	struct vmmap_shell *sh = ctx->shell;
+	struct verb_args va;
+	int prc = verb_parse(ctx, &argc, &argv, &va);
+
+	if (prc)
+		return prc;
 	if (argc >= 2 && cli_files_allowed(ctx, argv[1]))
 		return VMMAP_EXIT_ERROR;
 	if (argc == 2)
@@ -232,10 +302,14 @@ int verb_load(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 	return usage(ctx);
 }
 
-int verb_tables(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
-		char **argv)
+int verb_tables(struct vmmap_ctx *ctx, int argc, char **argv)
 {
-	(void)argv;
+	struct vmmap_shell *sh = ctx->shell;
+	struct verb_args va;
+	int prc = verb_parse(ctx, &argc, &argv, &va);
+
+	if (prc)
+		return prc;
 	if (argc != 1)
 		return usage(ctx);
 	if (ctx->json) {
@@ -271,11 +345,15 @@ int verb_tables(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 	return 0;
 }
 
-int verb_use(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
-	     char **argv)
+int verb_use(struct vmmap_ctx *ctx, int argc, char **argv)
 {
+	struct vmmap_shell *sh = ctx->shell;
 	struct shell_table *st;
+	struct verb_args va;
+	int prc = verb_parse(ctx, &argc, &argv, &va);
 
+	if (prc)
+		return prc;
 	if (argc != 2)
 		return usage(ctx);
 	if (!(st = find_table(sh, argv[1])))
@@ -284,12 +362,16 @@ int verb_use(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 	return 0;
 }
 
-int verb_unload(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
-		char **argv)
+int verb_unload(struct vmmap_ctx *ctx, int argc, char **argv)
 {
+	struct vmmap_shell *sh = ctx->shell;
 	struct shell_table *st;
 	size_t i;
+	struct verb_args va;
+	int prc = verb_parse(ctx, &argc, &argv, &va);
 
+	if (prc)
+		return prc;
 	if (argc != 2)
 		return usage(ctx);
 	if (!(st = find_table(sh, argv[1])))
@@ -326,13 +408,17 @@ static int remove_region(struct vmmap_ctx *ctx, struct shell_table *st,
 	return 0;
 }
 
-int verb_region(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
-		char **argv)
+int verb_region(struct vmmap_ctx *ctx, int argc, char **argv)
 {
+	struct vmmap_shell *sh = ctx->shell;
 	struct shell_table *st;
 	struct vm_region r = { 0 };
 	struct vm_umem_node *n;
+	struct verb_args va;
+	int prc = verb_parse(ctx, &argc, &argv, &va);
 
+	if (prc)
+		return prc;
 	if (argc < 3)
 		return usage(ctx);
 	if (!(st = editable(ctx, sh)))
@@ -411,14 +497,18 @@ int verb_region(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
 	return usage(ctx);
 }
 
-int verb_device(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc,
-		char **argv)
+int verb_device(struct vmmap_ctx *ctx, int argc, char **argv)
 {
+	struct vmmap_shell *sh = ctx->shell;
 	struct shell_table *st;
 	uint64_t addr, len;
 	int bus, kind = VM_IO_DEVICE;
 	long rc;
+	struct verb_args va;
+	int prc = verb_parse(ctx, &argc, &argv, &va);
 
+	if (prc)
+		return prc;
 	if (argc < 4)
 		return usage(ctx);
 	if (!(st = editable(ctx, sh)))
@@ -501,17 +591,23 @@ static int foreign_file(const char *path)
 	return rc != 0;
 }
 
-int verb_save(struct vmmap_ctx *ctx, struct vmmap_shell *sh, int argc, char **argv)
+int verb_save(struct vmmap_ctx *ctx, int argc, char **argv)
 {
+	struct vmmap_shell *sh = ctx->shell;
 	struct shell_table *st = sh->current >= 0 ? &sh->tables[sh->current] : NULL;
-	bool force = argc == 3 && !strcmp(argv[1], "--force");
-	const char *path = argv[argc - 1];
+	struct verb_args va;
+	const char *path;
+	bool force;
 	json_t *doc;
 	char *text;
 	int rc;
 
-	if (argc != 2 && !force)
+	if ((rc = verb_parse(ctx, &argc, &argv, &va)))
+		return rc;
+	if (argc != 2)
 		return usage(ctx);
+	path = argv[1];
+	force = va.force;
 	if (strcmp(path, "-") && cli_files_allowed(ctx, path))
 		return VMMAP_EXIT_ERROR;
 	if (!st)

@@ -80,7 +80,7 @@ int vm_flat_index_build(struct vm_flat_index *idx, const struct vm_itree *tree,
 }
 
 void vm_flat_index_prefetch(const struct vm_flat_index *idx, const uint64_t *addr,
-			    size_t n)
+			    size_t n, bool owners)
 {
 	size_t k[VM_FLAT_PREFETCH_MAX];
 
@@ -98,9 +98,16 @@ void vm_flat_index_prefetch(const struct vm_flat_index *idx, const uint64_t *add
 				if (addr[done + j] != UINT64_MAX)
 					k[j] = vm_flat_step(idx, h, k[j], addr[done + j]);
 		for (size_t j = 0; j < m; j++) {
-			size_t up = addr[done + j] == UINT64_MAX ? idx->n : k[j];
+			k[j] = addr[done + j] == UINT64_MAX ? idx->n : k[j];
+			__builtin_prefetch(&idx->e[k[j] ? k[j] - 1 : 0]);
+		}
+		/* The entries' loads overlap here as the prefetches did. */
+		for (size_t j = 0; owners && j < m; j++) {
+			const char *o = idx->e[k[j] ? k[j] - 1 : 0].owner;
 
-			__builtin_prefetch(&idx->e[up ? up - 1 : 0]);
+			/* A region of 40 bytes may cross into the next line. */
+			__builtin_prefetch(o);
+			__builtin_prefetch(o + 39);
 		}
 	}
 }

@@ -11,10 +11,9 @@
  * ones a cache miss each, where a binary layout needs 20 levels and a
  * rank array.  (Under VM_FLAT_WALK_MIN regions, where the keys stay in
  * cache, the leaves alone are binary searched: fewer instructions.)  The
- * regions' entries sit in sorted order beside them, and the position of
- * the last hit, from which a walk moving on finds the next region without
- * a search (the last hit itself is answered before the index is looked
- * at: struct vm_umem_mru).  The index is only used while the regions do
+ * regions' entries sit in sorted order beside them; from the position of a
+ * caller's last hit (struct vm_umem_last) a walk moving on finds the next
+ * region without a search.  The index is only used while the regions do
  * not overlap: then "the region with the greatest start at or below addr"
  * is exactly the tree's "lowest-starting region that covers addr".
  */
@@ -54,7 +53,6 @@ struct vm_flat_index {
 		uint64_t other, offset;
 		const void *owner;
 	} *e;
-	size_t mru; /* sorted position of the last hit (0 until one) */
 };
 
 /* Builds idx from tree for generation gen (each entry's other and offset
@@ -149,9 +147,10 @@ static inline size_t vm_flat_index_upper(const struct vm_flat_index *idx,
 
 /* Runs the searches for addr[0..n) side by side, this many at a time,
  * touching what vm_flat_index_upper and the found region's entry will
- * read, so that their cache misses overlap.  A hint: changes nothing. */
+ * read (owners: and what the entry's owner points at), so that their
+ * cache misses overlap.  A hint: changes nothing. */
 #define VM_FLAT_PREFETCH_MAX 16
 void vm_flat_index_prefetch(const struct vm_flat_index *idx, const uint64_t *addr,
-			    size_t n);
+			    size_t n, bool owners);
 
 #endif

@@ -2,6 +2,7 @@
  * Guest memory table.  See umem.h.
  */
 #include "umem.h"
+#include "umem_fast.h"
 
 #include "bigalloc.h"
 
@@ -9,9 +10,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * Generations are numbered across all tables of the process, from 1: a
+ * caller's record (struct vm_umem_last) then needs one compare to know it
+ * is of this table as it is now, and a zeroed record matches none.
+ */
+static uint64_t next_generation(void)
+{
+	static uint64_t gen;
+
+	return __atomic_add_fetch(&gen, 1, __ATOMIC_RELAXED);
+}
+
 void vm_umem_init(struct vm_umem *umem)
 {
 	memset(umem, 0, sizeof(*umem));
+	umem->generation = next_generation();
 }
 
 static void node_free(struct vm_umem *umem, struct vm_umem_node *node)
@@ -53,20 +67,14 @@ void vm_umem_clean(struct vm_umem *umem)
 			free(umem->index[s]);
 		}
 	free(umem->ubulk);
-	vm_umem_init(umem);
+	vm_umem_init(umem); /* a new generation */
 }
 
-/*
- * The table changed: the generation moves on, which makes the flat indexes
- * stale (they are rebuilt lazily), and the last-hit records are cleared
- * here and now, so that translate's test of them needs no generation
- * compare (callgrind: 3 of a walk step's 28 instructions).
- */
+/* The table changed: a new generation, which makes the flat indexes
+ * (rebuilt lazily) and the callers' records stale. */
 static void table_changed(struct vm_umem *umem)
 {
-	umem->generation++;
-	umem->mru[VM_SPACE_GPA].size = 0;
-	umem->mru[VM_SPACE_UADDR].size = 0;
+	umem->generation = next_generation();
 }
 
 static void link_tail(struct vm_umem *umem, struct vm_umem_node *node)
@@ -211,6 +219,7 @@ int vm_umem_bulk_end(struct vm_umem *umem)
 	struct vm_umem_node *node, **v, **pos;
 
 	umem->bulk = false;
+	table_changed(umem); /* an index or a record of the empty table is stale */
 	if (umem->uaddr_built) { /* built empty before the load: again on use */
 		free(umem->ubulk);
 		umem->ubulk = NULL;
@@ -437,9 +446,10 @@ static uint64_t hole_first(const struct vm_itree *tree, uint64_t addr)
  * query of a big table never pays for an index it would use once, and a
  * table edited between lookups is not re-indexed after every edit.
  */
-static bool index_due(const struct vm_umem *umem, enum vm_space space)
+static bool index_due(const struct vm_umem *umem, const struct vm_umem_last *last,
+		      enum vm_space space)
 {
-	return umem->tree_lookups[space] > umem->nregions / 32 + 2;
+	return last->tree_lookups[space] > umem->nregions / 32 + 2;
 }
 
 /*
@@ -464,7 +474,6 @@ static struct vm_flat_index *usable_index(const struct vm_umem *cumem,
 	if (!(tree = vm_umem_tree(umem, space)) ||
 	    vm_flat_index_build(*slot, tree, umem->generation))
 		return NULL;
-	umem->tree_lookups[space] = 0;
 	for (size_t i = 0; i < (*slot)->n; i++) {
 		struct vm_flat_entry *e = &(*slot)->e[i];
 		const struct vm_umem_node *n = vm_umem_node_of(e->owner, space);
@@ -484,12 +493,13 @@ static struct vm_flat_index *usable_index(const struct vm_umem *cumem,
  * last hit but not past the next region (a walk moving on, or into the gap
  * before it) is placed without one.  Small tables search at once: there the
  * extra test costs random lookups more than it saves (measured).  Disjoint
- * starts increase strictly, so last[mru] < addr <= last[mru + 1] gives the
+ * starts increase strictly, so last[pos] < addr <= last[pos + 1] gives the
  * upper bound directly.
  */
-static size_t flat_upper(const struct vm_flat_index *idx, uint64_t addr)
+static size_t flat_upper(const struct vm_flat_index *idx, const struct vm_umem_last *last,
+			 enum vm_space from, uint64_t addr)
 {
-	size_t m = idx->mru;
+	size_t m = last->space[from].pos;
 
 	/* One unsigned compare (a random address fails it predictably):
 	 * addr - last[m] - 1 < last[m + 1] - last[m]. */
@@ -501,7 +511,7 @@ static size_t flat_upper(const struct vm_flat_index *idx, uint64_t addr)
 
 /* translate_desc over the flat index from up = flat_upper(idx, addr): the
  * same pieces as the tree walk for disjoint regions. */
-static int translate_flat(const struct vm_umem *umem, const struct vm_flat_index *idx,
+static int translate_flat(struct vm_umem_last *rec, const struct vm_flat_index *idx,
 			  enum vm_space from, uint64_t addr, uint64_t last,
 			  struct vm_piece *pieces, size_t max_pieces,
 			  struct vm_translation *tr, size_t up)
@@ -535,7 +545,7 @@ static int translate_flat(const struct vm_umem *umem, const struct vm_flat_index
 		p->userspace_addr = from == VM_SPACE_GPA ? idx->e[i].other + delta : addr;
 		p->mmap_offset = idx->e[i].offset + delta;
 		if (piece_last == last) {
-			vm_umem_hit(umem, idx, from, i);
+			vm_umem_hit(rec, idx, from, i);
 			return 0;
 		}
 		addr = piece_last + 1;
@@ -549,44 +559,52 @@ static int translate_flat(const struct vm_umem *umem, const struct vm_flat_index
 }
 
 void vm_umem_prefetch(const struct vm_umem *umem, enum vm_space from,
-		      const uint64_t *addr, size_t n)
+		      const uint64_t *addr, size_t n, bool regions)
 {
 	/* Whoever hints is about to look many addresses up: the index pays. */
 	struct vm_flat_index *idx = usable_index(umem, from, true);
 
+	/* An entry's owner is its node, whose first member is the region. */
 	if (idx)
-		vm_flat_index_prefetch(idx, addr, n);
+		vm_flat_index_prefetch(idx, addr, n, regions);
 }
 
-int vm_umem_translate_index(const struct vm_umem *umem,
-			    const struct vm_flat_index *idx, enum vm_space from,
-			    uint64_t addr, uint64_t len, struct vm_piece *pieces,
-			    size_t max_pieces, struct vm_translation *tr)
+/* translate over umem's current, disjoint index (idx), for a range already
+ * checked to be non-empty and not to wrap, once the search has given up
+ * (up = vm_flat_index_upper(idx, addr)). */
+static int translate_at(struct vm_umem_last *rec, const struct vm_flat_index *idx,
+			enum vm_space from, uint64_t addr, uint64_t len,
+			struct vm_piece *pieces, size_t max_pieces,
+			struct vm_translation *tr, size_t up)
 {
-	size_t up = flat_upper(idx, addr);
+	tr->npieces = 0;
+	tr->fault_addr = tr->hole_first = tr->hole_last = 0;
+	return translate_flat(rec, idx, from, addr, addr + len - 1, pieces, max_pieces,
+			      tr, up);
+}
+
+/* The same, searching first. */
+static int translate_index(struct vm_umem_last *rec, const struct vm_flat_index *idx,
+			   enum vm_space from, uint64_t addr, uint64_t len,
+			   struct vm_piece *pieces, size_t max_pieces,
+			   struct vm_translation *tr)
+{
+	size_t up = flat_upper(idx, rec, from, addr);
 
 	/* The common case, a range inside one region: one piece, without
 	 * translate_flat's loop (measured: a tenth of a random lookup in a
 	 * small table). */
-	if (vm_umem_hit_one(umem, idx, from, up, addr, len, pieces, max_pieces, tr))
+	if (vm_umem_hit_one(rec, idx, from, up, addr, len, pieces, max_pieces, tr))
 		return 0;
-	return vm_umem_translate_at(umem, idx, from, addr, len, pieces, max_pieces, tr, up);
+	return translate_at(rec, idx, from, addr, len, pieces, max_pieces, tr, up);
 }
 
-int vm_umem_translate_at(const struct vm_umem *umem,
-			 const struct vm_flat_index *idx, enum vm_space from,
-			 uint64_t addr, uint64_t len, struct vm_piece *pieces,
-			 size_t max_pieces, struct vm_translation *tr, size_t up)
-{
-	tr->npieces = 0;
-	tr->fault_addr = tr->hole_first = tr->hole_last = 0;
-	return translate_flat(umem, idx, from, addr, addr + len - 1, pieces, max_pieces,
-			      tr, up);
-}
-
-int vm_umem_translate_slow(const struct vm_umem *umem, enum vm_space from,
-			   uint64_t addr, uint64_t len, struct vm_piece *pieces,
-			   size_t max_pieces, struct vm_translation *tr)
+/* The general case: checks, then the index when there is one (or it is
+ * due), else the tree. */
+static int translate_slow(const struct vm_umem *umem, struct vm_umem_last *rec,
+			  enum vm_space from, uint64_t addr, uint64_t len,
+			  struct vm_piece *pieces, size_t max_pieces,
+			  struct vm_translation *tr)
 {
 	const struct vm_itree *tree;
 	struct vm_flat_index *idx;
@@ -600,12 +618,12 @@ int vm_umem_translate_slow(const struct vm_umem *umem, enum vm_space from,
 		return -EOVERFLOW;
 	/* last stays fixed while addr walks (the Nov 2022 translate_desc fix). */
 	last = addr + len - 1;
-	if ((idx = usable_index(umem, from, index_due(umem, from))))
-		return translate_flat(umem, idx, from, addr, last, pieces, max_pieces, tr,
-				      flat_upper(idx, addr));
+	if ((idx = usable_index(umem, from, index_due(umem, rec, from))))
+		return translate_flat(rec, idx, from, addr, last, pieces, max_pieces, tr,
+				      flat_upper(idx, rec, from, addr));
 	if (!(tree = vm_umem_tree(umem, from)))
 		return -ENOMEM;
-	((struct vm_umem *)umem)->tree_lookups[from]++; /* lookup state */
+	rec->tree_lookups[from]++;
 
 	for (;;) {
 		const struct vm_itree_node *it;
@@ -642,6 +660,96 @@ int vm_umem_translate_slow(const struct vm_umem *umem, enum vm_space from,
 			return 0;
 		addr = piece_last + 1;
 	}
+}
+
+/*
+ * The fast path first: a range that lies wholly in the caller's last hit
+ * is one piece, answered from the record (a zero len and a range past
+ * 2^64 - 1 never pass its test); everything else goes on below.
+ */
+/*
+ * Past the caller's last hit: a record to make (none, or a stale one), an
+ * index to search, or the general case.  Out of line, so that translate's
+ * hit needs no stack frame.
+ */
+static __attribute__((noinline)) int
+translate_miss(const struct vm_umem *umem, struct vm_umem_last *last, enum vm_space from,
+	       uint64_t addr, uint64_t len, struct vm_piece *pieces, size_t max_pieces,
+	       struct vm_translation *tr)
+{
+	struct vm_umem_last none = { 0 };
+	const struct vm_flat_index *idx;
+
+	if (!last)
+		last = &none;
+	if (last->generation != umem->generation) {
+		memset(last, 0, sizeof(*last));
+		last->generation = umem->generation;
+	}
+	/* A current index and a valid range: straight to the index search,
+	 * without the slow path's checks again; in a small table, whose
+	 * index stays in cache, a range inside one region without a call. */
+	idx = umem->index[from];
+	if (idx && idx->generation == umem->generation && idx->disjoint &&
+	    len && len - 1 <= UINT64_MAX - addr) {
+		size_t up;
+
+		if (idx->n >= VM_FLAT_WALK_MIN)
+			return translate_index(last, idx, from, addr, len, pieces,
+					       max_pieces, tr);
+		up = vm_flat_index_upper(idx, addr);
+		if (vm_umem_hit_one(last, idx, from, up, addr, len, pieces, max_pieces, tr))
+			return 0;
+		return translate_at(last, idx, from, addr, len, pieces, max_pieces, tr, up);
+	}
+	return translate_slow(umem, last, from, addr, len, pieces, max_pieces, tr);
+}
+
+/*
+ * The fast path: a range that lies wholly in the caller's last hit is one
+ * piece, answered from the record (a zero len and a range past 2^64 - 1
+ * never pass its test; a record of another table or of an older state of
+ * this one has another generation); everything else goes on out of line.
+ */
+int vm_umem_translate(const struct vm_umem *umem, struct vm_umem_last *last,
+		      enum vm_space from, uint64_t addr, uint64_t len,
+		      struct vm_piece *pieces, size_t max_pieces, struct vm_translation *tr)
+{
+	const struct vm_umem_hit *m;
+	const struct vm_flat_index *idx;
+	uint64_t end_off;
+
+	/* Expected: a walk hits here nearly every time, and this way the
+	 * hit runs straight through, with no taken branch.  The range's last
+	 * byte lies end_off into the region: below size, and not past 2^64
+	 * (then its first byte is in too; a zero len's len - 1 is 2^64 - 1,
+	 * which wraps or reaches size). */
+	if (__builtin_expect(last && last->generation == umem->generation, 1)) {
+		m = &last->space[from];
+		if (__builtin_expect(max_pieces &&
+				     !__builtin_add_overflow(addr - m->start, len - 1,
+							     &end_off) &&
+				     end_off < m->size, 1)) {
+			pieces[0].region = m->region;
+			pieces[0].len = len;
+			pieces[0].guest_phys_addr = from == VM_SPACE_GPA ? addr
+								: addr + m->other;
+			pieces[0].userspace_addr = from == VM_SPACE_GPA ? addr + m->other
+								: addr;
+			pieces[0].mmap_offset = addr + m->offset;
+			tr->npieces = 1;
+			return 0;
+		}
+		/* A small table's current index stays in cache: a range inside
+		 * one region without a call. */
+		idx = umem->index[from];
+		if (idx && idx->generation == umem->generation && idx->disjoint &&
+		    idx->n < VM_FLAT_WALK_MIN && len && len - 1 <= UINT64_MAX - addr &&
+		    vm_umem_hit_one(last, idx, from, vm_flat_index_upper(idx, addr), addr,
+				    len, pieces, max_pieces, tr))
+			return 0;
+	}
+	return translate_miss(umem, last, from, addr, len, pieces, max_pieces, tr);
 }
 
 struct vm_umem_node **vm_umem_sorted(const struct vm_umem *umem)

@@ -17,7 +17,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "flatindex.h"
 #include "itree.h"
 
 struct vm_region {
@@ -64,37 +63,23 @@ struct vm_umem_slab {
 	struct vm_umem_node nodes[];
 };
 
-/*
- * The last hit of one space, what a sequential walk asks about again and
- * again: answered by vm_umem_translate before any index or tree is looked
- * at, from what it precomputed, so that the test is one overflow-checked
- * add and one compare, and the answer two adds.  [start, start + size) is
- * the region; size 0 matches nothing, and no region has 2^64 bytes.  Every
- * change of the table, where the generation moves on, sets size to 0.
- * other and offset are the region's address in the other space and its
- * mmap_offset, minus start (mod 2^64).  Only a hit through a current,
- * disjoint index is recorded.
- */
-struct vm_umem_mru {
-	uint64_t start, size;
-	uint64_t other, offset;
-	const struct vm_region *region;
-};
+struct vm_flat_index;
 
 struct vm_umem {
 	struct vm_itree gpa_tree;
 	struct vm_itree uaddr_tree; /* valid only when uaddr_built */
 	struct vm_umem_node *head, *tail;
 	size_t nregions;
-	uint64_t generation; /* bumped by every add and remove */
+	/* Renumbered by every add, remove and clean, from one count across
+	 * all tables: no two tables, and no two states of one, share it. */
+	uint64_t generation;
 	uint32_t next_seq;   /* the seq of the next insert */
 	/* Lookup indexes derived from the trees, per space, rebuilt lazily
-	 * when generation has moved on (see flatindex.h)... */
+	 * when generation has moved on (see flatindex.h), once a caller's
+	 * lookups through the tree have cost about what building one costs
+	 * (see umem.c).  Derived data: built on demand through a const table,
+	 * like the user-address tree. */
 	struct vm_flat_index *index[2];
-	/* ...once the lookups the tree answered since the index went stale
-	 * have cost about what building it costs (see umem.c). */
-	size_t tree_lookups[2];
-	struct vm_umem_mru mru[2]; /* per space: lookup state, not table state */
 	struct vm_umem_slab *slabs;
 	/* The user-address nodes made at once when that tree was built. */
 	struct vm_umem_unode *ubulk;
@@ -176,45 +161,53 @@ struct vm_umem_node *vm_umem_find_exact(const struct vm_umem *umem,
 int vm_region_equal(const struct vm_region *a, const struct vm_region *b);
 
 /*
+ * A caller's record of its lookups in one table: per space, the last hit
+ * (a walk asks about the same region again and again, and a range inside
+ * it is answered from here without a search), and how many lookups the
+ * tree answered (enough of them and the table's flat index is built).
+ * Lookup state, not table state: the table holds none of it, and each
+ * caller keeps its own.  Zero it before its first use; a change of the
+ * table, or another table, makes it stale by itself (it keeps the
+ * generation it was made at).  Its fields are translate's own.
+ */
+struct vm_umem_last {
+	uint64_t generation; /* of the table it is a record of; 0: none */
+	struct vm_umem_hit {
+		/* [start, start + size): the region; size 0 matches nothing.
+		 * other, offset: its address in the other space and its
+		 * mmap_offset, minus start (mod 2^64).  pos: its place in the
+		 * index. */
+		uint64_t start, size, other, offset;
+		const struct vm_region *region;
+		size_t pos;
+	} space[2];
+	size_t tree_lookups[2];
+};
+
+/*
  * Translate [addr, addr + len - 1] given in space `from`, region by region,
  * like vhost's translate_desc: one piece per region crossed, at most
- * max_pieces.  Returns 0, -EINVAL (len 0), -EOVERFLOW (the range wraps past
- * 2^64-1), -EFAULT (a hole; see tr->fault_addr), -ENOBUFS (more pieces
- * needed than max_pieces) or -ENOMEM (the user-address tree, built on the
- * first VM_SPACE_UADDR lookup, could not be).  The pieces before a failure are kept in pieces[]
- * and counted in tr->npieces.
+ * max_pieces.  last: the caller's record (see above), or NULL for a
+ * lookup that learns nothing.  Returns 0, -EINVAL (len 0), -EOVERFLOW (the
+ * range wraps past 2^64-1), -EFAULT (a hole; see tr->fault_addr), -ENOBUFS
+ * (more pieces needed than max_pieces) or -ENOMEM (the user-address tree,
+ * built on the first VM_SPACE_UADDR lookup, could not be).  The pieces
+ * before a failure are kept in pieces[] and counted in tr->npieces.
  */
-static inline int vm_umem_translate(const struct vm_umem *umem,
-				    enum vm_space from, uint64_t addr,
-				    uint64_t len, struct vm_piece *pieces,
-				    size_t max_pieces, struct vm_translation *tr);
+int vm_umem_translate(const struct vm_umem *umem, struct vm_umem_last *last,
+		      enum vm_space from, uint64_t addr, uint64_t len,
+		      struct vm_piece *pieces, size_t max_pieces, struct vm_translation *tr);
 /*
  * A hint before translating several addresses: their searches in a big
  * table's flat index run side by side, level by level, so that their cache
  * misses overlap instead of coming one after another.  Changes no result;
  * does nothing for small tables or tables whose regions overlap.
  */
-#define VM_UMEM_PREFETCH_MAX VM_FLAT_PREFETCH_MAX /* searched side by side */
+#define VM_UMEM_PREFETCH_MAX 16 /* searched side by side */
+/* regions: the regions found will be read too (translate's JSON names
+ * each piece's region): fetch them side by side as well. */
 void vm_umem_prefetch(const struct vm_umem *umem, enum vm_space from,
-		      const uint64_t *addr, size_t n);
-
-/* vm_umem_translate through umem's current, disjoint index (idx), for a
- * range already checked to be non-empty and not to wrap. */
-int vm_umem_translate_index(const struct vm_umem *umem,
-			    const struct vm_flat_index *idx, enum vm_space from,
-			    uint64_t addr, uint64_t len, struct vm_piece *pieces,
-			    size_t max_pieces, struct vm_translation *tr);
-
-/* The same, once the search has given up = vm_flat_index_upper(idx, addr). */
-int vm_umem_translate_at(const struct vm_umem *umem,
-			 const struct vm_flat_index *idx, enum vm_space from,
-			 uint64_t addr, uint64_t len, struct vm_piece *pieces,
-			 size_t max_pieces, struct vm_translation *tr, size_t up);
-
-/* The general case of vm_umem_translate, out of line. */
-int vm_umem_translate_slow(const struct vm_umem *umem, enum vm_space from,
-			   uint64_t addr, uint64_t len, struct vm_piece *pieces,
-			   size_t max_pieces, struct vm_translation *tr);
+		      const uint64_t *addr, size_t n, bool regions);
 
 /*
  * The interval tree of one space, for walking (validate's overlap pairs):
@@ -256,115 +249,6 @@ static inline uint32_t vm_umem_seq(const struct vm_umem_node *n)
 static inline uint64_t vm_region_last(const struct vm_region *r)
 {
 	return r->guest_phys_addr + r->memory_size - 1;
-}
-
-/* Entry i of umem's current, disjoint index of space `from` was hit: it is
- * the last hit now.  Lookup state, so written through a const table. */
-static inline void vm_umem_hit(const struct vm_umem *umem, const struct vm_flat_index *idx,
-			       enum vm_space from, size_t i)
-{
-	const struct vm_flat_entry *e = &idx->e[i];
-	struct vm_umem_mru *m = (struct vm_umem_mru *)&umem->mru[from];
-
-	((struct vm_flat_index *)idx)->mru = i;
-	m->start = e->start;
-	m->size = e->last - e->start + 1; /* no region has 2^64 bytes */
-	m->other = e->other - e->start;
-	m->offset = e->offset - e->start;
-	m->region = &((const struct vm_umem_node *)e->owner)->region;
-}
-
-/* The one piece of a range that lies off bytes into entry i of the index
- * and wholly inside it.  (Not the record's answer below: sharing those
- * stores, gcc merged the hit's tail with this path and paired two stores
- * in a vector register, 2 more instructions a walk step.) */
-static inline void vm_umem_one_piece(const struct vm_flat_index *idx, size_t i,
-				     enum vm_space from, uint64_t addr, uint64_t len,
-				     uint64_t off, struct vm_piece *pieces,
-				     struct vm_translation *tr)
-{
-	const struct vm_flat_entry *e = &idx->e[i];
-
-	pieces[0].region = &((const struct vm_umem_node *)e->owner)->region;
-	pieces[0].len = len;
-	pieces[0].guest_phys_addr = from == VM_SPACE_GPA ? addr : e->other + off;
-	pieces[0].userspace_addr = from == VM_SPACE_GPA ? e->other + off : addr;
-	pieces[0].mmap_offset = e->offset + off;
-	tr->npieces = 1;
-}
-
-/* If the region before up (the index search's answer) holds the whole
- * range, and a piece is allowed: it is the last hit now, and the range its
- * one piece.  False otherwise, with nothing written. */
-static inline bool vm_umem_hit_one(const struct vm_umem *umem,
-				   const struct vm_flat_index *idx, enum vm_space from,
-				   size_t up, uint64_t addr, uint64_t len,
-				   struct vm_piece *pieces, size_t max_pieces,
-				   struct vm_translation *tr)
-{
-	const struct vm_flat_entry *e;
-	uint64_t off;
-
-	if (!up || !max_pieces)
-		return false;
-	e = &idx->e[up - 1];
-	off = addr - e->start;
-	if (off > e->last - e->start || len - 1 > e->last - e->start - off)
-		return false;
-	vm_umem_one_piece(idx, up - 1, from, addr, len, off, pieces, tr);
-	vm_umem_hit(umem, idx, from, up - 1);
-	return true;
-}
-
-/*
- * The fast path of translate: a range that lies wholly in the last hit's
- * region is one piece, answered here without a call from the hit's record
- * (which a change of the table clears; a zero len and a range past
- * 2^64 - 1 never pass its test); everything else goes on below.
- */
-static inline int vm_umem_translate(const struct vm_umem *umem,
-				    enum vm_space from, uint64_t addr,
-				    uint64_t len, struct vm_piece *pieces,
-				    size_t max_pieces, struct vm_translation *tr)
-{
-	const struct vm_umem_mru *m = &umem->mru[from];
-	const struct vm_flat_index *idx;
-	uint64_t end_off;
-
-	/* Expected: a walk hits here nearly every time, and this way the
-	 * hit runs straight through, with no taken branch.  The range's last
-	 * byte lies end_off into the region: below size, and not past 2^64
-	 * (then its first byte is in too; a zero len's len - 1 is 2^64 - 1,
-	 * which wraps or reaches size). */
-	if (__builtin_expect(max_pieces &&
-			     !__builtin_add_overflow(addr - m->start, len - 1, &end_off) &&
-			     end_off < m->size, 1)) {
-		pieces[0].region = m->region;
-		pieces[0].len = len;
-		pieces[0].guest_phys_addr = from == VM_SPACE_GPA ? addr : addr + m->other;
-		pieces[0].userspace_addr = from == VM_SPACE_GPA ? addr + m->other : addr;
-		pieces[0].mmap_offset = addr + m->offset;
-		tr->npieces = 1;
-		return 0;
-	}
-	/* A current index and a valid range: straight to the index search,
-	 * without the slow path's checks again; in a small table, whose
-	 * index stays in cache, a range inside one region without a call. */
-	idx = umem->index[from];
-	if (idx && idx->generation == umem->generation && idx->disjoint &&
-	    len && len - 1 <= UINT64_MAX - addr) {
-		size_t up;
-
-		if (idx->n >= VM_FLAT_WALK_MIN)
-			return vm_umem_translate_index(umem, idx, from, addr, len, pieces,
-						       max_pieces, tr);
-		up = vm_flat_index_upper(idx, addr);
-		if (vm_umem_hit_one(umem, idx, from, up, addr, len, pieces, max_pieces, tr))
-			return 0;
-		return vm_umem_translate_at(umem, idx, from, addr, len, pieces, max_pieces,
-					    tr, up);
-	}
-	return vm_umem_translate_slow(umem, from, addr, len, pieces, max_pieces, tr);
 }
 
 static inline uint64_t vm_region_ulast(const struct vm_region *r)

@@ -31,7 +31,7 @@ static json_t *ring_addr_json(const struct vm_umem *umem, uint64_t uaddr)
 {
 	struct vm_piece p;
 	struct vm_translation tr;
-	int mapped = vm_umem_translate(umem, VM_SPACE_UADDR, uaddr, 1, &p, 1, &tr) == 0;
+	int mapped = vm_umem_translate(umem, NULL, VM_SPACE_UADDR, uaddr, 1, &p, 1, &tr) == 0;
 
 	return json_pack("{s:o, s:o}", "userspace_addr", vm_json_hex(uaddr),
 			 "guest_phys_addr", mapped ? vm_json_hex(p.guest_phys_addr)

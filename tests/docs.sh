@@ -19,12 +19,24 @@ for page in man/*.[15]; do
     [[ -z $out ]] && ok || bad "$page: $out"
 done
 
-# The command table in cli/main.c is the source of truth: --help must list
-# exactly its commands, in its order.
-cmds=$(sed -n '/^static const struct vmmap_cmd commands\[\]/,/^};/p' cli/main.c |
-       grep -o '^	{ "[a-z-]*"' | grep -o '[a-z-]*')
+# The command table in cli/commands.c is the source of truth: --help must list
+# exactly its commands (rows with CLI_LINE), in its order; its shell verbs
+# (CLI_SHELL alone) are each in vmmap-shell(1).
+table_rows() { # the names of the rows whose text holds $1
+    sed -n '/^static const struct vmmap_cmd commands\[\]/,/^};/p' cli/commands.c |
+        awk -v want="$1" '/^	{ "/ { if (row ~ want) print name; row = ""
+                                      name = $2; gsub(/[",]/, "", name) }
+                         { row = row $0 } END { if (row ~ want) print name }'
+}
+cmds=$(table_rows CLI_LINE)
+verbs=$(table_rows ',[[:space:]]*CLI_SHELL,')
+[[ -n $verbs ]] && ok || bad "no shell verbs found in cli/commands.c"
+for v in $verbs; do
+    grep -Eq "^\.(B|BR|BI) \"?$v\b" man/vmmap-shell.1 && ok ||
+        bad "shell verb $v is not in vmmap-shell(1)"
+done
 helped=$("$bin" --help | sed -n '/^Commands:/,/^$/p' | awk 'NR > 1 && NF { print $1 }')
-[[ -n $cmds ]] && ok || bad "no commands found in cli/main.c"
+[[ -n $cmds ]] && ok || bad "no commands found in cli/commands.c"
 [[ "$cmds" == "$helped" ]] && ok ||
     bad "vmmap --help lists [$(echo $helped)], the command table has [$(echo $cmds)]"
 for c in $cmds; do

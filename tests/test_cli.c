@@ -354,3 +354,100 @@ Test(cli, diff_json_fields)
 	free(out);
 	free(err);
 }
+
+/*
+ * translate answers in one schema: each object of the single queries'
+ * result is the --batch JSON line of the same query, but for "line"
+ * (issue 17: the batch lines had no last, region or error.message).
+ * Mapped, unmapped, too many pieces, and the uaddr space, with a region
+ * name that JSON must escape.
+ */
+static void same_schema(const char *file, const char *from, const char *max,
+			const char *const *queries, size_t nq)
+{
+	struct cli_case single = { .name = "single" }, batch = { .name = "batch" };
+	char qpath[128], *out, *bout, *err, *line;
+	json_t *doc, *res;
+	FILE *f;
+	int st;
+
+	snprintf(qpath, sizeof(qpath), "/tmp/vmmap-schema-%d.txt", (int)getpid());
+	f = fopen(qpath, "w");
+	cr_assert_not_null(f);
+	for (struct cli_case *c = &single; c; c = c == &single ? &batch : NULL) {
+		const char *head[] = { "-j", "translate", "--from", from, "--max-pieces", max,
+				       file };
+
+		for (size_t i = 0; i < 7; i++)
+			snprintf(c->args[c->argc++], sizeof(c->args[0]), "%s", head[i]);
+	}
+	for (size_t i = 0; i < nq; i++) {
+		snprintf(single.args[single.argc++], sizeof(single.args[0]), "%s", queries[i]);
+		fprintf(f, "%s\n", queries[i]);
+	}
+	cr_assert_eq(fclose(f), 0);
+	snprintf(batch.args[batch.argc++], sizeof(batch.args[0]), "--batch");
+	snprintf(batch.args[batch.argc++], sizeof(batch.args[0]), "%s", qpath);
+	st = run(&single, &out, &err);
+	cr_assert(st == 0 || st == 1, "%s", err);
+	free(err);
+	st = run(&batch, &bout, &err);
+	cr_assert(st == 0 || st == 1, "%s", err);
+	free(err);
+	unlink(qpath);
+	doc = json_loads(out, 0, NULL);
+	cr_assert_not_null(doc, "%s", out);
+	res = json_object_get(doc, "result");
+	cr_assert_eq(json_array_size(res), nq);
+	line = strtok(bout, "\n");
+	for (size_t i = 0; i < nq; i++, line = strtok(NULL, "\n")) {
+		json_t *b;
+
+		cr_assert_not_null(line, "batch gave %zu lines, want %zu", i, nq);
+		b = json_loads(line, 0, NULL);
+		cr_assert_not_null(b, "not JSON: %s", line);
+		cr_assert_eq(json_integer_value(json_object_get(b, "line")), (json_int_t)i + 1);
+		json_object_del(b, "line");
+		cr_assert(json_equal(b, json_array_get(res, i)), "query %s:\n batch  %s\n single %s",
+			  queries[i], line, json_dumps(json_array_get(res, i), JSON_COMPACT));
+		json_decref(b);
+	}
+	json_decref(doc);
+	free(out);
+	free(bout);
+}
+
+Test(cli, translate_single_and_batch_json_share_one_schema)
+{
+	static const char *const q35[] = { "0x1000", "0x9fff0+0x30000", "0x100000000+2G",
+					   "0x7ffffff0+0x20" };
+	static const char *const uaddr[] = { "0x7f4a3c09fff0+0x20", "0x10" };
+	static const char *const escaped[] = { "0x1000", "0x7fff0+0x20", "0x200000" };
+
+	same_schema("fixtures/qemu-q35-4g.json", "gpa", "1024", q35, 4);
+	same_schema("fixtures/qemu-q35-4g.json", "gpa", "1", q35, 4);
+	same_schema("fixtures/qemu-pc-128m.json", "uaddr", "8", uaddr, 2);
+	same_schema("fixtures/hostile-names.json", "gpa", "8", escaped, 3);
+}
+
+/* A region name longer escaped than --batch's buffer for a line: the line
+ * is written whole (the buffer grows to the name), in the one schema. */
+Test(cli, translate_batch_json_with_a_name_longer_than_the_line_buffer)
+{
+	static const char *const q[] = { "0x1000", "0x2000+0x1000" };
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/tmp/vmmap-longname-%d.json", (int)getpid());
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("{\"vmmap\": 1, \"memory\": {\"regions\": [{\"guest_phys_addr\": \"0x0\", "
+	      "\"memory_size\": \"0x10000\", \"userspace_addr\": \"0x7f0000000000\", "
+	      "\"mmap_offset\": \"0x0\", \"name\": \"", f);
+	for (int i = 0; i < 40000; i++) /* 6 bytes each as JSON output */
+		fputs("\\u0001", f);
+	fputs("\"}]}}\n", f);
+	cr_assert_eq(fclose(f), 0);
+	same_schema(path, "gpa", "1", q, 2);
+	unlink(path);
+}

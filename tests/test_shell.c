@@ -193,6 +193,49 @@ Test(shell, prompt_completion_ctrl_c_and_history)
 	cr_assert_eq(pty_wait(&p), 0);
 }
 
+/*
+ * Completion comes from the command table: the values of an option (a list
+ * of choices per option), given by its long or its short name, the
+ * arguments of a verb at their position, a verb's options, help's
+ * commands and verbs (issue 17).
+ */
+Test(shell, completion_of_option_values_and_arguments_from_the_table)
+{
+	struct pty_proc p;
+	size_t m;
+	const char *envv[] = { "VMMAP_HISTFILE=", NULL };
+
+	pty_start(&p, envv, "fixtures/pc-iobus.json");
+	pty_expect(&p, 0, "vmmap> ");
+	m = pty_type(&p, "translate --from u\t");
+	pty_expect(&p, m, "addr ");
+	m = pty_type(&p, "\x03validate --profile vhost-user-s\t");
+	pty_expect(&p, m, "lots ");
+	m = pty_type(&p, "\x03validate -P kv\t");
+	pty_expect(&p, m, "m ");
+	/* A value is not an argument: the position after it is the first. */
+	m = pty_type(&p, "\x03lookup -j mm\t");
+	pty_expect(&p, m, "io ");
+	m = pty_type(&p, "\x03" "device re\t");
+	pty_expect(&p, m, "move ");
+	m = pty_type(&p, "fast\t");
+	pty_expect(&p, m, "-mmio ");
+	/* device remove BUS NAME: the names on that bus. */
+	m = pty_type(&p, "\x03" "device remove pio kvm-pit-s\t");
+	pty_expect(&p, m, "peaker ");
+	m = pty_type(&p, "\x03" "device add mmio 0x0 4 x io\t");
+	pty_expect(&p, m, "eventfd ");
+	m = pty_type(&p, "\x03save --f\t");
+	pty_expect(&p, m, "orce ");
+	m = pty_type(&p, "\x03help unl\t");
+	pty_expect(&p, m, "oad ");
+	m = pty_type(&p, "\r");
+	pty_expect(&p, m, "Usage: unload [OPTION...] NAME");
+	pty_expect(&p, m, "vmmap> ");
+	pty_type(&p, "quit\r");
+	cr_assert_eq(pty_wait(&p), 0);
+}
+
 Test(shell, history_in_xdg_state_home_with_a_private_directory)
 {
 	char state[128], env[160], path[192];

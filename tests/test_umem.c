@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flatindex.h" /* white-box: the derived index */
 #include "umem.h"
 
 static struct vm_umem umem;
@@ -41,10 +42,11 @@ static struct vm_umem_node *add(uint64_t gpa, uint64_t size, uint64_t uaddr,
 #define MAXP 64
 static struct vm_piece pieces[MAXP];
 static struct vm_translation tr;
+static struct vm_umem_last rec; /* the tests' record of their lookups */
 
 static int tr_gpa(uint64_t addr, uint64_t len, size_t max)
 {
-	return vm_umem_translate(&umem, VM_SPACE_GPA, addr, len, pieces, max, &tr);
+	return vm_umem_translate(&umem, &rec, VM_SPACE_GPA, addr, len, pieces, max, &tr);
 }
 
 /* Whether the guest-physical flat index is built and current. */
@@ -197,14 +199,14 @@ Test(umem, reverse_translation_from_user_addresses)
 {
 	add(0x0, 0xa0000, 0x7f0000000000, 0, "low");
 	add(0x100000000, 0x80000000, 0x7f0080000000, 0x80000000, "high");
-	cr_assert_eq(vm_umem_translate(&umem, VM_SPACE_UADDR, 0x7f0080001000, 0x40,
+	cr_assert_eq(vm_umem_translate(&umem, &rec, VM_SPACE_UADDR, 0x7f0080001000, 0x40,
 				       pieces, MAXP, &tr), 0);
 	cr_assert_eq(tr.npieces, 1);
 	cr_assert_eq(pieces[0].guest_phys_addr, 0x100001000);
 	cr_assert_eq(pieces[0].userspace_addr, 0x7f0080001000);
 	cr_assert_eq(pieces[0].mmap_offset, 0x80001000);
 	/* The user range between the two mappings is a hole in uaddr space. */
-	cr_assert_eq(vm_umem_translate(&umem, VM_SPACE_UADDR, 0x7f00000a0000, 1,
+	cr_assert_eq(vm_umem_translate(&umem, &rec, VM_SPACE_UADDR, 0x7f00000a0000, 1,
 				       pieces, MAXP, &tr), -EFAULT);
 	cr_assert_eq(tr.fault_addr, 0x7f00000a0000);
 	cr_assert_eq(tr.hole_last, 0x7f007fffffff);
@@ -231,11 +233,11 @@ Test(umem, last_hit_record_matches_the_search)
 		/* Enough lookups to build the index; then the same range again
 		 * is a hit in the record. */
 		for (int i = 0; i < 10; i++)
-			cr_assert_eq(vm_umem_translate(&umem, sp, base + 0x10, 8, pieces,
+			cr_assert_eq(vm_umem_translate(&umem, &rec, sp, base + 0x10, 8, pieces,
 						       MAXP, &tr), 0);
 		cr_assert_not_null(umem.index[sp]);
-		cr_assert_eq(umem.mru[sp].size, 0x3000, "space %d", s);
-		cr_assert_eq(vm_umem_translate(&umem, sp, base + 0x2ff0, 0x10, pieces,
+		cr_assert_eq(rec.space[sp].size, 0x3000, "space %d", s);
+		cr_assert_eq(vm_umem_translate(&umem, &rec, sp, base + 0x2ff0, 0x10, pieces,
 					       MAXP, &tr), 0);
 		cr_assert_eq(tr.npieces, 1);
 		cr_assert_str_eq(pieces[0].region->name, "a");
@@ -244,17 +246,17 @@ Test(umem, last_hit_record_matches_the_search)
 		cr_assert_eq(pieces[0].mmap_offset, 0xabeff0);
 		cr_assert_eq(pieces[0].len, 0x10);
 		/* One byte more runs into the hole after the region. */
-		cr_assert_eq(vm_umem_translate(&umem, sp, base + 0x2ff0, 0x11, pieces,
+		cr_assert_eq(vm_umem_translate(&umem, &rec, sp, base + 0x2ff0, 0x11, pieces,
 					       MAXP, &tr), -EFAULT);
 		cr_assert_eq(tr.fault_addr, base + 0x3000);
-		cr_assert_eq(vm_umem_translate(&umem, sp, base, 0, pieces, MAXP, &tr),
+		cr_assert_eq(vm_umem_translate(&umem, &rec, sp, base, 0, pieces, MAXP, &tr),
 			     -EINVAL);
-		cr_assert_eq(vm_umem_translate(&umem, sp, base - 1, 1, pieces, MAXP, &tr),
+		cr_assert_eq(vm_umem_translate(&umem, &rec, sp, base - 1, 1, pieces, MAXP, &tr),
 			     -EFAULT);
 	}
 	/* The record holds a's region; replacing a clears it. */
 	cr_assert_eq(tr_gpa(0x1010, 8, MAXP), 0);
-	cr_assert_eq(umem.mru[VM_SPACE_GPA].region, &a->region);
+	cr_assert_eq(rec.space[VM_SPACE_GPA].region, &a->region);
 	vm_umem_remove(&umem, a);
 	add(0x1000, 0x3000, 0x7f0000090000, 0, "a2");
 	cr_assert_eq(tr_gpa(0x1010, 8, MAXP), 0);
@@ -262,14 +264,14 @@ Test(umem, last_hit_record_matches_the_search)
 	cr_assert_eq(pieces[0].userspace_addr, 0x7f0000090010);
 	/* a's user range is a hole now, though the user-address record
 	 * held it too. */
-	cr_assert_eq(vm_umem_translate(&umem, VM_SPACE_UADDR, 0x7f0000010010, 8, pieces,
+	cr_assert_eq(vm_umem_translate(&umem, &rec, VM_SPACE_UADDR, 0x7f0000010010, 8, pieces,
 				       MAXP, &tr), -EFAULT);
 	vm_umem_clean(&umem);
 	vm_umem_init(&umem);
 	add(0, UINT64_MAX, 0, 7, "all");
 	for (int i = 0; i < 10; i++)
 		cr_assert_eq(tr_gpa(0x1000, 1, MAXP), 0);
-	cr_assert_eq(umem.mru[VM_SPACE_GPA].size, UINT64_MAX);
+	cr_assert_eq(rec.space[VM_SPACE_GPA].size, UINT64_MAX);
 	cr_assert_eq(tr_gpa(0, 0, MAXP), -EINVAL, "a zero len at the start of the record");
 	cr_assert_eq(tr_gpa(0x5000, 0, MAXP), -EINVAL);
 	cr_assert_eq(tr_gpa(UINT64_MAX - 1, 1, MAXP), 0);
@@ -284,7 +286,7 @@ Test(umem, user_address_aliases_resolve_to_first_inserted)
 {
 	add(0x1000, 0x1000, 0x500000, 0, "first");
 	add(0x9000, 0x1000, 0x500000, 0, "alias");
-	cr_assert_eq(vm_umem_translate(&umem, VM_SPACE_UADDR, 0x500800, 1, pieces,
+	cr_assert_eq(vm_umem_translate(&umem, &rec, VM_SPACE_UADDR, 0x500800, 1, pieces,
 				       MAXP, &tr), 0);
 	cr_assert_str_eq(pieces[0].region->name, "first");
 	cr_assert_eq(pieces[0].guest_phys_addr, 0x1800);
@@ -595,7 +597,7 @@ Test(umem, flat_index_search_against_binary_search)
 			}
 			/* Only a hint, but it reads the same nodes: under ASan
 			 * a wrong node index is an error here. */
-			vm_flat_index_prefetch(&idx, q, 4);
+			vm_flat_index_prefetch(&idx, q, 4, i & 1);
 		}
 		vm_flat_index_free(&idx);
 		free(node);
@@ -663,7 +665,7 @@ Test(umem, index_waits_until_lookups_pay_for_it)
 
 	uint64_t hint = 0x2000;
 
-	vm_umem_prefetch(&umem, VM_SPACE_GPA, &hint, 1);
+	vm_umem_prefetch(&umem, VM_SPACE_GPA, &hint, 1, true);
 	cr_assert(index_current(), "a prefetch hint builds the index");
 	cr_assert_eq(tr_gpa((uint64_t)N * 0x2000 + 5, 1, MAXP), 0);
 	cr_assert_str_eq(pieces[0].region->name, "new");
@@ -707,7 +709,7 @@ Test(umem, user_address_tree_is_built_on_first_use)
 		cr_assert_eq(tr_gpa(0x1800, 1, MAXP), 0);
 	cr_assert_not(umem.uaddr_built, "a guest-physical lookup built it");
 	cr_assert_null(b->uaddr);
-	cr_assert_eq(vm_umem_translate(&umem, VM_SPACE_UADDR, 0x40010, 1, pieces, MAXP, &tr), 0);
+	cr_assert_eq(vm_umem_translate(&umem, &rec, VM_SPACE_UADDR, 0x40010, 1, pieces, MAXP, &tr), 0);
 	cr_assert(umem.uaddr_built);
 	cr_assert_eq(pieces[0].guest_phys_addr, 0x1010);
 	cr_assert_null(vm_itree_check(&umem.uaddr_tree));
@@ -716,7 +718,7 @@ Test(umem, user_address_tree_is_built_on_first_use)
 	c = add(0x2000, 0x1000, 0x30000, 0, "c"); /* after: a lone node */
 	cr_assert_not_null(c->uaddr);
 	cr_assert_eq(umem.uaddr_tree.count, 3);
-	cr_assert_eq(vm_umem_translate(&umem, VM_SPACE_UADDR, 0x30ff0, 0x20, pieces, MAXP, &tr),
+	cr_assert_eq(vm_umem_translate(&umem, &rec, VM_SPACE_UADDR, 0x30ff0, 0x20, pieces, MAXP, &tr),
 		     -EFAULT, "0x31000 is not mapped");
 	cr_assert_eq(tr.npieces, 1);
 	cr_assert_str_eq(pieces[0].region->name, "c");
@@ -727,9 +729,9 @@ Test(umem, user_address_tree_is_built_on_first_use)
 	vm_umem_remove(&umem, c); /* the lone one */
 	cr_assert_null(vm_itree_check(&umem.uaddr_tree));
 	cr_assert_eq(umem.uaddr_tree.count, 1);
-	cr_assert_eq(vm_umem_translate(&umem, VM_SPACE_UADDR, 0x40010, 1, pieces, MAXP, &tr),
+	cr_assert_eq(vm_umem_translate(&umem, &rec, VM_SPACE_UADDR, 0x40010, 1, pieces, MAXP, &tr),
 		     -EFAULT);
-	cr_assert_eq(vm_umem_translate(&umem, VM_SPACE_UADDR, 0x50010, 1, pieces, MAXP, &tr), 0);
+	cr_assert_eq(vm_umem_translate(&umem, &rec, VM_SPACE_UADDR, 0x50010, 1, pieces, MAXP, &tr), 0);
 	cr_assert_str_eq(pieces[0].region->name, "a");
 }
 
@@ -773,7 +775,7 @@ Test(umem, big_table_walk_against_model)
 			for (size_t h = 5; h < sizeof(hint) / sizeof(hint[0]); h++)
 				hint[h] = (x >> (h % 16)) % (at + 0x10000);
 			vm_umem_prefetch(&umem, VM_SPACE_GPA, hint, (size_t)(q / 7) %
-					 (sizeof(hint) / sizeof(hint[0]) + 1));
+					 (sizeof(hint) / sizeof(hint[0]) + 1), q & 8);
 		}
 		rc = tr_gpa(addr, len, MAXP);
 		lastq = addr + len - 1;
@@ -816,4 +818,40 @@ Test(umem, big_table_walk_against_model)
 		cr_assert_eq(tr.npieces, k, "query %d", q);
 	}
 	cr_assert(umem.index[VM_SPACE_GPA] && umem.index[VM_SPACE_GPA]->n == N);
+}
+
+/*
+ * A bulk load is a change of the table: what lookups of the empty table
+ * built or recorded (its flat index, a caller's record) is stale after it.
+ * Before, the empty table's index (no regions: not disjoint) stayed
+ * current, so the loaded table never got one and every lookup searched
+ * the tree.
+ */
+Test(umem, a_bulk_load_makes_what_the_empty_table_built_stale)
+{
+	struct vm_region r = { .guest_phys_addr = 0x1000, .memory_size = 0x1000,
+			       .userspace_addr = 0x7f0000000000 };
+
+	for (int i = 0; i < 10; i++)
+		cr_assert_eq(tr_gpa(0x1000, 1, MAXP), -EFAULT);
+	cr_assert(index_current(), "the empty table's index was built");
+	vm_umem_bulk_begin(&umem);
+	cr_assert_not_null(vm_umem_bulk_add(&umem, &r));
+	cr_assert_eq(vm_umem_bulk_end(&umem), 0);
+	for (int i = 0; i < 10; i++)
+		cr_assert_eq(tr_gpa(0x1000 + (uint64_t)i, 1, MAXP), 0);
+	cr_assert_eq(pieces[0].userspace_addr, 0x7f0000000009);
+	cr_assert(index_current());
+	cr_assert(umem.index[VM_SPACE_GPA]->disjoint, "the loaded table has its index");
+	/* Two tables never share a generation: a record of one is stale for
+	 * the other. */
+	{
+		struct vm_umem other;
+
+		vm_umem_init(&other);
+		cr_assert_neq(other.generation, umem.generation);
+		cr_assert_eq(vm_umem_translate(&other, &rec, VM_SPACE_GPA, 0x1000, 1, pieces,
+					       MAXP, &tr), -EFAULT);
+		vm_umem_clean(&other);
+	}
 }

@@ -105,6 +105,10 @@ def main():
          [vmmap, "translate", "--batch", f("q509.txt"), f("t509.json")], repeats),
         ("batch 1M queries, 509 regions: python",
          py + [f("t509.json"), f("q509.txt")], repeats),
+        ("batch -j 1M queries, 1M regions: vmmap",
+         [vmmap, "-j", "translate", "--batch", f("q1m.txt"), f("big.json")], repeats),
+        ("batch -j 1M queries, 509 regions: vmmap",
+         [vmmap, "-j", "translate", "--batch", f("q509.txt"), f("t509.json")], repeats),
     ]
     res = {}
     print("%-46s %10s %10s" % ("", "wall ms", "peak MiB"))

@@ -45,10 +45,10 @@ static void check_table(const struct vm_table *t, unsigned flags)
 
 		/* The lowest-starting covering region answers: n, or one that
 		 * overlaps it and starts no later. */
-		CHECK(vm_umem_translate(u, VM_SPACE_GPA, r->guest_phys_addr, 1, &p, 1, &tr) == 0);
+		CHECK(vm_umem_translate(u, NULL, VM_SPACE_GPA, r->guest_phys_addr, 1, &p, 1, &tr) == 0);
 		CHECK(p.region->guest_phys_addr <= r->guest_phys_addr);
-		CHECK(vm_umem_translate(u, VM_SPACE_GPA, vm_region_last(r), 1, &p, 1, &tr) == 0);
-		CHECK(vm_umem_translate(u, VM_SPACE_UADDR, r->userspace_addr, 1, &p, 1, &tr) == 0);
+		CHECK(vm_umem_translate(u, NULL, VM_SPACE_GPA, vm_region_last(r), 1, &p, 1, &tr) == 0);
+		CHECK(vm_umem_translate(u, NULL, VM_SPACE_UADDR, r->userspace_addr, 1, &p, 1, &tr) == 0);
 	}
 	/* What show -j writes loads back to the same document. */
 	vm_table_init(&again);
