@@ -47,7 +47,7 @@ struct vm_flat_index {
 	struct vm_flat_entry {
 		uint64_t start, last;
 		/* The region's address in the other space, its mmap_offset
-		 * and the region itself (filled by the owner, see umem.c), so
+		 * and the region itself (filled by the owner, see umem_lookup.c), so
 		 * that a lookup never touches the tree nodes.  The build puts
 		 * the tree node in owner. */
 		uint64_t other, offset;
@@ -126,7 +126,7 @@ static inline size_t vm_flat_leaf_upper(const struct vm_flat_index *idx, uint64_
 /*
  * From this many regions on, the index is too big for the caches: it is
  * searched through the tree (below, by vm_flat_leaf_upper), a miss of the
- * last hit first tries the region after it (see umem.c), and
+ * last hit first tries the region after it (see umem_lookup.c), and
  * vm_flat_index_prefetch is worth its work.
  */
 #define VM_FLAT_WALK_MIN 4096

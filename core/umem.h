@@ -77,8 +77,8 @@ struct vm_umem {
 	/* Lookup indexes derived from the trees, per space, rebuilt lazily
 	 * when generation has moved on (see flatindex.h), once a caller's
 	 * lookups through the tree have cost about what building one costs
-	 * (see umem.c).  Derived data: built on demand through a const table,
-	 * like the user-address tree. */
+	 * (see umem_lookup.c).  Derived data: built on demand through a
+	 * const table, like the user-address tree. */
 	struct vm_flat_index *index[2];
 	struct vm_umem_slab *slabs;
 	/* The user-address nodes made at once when that tree was built. */

@@ -1,5 +1,5 @@
 /*
- * umem.c's lookup internals (private to it): the last-hit record of a
+ * umem_lookup.c's internals (private to it): the last-hit record of a
  * caller (struct vm_umem_last) and the flat index's one-piece answers,
  * inlined into translate's fast path.
  */
