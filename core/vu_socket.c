@@ -173,6 +173,13 @@ int vu_conn_init(struct vu_conn *c, int fd)
 	return c->m ? 0 : -ENOMEM;
 }
 
+static void drop_out_fds(struct vu_conn *c)
+{
+	for (size_t i = 0; i < c->out_nfds; i++)
+		close(c->out_fds[i]);
+	c->out_nfds = 0;
+}
+
 void vu_conn_drop_fds(struct vu_conn *c)
 {
 	for (size_t i = 0; i < c->nfds; i++)
@@ -183,6 +190,7 @@ void vu_conn_drop_fds(struct vu_conn *c)
 void vu_conn_close(struct vu_conn *c)
 {
 	vu_conn_drop_fds(c);
+	drop_out_fds(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -338,11 +346,42 @@ void vu_conn_partial(const struct vu_conn *c, char *why, size_t whylen,
 		 vu_request_label(c->m->request));
 }
 
+/* Sends from c->out_off on; the descriptors still held go with this part
+ * (the first: none of the message has gone yet). */
+static ssize_t send_part(struct vu_conn *c)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * VU_MAX_FDS)];
+	} ctl;
+	struct iovec iov = {
+		.iov_base = c->out + c->out_off, .iov_len = c->out_len - c->out_off,
+	};
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+
+	if (c->out_nfds) {
+		struct cmsghdr *cm;
+
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * c->out_nfds);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * c->out_nfds);
+		memcpy(CMSG_DATA(cm), c->out_fds, sizeof(int) * c->out_nfds);
+	}
+	n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n > 0)
+		drop_out_fds(c); /* the peer holds them now */
+	return n;
+}
+
 int vu_conn_flush(struct vu_conn *c, uint64_t now_ns)
 {
 	while (c->out_off < c->out_len) {
-		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = send_part(c);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -352,10 +391,13 @@ int vu_conn_flush(struct vu_conn *c, uint64_t now_ns)
 			return 0;
 		}
 		if (n < 0) {
+			int e = errno;
+
+			drop_out_fds(c);
 			c->out_off = c->out_len = 0;
 			c->out_since_ns = 0;
 			c->peer_gone = true;
-			return -errno;
+			return -e;
 		}
 		c->out_off += (size_t)n;
 	}
@@ -364,15 +406,32 @@ int vu_conn_flush(struct vu_conn *c, uint64_t now_ns)
 	return 0;
 }
 
-int vu_conn_send(struct vu_conn *c, const struct vu_reply *r, uint64_t now_ns)
+int vu_conn_send_msg(struct vu_conn *c, const void *buf, size_t len, const int *fds,
+		     size_t nfds, uint64_t now_ns)
 {
-	if (!r->len)
-		return 0;
+	int rc = 0;
+
 	if (c->peer_gone)
-		return -EPIPE;
-	/* One reply at a time: the caller reads no message while one waits. */
-	memcpy(c->out, r->buf, r->len);
-	c->out_len = r->len;
+		rc = -EPIPE;
+	else if (vu_conn_pending(c))
+		rc = -EBUSY;
+	else if (len > sizeof(c->out) || nfds > VU_MAX_FDS)
+		rc = -EMSGSIZE;
+	if (rc) {
+		for (size_t i = 0; i < nfds; i++)
+			close(fds[i]);
+		return rc;
+	}
+	memcpy(c->out, buf, len);
+	if (nfds)
+		memcpy(c->out_fds, fds, nfds * sizeof(*fds));
+	c->out_nfds = nfds;
+	c->out_len = len;
 	c->out_off = 0;
 	return vu_conn_flush(c, now_ns);
+}
+
+int vu_conn_send(struct vu_conn *c, const struct vu_reply *r, uint64_t now_ns)
+{
+	return r->len ? vu_conn_send_msg(c, r->buf, r->len, NULL, 0, now_ns) : 0;
 }

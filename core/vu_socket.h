@@ -63,9 +63,13 @@ struct vu_conn {
 	int fds[VU_MAX_FDS];   /* the descriptors that came with it */
 	size_t nfds;
 	uint64_t started_ns;   /* when its first byte came; 0 between messages */
-	/* A reply that the peer has not taken yet. */
-	uint8_t out[VHOST_USER_HDR_SIZE + 64];
+	/* A message (a reply, or one forwarded) that the peer has not taken
+	 * yet, and the descriptors that go with its first byte (owned until
+	 * they are sent). */
+	uint8_t out[VHOST_USER_HDR_SIZE + VU_MAX_PAYLOAD];
 	size_t out_len, out_off;
+	int out_fds[VU_MAX_FDS];
+	size_t out_nfds;
 	uint64_t out_since_ns; /* when the send first found the socket full */
 	bool peer_gone;        /* sending failed (EPIPE): read what is left */
 };
@@ -97,11 +101,19 @@ void vu_conn_partial(const struct vu_conn *c, char *why, size_t whylen,
 		     uint32_t *request);
 
 /*
- * Queues a reply and sends what the socket takes now.  Returns 0 (sent, or
- * the rest pending: c->out_len > c->out_off, wait for POLLOUT and call
- * vu_conn_flush), or -errno (-EPIPE, -ECONNRESET: the peer is gone; the
- * caller may still read what it sent before).
+ * Queues one message, the bytes of its header and payload (len at most
+ * VHOST_USER_HDR_SIZE + VU_MAX_PAYLOAD), with nfds descriptors, which the
+ * connection owns from here: they go in SCM_RIGHTS with the message's
+ * first byte and are closed once sent (or when sending fails, or the
+ * connection closes).  Sends what the socket takes now.  One message at a
+ * time: -EBUSY while one is pending (the descriptors are closed).  Returns
+ * 0 (sent, or the rest pending: wait for POLLOUT and call vu_conn_flush),
+ * or -errno (-EPIPE, -ECONNRESET: the peer is gone; the caller may still
+ * read what it sent before).
  */
+int vu_conn_send_msg(struct vu_conn *c, const void *buf, size_t len, const int *fds,
+		     size_t nfds, uint64_t now_ns);
+/* The same for a reply of vmmap's own, with no descriptors. */
 int vu_conn_send(struct vu_conn *c, const struct vu_reply *r, uint64_t now_ns);
 int vu_conn_flush(struct vu_conn *c, uint64_t now_ns);
 static inline bool vu_conn_pending(const struct vu_conn *c)
