@@ -135,6 +135,7 @@ int cli_argp_parse(struct vmmap_ctx *ctx, const struct argp *argp, int argc,
 		return e ? VMMAP_HELP_SHOWN : 0;
 	}
 	if (text) {
+		const struct vmmap_cmd *cmd = ctx->cmd ? vmmap_command(ctx->cmd) : NULL;
 		char *msg = text, *nl = strchr(text, '\n');
 
 		if (nl)
@@ -144,7 +145,9 @@ int cli_argp_parse(struct vmmap_ctx *ctx, const struct argp *argp, int argc,
 			msg += plen + 2;
 		else if (!strncmp(msg, base, blen) && !strncmp(msg + blen, ": ", 2))
 			msg += blen + 2;
-		if (ctx->cmd)
+		if (cmd && !(cmd->where & CLI_LINE)) /* a shell verb */
+			cli_error(ctx, "usage", "%s (try 'help %s')", msg, ctx->cmd);
+		else if (ctx->cmd)
 			cli_error(ctx, "usage", "%s (try 'vmmap %s --help')", msg, ctx->cmd);
 		else
 			cli_error(ctx, "usage", "%s (try 'vmmap --help')", msg);
