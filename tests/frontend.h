@@ -7,6 +7,9 @@
 #define VMMAP_TEST_FRONTEND_H
 
 #include <criterion/criterion.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <jansson.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -106,6 +109,50 @@ static inline void scratch_remove(const char *dir)
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd))
 		fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+/* How many descriptors process pid has open. */
+static inline size_t count_fds(pid_t pid)
+{
+	char path[64];
+	size_t n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	cr_assert_not_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n - 2; /* . and .. */
+}
+
+/* The value at a dotted path such as "capture.timeline.3.request". */
+static inline json_t *jget(json_t *o, const char *path)
+{
+	char buf[128], *save, *tok;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (tok = strtok_r(buf, ".", &save); tok; tok = strtok_r(NULL, ".", &save))
+		o = isdigit((unsigned char)tok[0]) ? json_array_get(o, (size_t)atoi(tok))
+						   : json_object_get(o, tok);
+	return o;
+}
+
+static inline const char *jstr(json_t *o, const char *path)
+{
+	json_t *v = jget(o, path);
+
+	cr_assert(json_is_string(v), "%s is not a string", path);
+	return json_string_value(v);
+}
+
+static inline json_int_t jint(json_t *o, const char *path)
+{
+	json_t *v = jget(o, path);
+
+	cr_assert(json_is_integer(v), "%s is not an integer", path);
+	return json_integer_value(v);
 }
 
 #define REPLY_ACK (1u << 3)

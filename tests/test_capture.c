@@ -84,22 +84,6 @@ static int wait_status(pid_t pid)
 	return WEXITSTATUS(st);
 }
 
-static size_t count_fds(pid_t pid)
-{
-	char path[64];
-	size_t n = 0;
-	FILE *p;
-	char line[256];
-
-	snprintf(path, sizeof(path), "ls /proc/%d/fd", (int)pid);
-	p = popen(path, "r");
-	cr_assert_not_null(p);
-	while (fgets(line, sizeof(line), p))
-		n++;
-	pclose(p);
-	return n;
-}
-
 static json_t *load_output(void)
 {
 	json_error_t e;
@@ -107,34 +91,6 @@ static json_t *load_output(void)
 
 	cr_assert_not_null(doc, "%s: %s", out_path, e.text);
 	return doc;
-}
-
-/* The value at a dotted path such as "capture.timeline.3.request". */
-static json_t *jget(json_t *o, const char *path)
-{
-	char buf[128], *save, *tok;
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (tok = strtok_r(buf, ".", &save); tok; tok = strtok_r(NULL, ".", &save))
-		o = isdigit((unsigned char)tok[0]) ? json_array_get(o, (size_t)atoi(tok))
-						   : json_object_get(o, tok);
-	return o;
-}
-
-static const char *jstr(json_t *o, const char *path)
-{
-	json_t *v = jget(o, path);
-
-	cr_assert(json_is_string(v), "%s is not a string", path);
-	return json_string_value(v);
-}
-
-static json_int_t jint(json_t *o, const char *path)
-{
-	json_t *v = jget(o, path);
-
-	cr_assert(json_is_integer(v), "%s is not an integer", path);
-	return json_integer_value(v);
 }
 
 Test(capture, add_rem_mem_reg_path_like_qemu)

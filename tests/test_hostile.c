@@ -80,21 +80,6 @@ static int finish(void)
 	return WEXITSTATUS(st);
 }
 
-static size_t count_fds(void)
-{
-	char path[64];
-	size_t n = 0;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)vm);
-	d = opendir(path);
-	cr_assert_not_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n - 2; /* . and .. */
-}
-
 /*
  * vmmap's fd count once it is back to base, or what it is after 2 s.  The
  * output file appears at its rename, and vmmap then holds the directory
@@ -103,11 +88,11 @@ static size_t count_fds(void)
  */
 static size_t settled_fds(size_t base)
 {
-	size_t n = count_fds();
+	size_t n = count_fds(vm);
 
 	for (int i = 0; i < 200 && n != base; i++) {
 		usleep(10000);
-		n = count_fds();
+		n = count_fds(vm);
 	}
 	return n;
 }
@@ -185,7 +170,7 @@ static void run_hostile(void (*hostile)(void), const char *end, const char *prob
 
 	start("--sessions", "2", "-o", out_path, NULL);
 	usleep(50000); /* vmmap is in poll() on its socket */
-	base = count_fds();
+	base = count_fds(vm);
 	hostile();
 	doc = wait_session(1);
 	cr_assert_str_eq(end_of(doc), end, "end %s, want %s", end_of(doc), end);
@@ -620,7 +605,7 @@ Test(hostile, connect_cycles_and_malformed_sessions_leave_fds_and_rss_flat,
 	for (int i = 0; i < 50; i++)
 		malformed_session(i);
 	probe(&p);
-	fds_warm = count_fds();
+	fds_warm = count_fds(vm);
 	rss_warm = rss_kib();
 	close(p);
 
@@ -629,7 +614,7 @@ Test(hostile, connect_cycles_and_malformed_sessions_leave_fds_and_rss_flat,
 	for (int i = 0; i < 1000; i++)
 		malformed_session(i);
 	probe(&p);
-	fds_end = count_fds();
+	fds_end = count_fds(vm);
 	rss_end = rss_kib();
 	close(p);
 
