@@ -336,6 +336,7 @@ uint64_t cli_now_ns(void);
 struct capture_args {
 	struct vmmap_ctx *ctx;
 	const char *listen, *connect, *output, *record, *replay;
+	const char *forward, *forward_listen;
 	const char *timeout, *updates, *max_slots, *sessions;
 	bool no_mem_slots, follow, keep;
 	const char *extra;

@@ -25,6 +25,7 @@
 enum {
 	OPT_LISTEN = 1000, OPT_CONNECT, OPT_TIMEOUT, OPT_UPDATES, OPT_NO_MEM_SLOTS,
 	OPT_MAX_SLOTS, OPT_FOLLOW, OPT_KEEP, OPT_SESSIONS, OPT_RECORD, OPT_REPLAY,
+	OPT_FORWARD, OPT_FORWARD_LISTEN,
 };
 
 
@@ -34,6 +35,12 @@ static const struct argp_option capture_options[] = {
 	  "(QEMU's chardev socket without server=on, DPDK virtio-user's default)", 0 },
 	{ "connect", OPT_CONNECT, "PATH", 0,
 	  "Connect to a frontend listening at PATH (QEMU server=on, DPDK server=1)", 0 },
+	{ "forward", OPT_FORWARD, "BACKEND", 0,
+	  "Stand between the frontend and its real backend listening at BACKEND: "
+	  "forward every message both ways unchanged and record the exchange", 0 },
+	{ "forward-listen", OPT_FORWARD_LISTEN, "BPATH", 0,
+	  "The same with a backend that connects as a client: create the socket "
+	  "BPATH and wait for it (OVS's dpdkvhostuserclient)", 0 },
 	{ "output", 'o', "FILE", 0,
 	  "Write the capture to FILE (atomically) instead of standard output", 0 },
 	{ "timeout", OPT_TIMEOUT, "SECONDS", 0, "Stop after SECONDS", 0 },
@@ -64,6 +71,8 @@ static error_t capture_parse(int key, char *arg, struct argp_state *state)
 	switch (key) {
 	case OPT_LISTEN: a->listen = arg; return 0;
 	case OPT_CONNECT: a->connect = arg; return 0;
+	case OPT_FORWARD: a->forward = arg; return 0;
+	case OPT_FORWARD_LISTEN: a->forward_listen = arg; return 0;
 	case 'o': a->output = arg; return 0;
 	case OPT_TIMEOUT: a->timeout = arg; return 0;
 	case OPT_UPDATES: a->updates = arg; return 0;
@@ -86,19 +95,26 @@ static error_t capture_parse(int key, char *arg, struct argp_state *state)
 const struct argp cmd_capture_argp = {
 	.options = capture_options,
 	.parser = capture_parse,
-	.args_doc = "--listen PATH | --connect PATH | --replay FILE",
+	.args_doc = "--listen PATH | --connect PATH | --replay FILE\n"
+		    "--listen PATH | --connect PATH  --forward BACKEND | --forward-listen BPATH",
 	.doc = "Act as a vhost-user backend and record the memory table a frontend "
 	       "(QEMU, DPDK virtio-user) sends: SET_MEM_TABLE, ADD_MEM_REG and "
 	       "REM_MEM_REG, the ring addresses, the negotiated features, and every "
-	       "protocol violation.  The output is a vmmap table that show, "
-	       "translate, diff and validate accept, with a \"capture\" section.\v"
-	       "The capture ends when the frontend disconnects (with --keep-listening: "
-	       "after --sessions), after --timeout, after --updates, or on "
+	       "protocol violation.  With --forward, stand between the frontend and "
+	       "its real backend instead, forwarding every message unchanged, and "
+	       "record both sides with each reply's latency.  The output is a vmmap "
+	       "table that show, translate, diff and validate accept, with a "
+	       "\"capture\" section.\v"
+	       "The capture ends when the frontend disconnects (forwarding: when "
+	       "either side does; the other is then closed), with --keep-listening "
+	       "after --sessions, after --timeout, after --updates, or on "
 	       "SIGINT/SIGTERM; the output is written whole in every case.  A "
-	       "frontend that stalls for 2 s in the middle of a message or with "
-	       "its replies unread is disconnected.\n"
+	       "peer that stalls for 2 s in the middle of a message is "
+	       "disconnected, as is a frontend that leaves vmmap's own replies "
+	       "unread.\n"
 	       "Exit status: 0 captured cleanly, 1 protocol violations (in any "
-	       "session) or no frontend, 2 usage, socket or output error.",
+	       "session), no frontend, or the backend left, 2 usage, socket or "
+	       "output error.",
 	.children = cli_global_children,
 };
 
@@ -145,6 +161,21 @@ static void report_violation(void *arg, struct vu_capture *vc, const struct vu_v
 							    : "unknown request", v->what);
 }
 
+/* The table change a follow line ends with. */
+static void table_note(struct cli_capture *c, const struct vu_session *s, bool changed)
+{
+	if (changed && s->updates_total == s->nupdates) {
+		const struct vu_update *u = &s->updates[s->nupdates - 1];
+
+		fprintf(c->follow, "  table: %s+%zu -%zu = %zu region%s",
+			u->rollback ? "refused, undone: " : "", u->nadded, u->nremoved,
+			u->nregions, u->nregions == 1 ? "" : "s");
+	} else if (changed) {
+		fprintf(c->follow, "  table: %zu region%s", s->table.umem.nregions,
+			s->table.umem.nregions == 1 ? "" : "s");
+	}
+}
+
 static void follow_line(void *arg, struct vu_capture *vc, const struct vu_msg *m,
 			const struct vu_reply *r, size_t updates_before)
 {
@@ -165,6 +196,9 @@ static void follow_line(void *arg, struct vu_capture *vc, const struct vu_msg *m
 				      "size", (json_int_t)m->size,
 				      "fds", (json_int_t)m->nfds, "reply", r->len > 0);
 
+		if (o && vc->forwarding &&
+		    json_object_set_new(o, "direction", json_string("to-backend")))
+			json_decref(o), o = NULL;
 		if (o && changed)
 			json_object_set_new(o, "regions",
 					    json_integer((json_int_t)s->table.umem.nregions));
@@ -174,22 +208,89 @@ static void follow_line(void *arg, struct vu_capture *vc, const struct vu_msg *m
 			json_decref(o);
 		}
 	} else {
-		fprintf(c->follow, "+%.6fs #%zu %s flags 0x%" PRIx32 " size %" PRIu32
-			" fds %zu%s", (double)m->time_ns / 1e9, s->nmsgs - 1,
-			name ? name : "unknown", m->flags, m->size, m->nfds,
+		fprintf(c->follow, "+%.6fs %s#%zu %s flags 0x%" PRIx32 " size %" PRIu32
+			" fds %zu%s", (double)m->time_ns / 1e9, vc->forwarding ? "-> " : "",
+			s->nmsgs - 1, name ? name : "unknown", m->flags, m->size, m->nfds,
 			r->len ? " -> reply" : "");
-		if (changed && s->updates_total == s->nupdates) {
-			const struct vu_update *u = &s->updates[s->nupdates - 1];
-
-			fprintf(c->follow, "  table: +%zu -%zu = %zu region%s", u->nadded,
-				u->nremoved, u->nregions, u->nregions == 1 ? "" : "s");
-		} else if (changed) {
-			fprintf(c->follow, "  table: %zu region%s", s->table.umem.nregions,
-				s->table.umem.nregions == 1 ? "" : "s");
-		}
+		table_note(c, s, changed);
 		fputc('\n', c->follow);
 	}
 	fflush(c->follow);
+}
+
+/* Forwarding: the backend's message, with its request and latency. */
+static void follow_reply(void *arg, struct vu_capture *vc, const struct vu_msg *m,
+			 const struct vu_reply_rec *rec, size_t updates_before)
+{
+	struct cli_capture *c = arg;
+	const struct vu_session *s = &vc->s;
+	const char *name = vhost_user_request_name(m->request);
+	bool matched = rec->msg != SIZE_MAX;
+
+	if (!c->follow)
+		return;
+	if (c->json) {
+		json_t *o = json_pack("{s:o, s:I, s:I, s:s, s:I, s:I, s:I, s:s, s:o}",
+				      "reply_to", matched ? json_integer((json_int_t)rec->msg)
+							  : json_null(),
+				      "time_ns", (json_int_t)m->time_ns,
+				      "request_id", (json_int_t)m->request,
+				      "request", name ? name : "unknown",
+				      "flags", (json_int_t)m->flags,
+				      "size", (json_int_t)m->size,
+				      "fds", (json_int_t)m->nfds, "direction", "to-frontend",
+				      "latency_ns", matched ? json_integer((json_int_t)rec->latency_ns)
+							    : json_null());
+
+		if (o && rec->has_value &&
+		    json_object_set_new(o, "value", vm_json_hex(rec->value)))
+			json_decref(o), o = NULL;
+		if (o && rec->has_vring &&
+		    json_object_set_new(o, "vring", json_pack("{s:I, s:I}", "index",
+				(json_int_t)rec->vring[0], "num", (json_int_t)rec->vring[1])))
+			json_decref(o), o = NULL;
+		if (o && s->updates_total > updates_before &&
+		    json_object_set_new(o, "regions",
+					json_integer((json_int_t)s->table.umem.nregions)))
+			json_decref(o), o = NULL;
+		if (o) {
+			json_dumpf(o, c->follow, JSON_COMPACT);
+			fputc('\n', c->follow);
+			json_decref(o);
+		}
+	} else {
+		fprintf(c->follow, "+%.6fs <- ", (double)m->time_ns / 1e9);
+		if (matched)
+			fprintf(c->follow, "#%zu ", rec->msg);
+		else
+			fprintf(c->follow, "#? ");
+		fprintf(c->follow, "%s flags 0x%" PRIx32 " size %" PRIu32 " fds %zu",
+			name ? name : "unknown", m->flags, m->size, m->nfds);
+		if (rec->has_value)
+			fprintf(c->follow, " value 0x%" PRIx64, rec->value);
+		if (rec->has_vring)
+			fprintf(c->follow, " vring %" PRIu32 " num %" PRIu32, rec->vring[0],
+				rec->vring[1]);
+		if (matched)
+			fprintf(c->follow, "  %.3f ms", (double)rec->latency_ns / 1e6);
+		else
+			fprintf(c->follow, "  (no request awaits it)");
+		table_note(c, s, s->updates_total > updates_before);
+		fputc('\n', c->follow);
+	}
+	fflush(c->follow);
+}
+
+/* A line outside a session (a frontend sent away). */
+static void event_line(void *arg, struct vu_capture *vc, const char *line)
+{
+	struct cli_capture *c = arg;
+
+	(void)vc;
+	if (c->shell_name)
+		fprintf(stderr, "%s%s: %s\n", cli_status_start(), c->shell_name, line);
+	else
+		fprintf(stderr, "vmmap: capture: %s\n", line);
 }
 
 static void record(void *arg, struct vu_capture *vc, const uint8_t *buf, size_t len)
@@ -273,7 +374,18 @@ static int session_end(void *arg, struct vu_capture *vc)
 	if (c->rec.fd >= 0 && cli_atomic_commit(&c->ctx, &c->rec))
 		rc = VMMAP_EXIT_ERROR;
 	c->rec.fd = -1;
-	if (!rc && !c->ctx.quiet && !c->shell_name)
+	if (!rc && !c->ctx.quiet && !c->shell_name && vc->forwarding)
+		fprintf(stderr, "vmmap: capture: %s%s after %zu message%s and %zu repl%s: "
+			"%zu region%s, %zu table change%s, %zu violation%s%s\n", who,
+			!strcmp(vc->end, "disconnect") ? "the frontend left"
+			: !strcmp(vc->end, "backend-disconnect") ? "the backend left" : vc->end,
+			s->nmsgs, s->nmsgs == 1 ? "" : "s", s->replies_total,
+			s->replies_total == 1 ? "y" : "ies", s->table.umem.nregions,
+			s->table.umem.nregions == 1 ? "" : "s", s->updates_total,
+			s->updates_total == 1 ? "" : "s", s->violations_total,
+			s->violations_total == 1 ? "" : "s",
+			s->warnings_total ? ", warnings (see \"warnings\")" : "");
+	else if (!rc && !c->ctx.quiet && !c->shell_name)
 		fprintf(stderr, "vmmap: capture: %s%s after %zu message%s: %zu region%s, "
 			"%zu table change%s, %zu violation%s%s\n", who, vc->end, s->nmsgs,
 			s->nmsgs == 1 ? "" : "s", s->table.umem.nregions,
@@ -287,8 +399,9 @@ static int session_end(void *arg, struct vu_capture *vc)
 }
 
 static const struct vu_capture_ops ops = {
-	.session_begin = session_begin, .message = follow_line,
-	.violation = report_violation, .record = record, .session_end = session_end,
+	.session_begin = session_begin, .message = follow_line, .reply = follow_reply,
+	.event = event_line, .violation = report_violation, .record = record,
+	.session_end = session_end,
 };
 
 static int parse_count(struct vmmap_ctx *ctx, const char *opt, const char *arg,
@@ -324,6 +437,24 @@ static int check_args(struct vmmap_ctx *ctx, struct capture_args *a,
 	if ((!!a->listen + !!a->connect + !!a->replay) != 1)
 		return cli_error(ctx, "usage", "give exactly one of --listen PATH, "
 				 "--connect PATH and --replay FILE");
+	if (a->forward && a->forward_listen)
+		return cli_error(ctx, "usage", "give one of --forward BACKEND and "
+				 "--forward-listen BPATH");
+	if ((a->forward || a->forward_listen) && a->replay)
+		return cli_error(ctx, "usage", "--replay reads a recording; a forwarded "
+				 "one replays as such without %s",
+				 a->forward ? "--forward" : "--forward-listen");
+	/* Forwarding, the backend answers: vmmap's own answers have no say. */
+	if ((a->forward || a->forward_listen) && (a->no_mem_slots || a->max_slots))
+		return cli_error(ctx, "usage", "%s shapes vmmap's answers as a backend; "
+				 "with %s the real backend answers",
+				 a->no_mem_slots ? "--no-mem-slots" : "--max-slots",
+				 a->forward ? "--forward" : "--forward-listen");
+	if ((a->forward && !*a->forward) || (a->forward_listen && !*a->forward_listen))
+		return cli_error(ctx, "usage", "%s: an empty socket path",
+				 a->forward ? "--forward" : "--forward-listen");
+	o->forward = a->forward;
+	o->forward_listen = a->forward_listen;
 	if (a->keep && !a->listen)
 		return cli_error(ctx, "usage", "--keep-listening needs --listen");
 	if (a->sessions && !a->keep)
@@ -369,7 +500,7 @@ int cli_capture_open(struct vmmap_ctx *ctx, int argc, char **argv, const char *s
 	c->ctx = *ctx;
 	c->a.ctx = &c->ctx;
 	c->out.fd = c->rec.fd = -1;
-	c->cap.l.fd = c->cap.conn.fd = c->cap.connect_fd = -1;
+	vu_capture_init(&c->cap);
 	c->shell_name = shell_name;
 	if ((rc = cli_parse(&c->ctx, &cmd_capture_argp, argc, argv, &c->a)) ||
 	    (rc = check_args(&c->ctx, &c->a, &o, &c->out))) {
@@ -390,7 +521,8 @@ int cli_capture_open(struct vmmap_ctx *ctx, int argc, char **argv, const char *s
 		}
 		free(buf);
 	} else if ((rc = vu_capture_start(&c->cap, &o, &ops, c, cli_now_ns()))) {
-		const char *p = o.listen ? o.listen : o.connect;
+		const char *p = c->cap.failed_path ? c->cap.failed_path
+			      : o.listen ? o.listen : o.connect;
 
 		/* "exists and is not a socket" says it all; others need errno. */
 		rc = rc == -EEXIST || rc == -EADDRINUSE
@@ -398,8 +530,13 @@ int cli_capture_open(struct vmmap_ctx *ctx, int argc, char **argv, const char *s
 			: cli_error(&c->ctx, "io", "%s: %s: %s", p, c->cap.why, strerror(-rc));
 		goto fail;
 	} else if (o.listen && !c->ctx.quiet && !shell_name) {
-		fprintf(stderr, "vmmap: capture: listening on %s%s\n", o.listen,
-			o.keep ? " (keeps listening)" : "");
+		fprintf(stderr, "vmmap: capture: listening on %s%s%s%s\n", o.listen,
+			o.keep ? " (keeps listening)" : "",
+			o.forward ? ", forwarding to " : o.forward_listen ? ", backend on " : "",
+			o.forward ? o.forward : o.forward_listen ? o.forward_listen : "");
+	} else if (o.forward_listen && !c->ctx.quiet && !shell_name) {
+		fprintf(stderr, "vmmap: capture: waiting for the backend on %s\n",
+			o.forward_listen);
 	}
 	*out = c;
 	return 0;
@@ -416,11 +553,13 @@ int cli_capture_status(struct cli_capture *c)
 	if (c->rc)
 		return c->rc;
 	if (vc->failed) /* the socket failed outside a session */
-		return cli_error(&c->ctx, "io", "%s: %s: %s", vc->o.listen ? vc->o.listen
-				 : vc->o.connect, vc->why, strerror(vc->err));
+		return cli_error(&c->ctx, "io", "%s: %s: %s", vc->failed_path ? vc->failed_path
+				 : vc->o.listen ? vc->o.listen : vc->o.connect, vc->why,
+				 strerror(vc->err));
 	if (vc->fatal)
 		return VMMAP_EXIT_ERROR;
-	return (!vc->sessions || vc->violated) ? VMMAP_EXIT_NEGATIVE : VMMAP_EXIT_OK;
+	return (!vc->sessions || vc->violated || vc->backend_left) ? VMMAP_EXIT_NEGATIVE
+								    : VMMAP_EXIT_OK;
 }
 
 void cli_capture_close(struct cli_capture *c)

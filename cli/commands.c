@@ -48,7 +48,8 @@ static const struct vmmap_cmd commands[] = {
 	  CLI_LINE | CLI_SHELL, NULL,
 	  (const struct cli_complete[]){
 		  FILE_OPT("listen"), FILE_OPT("connect"), FILE_OPT("output"),
-		  FILE_OPT("record"), FILE_OPT("replay"), { 0 } } },
+		  FILE_OPT("record"), FILE_OPT("replay"), FILE_OPT("forward"),
+		  FILE_OPT("forward-listen"), { 0 } } },
 	{ "shell", cmd_shell, NULL, "[FILE...]",
 	  "interactive shell (also vmmap -i)", &cmd_shell_argp, CLI_LINE, NULL,
 	  NULL },

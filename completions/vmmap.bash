@@ -44,7 +44,7 @@ _vmmap()
     local opts="-j --json -p --pretty -q --quiet -h --help --usage"
     [[ $cmd == translate ]] && opts+=" --from --max-pieces --batch"
     [[ $cmd == validate ]] && opts+=" --profile --max-slots --strict"
-    [[ $cmd == capture ]] && opts+=" --listen --connect --output --timeout --updates --no-mem-slots --max-slots --follow --keep-listening --sessions --record --replay"
+    [[ $cmd == capture ]] && opts+=" --listen --connect --output --timeout --updates --no-mem-slots --max-slots --follow --keep-listening --sessions --record --replay --forward --forward-listen"
     [[ $cmd == batch ]] && opts+=" --force"
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
@@ -55,7 +55,7 @@ _vmmap()
     local npos=0 file=''
     for ((i = cmd_index + 1; i < cword; i++)); do
         case ${words[i]} in
-            --from|--max-pieces|--batch|--profile|-P|--max-slots|--listen|--connect|-o|--output|--timeout|--updates|--sessions|--record|--replay) ((i++)) ;;
+            --from|--max-pieces|--batch|--profile|-P|--max-slots|--listen|--connect|-o|--output|--timeout|--updates|--sessions|--record|--replay|--forward|--forward-listen) ((i++)) ;;
             -*) ;;
             *) ((npos == 0)) && file=${words[i]}; ((npos++)) ;;
         esac

@@ -76,3 +76,5 @@ complete -c vmmap -n "__fish_seen_subcommand_from capture" -l keep-listening -d 
 complete -c vmmap -n "__fish_seen_subcommand_from capture" -l sessions -x -d 'Stop after N sessions'
 complete -c vmmap -n "__fish_seen_subcommand_from capture" -l record -r -F -d 'Also write every message to a file'
 complete -c vmmap -n "__fish_seen_subcommand_from capture" -l replay -r -F -d 'Read the messages from a recording'
+complete -c vmmap -n "__fish_seen_subcommand_from capture" -l forward -r -F -d 'Stand between the frontend and its backend at this socket'
+complete -c vmmap -n "__fish_seen_subcommand_from capture" -l forward-listen -r -F -d 'Wait for the backend to connect on this socket'

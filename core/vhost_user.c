@@ -64,6 +64,13 @@ void vu_session_init(struct vu_session *s, const struct vu_config *cfg)
 	memset(s, 0, sizeof(*s));
 	s->cfg = *cfg;
 	vm_table_init(&s->table);
+	if (cfg->observer) {
+		/* The backend's offers and answers come with its replies; until
+		 * it says, the slots are bounded by vmmap's own limit. */
+		s->cfg.max_slots = VU_MAX_SLOTS;
+		return;
+	}
+	s->has_features = s->has_protocol_features = true;
 	s->features = BIT(VIRTIO_F_VERSION_1) | BIT(VHOST_USER_F_PROTOCOL_FEATURES) |
 		      BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_RING_F_INDIRECT_DESC) |
 		      BIT(VIRTIO_RING_F_EVENT_IDX);
@@ -86,6 +93,8 @@ void vu_session_clean(struct vu_session *s)
 	for (size_t i = 0; i < s->nwarnings; i++)
 		free(s->warnings[i].what);
 	free(s->warnings);
+	vu_pending_clean(s);
+	free(s->replies);
 	vm_table_clean(&s->table);
 	memset(s, 0, sizeof(*s));
 }
@@ -240,7 +249,7 @@ static void set_features(struct hctx *h, struct vu_reply *r)
 	(void)r;
 	s->acked_features = get_u64(h->m, 0);
 	s->has_acked_features = true;
-	if (s->acked_features & ~s->features)
+	if (s->has_features && s->acked_features & ~s->features)
 		vu_bad(h, "SET_FEATURES acks 0x%" PRIx64 ", bits the backend did not offer",
 		    s->acked_features & ~s->features);
 }
@@ -263,7 +272,7 @@ static void set_protocol_features(struct hctx *h, struct vu_reply *r)
 	(void)r;
 	s->acked_protocol_features = get_u64(h->m, 0);
 	s->has_acked_protocol_features = true;
-	if (s->acked_protocol_features & ~s->protocol_features)
+	if (s->has_protocol_features && s->acked_protocol_features & ~s->protocol_features)
 		vu_bad(h, "SET_PROTOCOL_FEATURES acks 0x%" PRIx64 ", bits the backend did "
 		    "not offer", s->acked_protocol_features & ~s->protocol_features);
 }
@@ -522,12 +531,21 @@ int vu_session_handle(struct vu_session *s, const struct vu_msg *m,
 			    vhost_user_protocol_feature_name((unsigned)ri->feature));
 		h.size_ok = size_ok(&h, ri);
 		fds_ok(&h, ri);
-		if (row->handle && (h.size_ok || ri->reply == VU_REPLY_DATA))
-			row->handle(&h, reply);
-		else if (!row->handle && (ri->feature < 0 || vu_acked_protocol(s, ri->feature)))
-			vu_bad(&h, "%s is not served by this backend (recorded)", ri->name);
 	}
+	/* Forwarding: the backend answers; what it is to answer waits for
+	 * its reply (a table change attaches its undo to the entry). */
+	if (s->cfg.observer && ((ri && ri->reply == VU_REPLY_DATA) ||
+				(m->flags & VHOST_USER_NEED_REPLY_MASK)) &&
+	    vu_pending_push(&h, ri && ri->reply == VU_REPLY_DATA))
+		h.nomem = 1;
+	if (row && row->handle && (h.size_ok || ri->reply == VU_REPLY_DATA))
+		row->handle(&h, reply);
+	else if (row && !row->handle && !s->cfg.observer &&
+		 (ri->feature < 0 || vu_acked_protocol(s, ri->feature)))
+		vu_bad(&h, "%s is not served by this backend (recorded)", ri->name);
 	if (need_reply && !reply->len)
 		reply_u64(reply, m->request, h.failed ? 1 : 0);
+	if (s->cfg.observer)
+		reply->len = 0;
 	return h.nomem ? -ENOMEM : 0;
 }

@@ -245,12 +245,53 @@ struct vu_update {
 	struct vm_region *added, *removed; /* copies, names NULL */
 	size_t nadded, nremoved;
 	size_t nregions;  /* regions in the table afterwards */
+	bool rollback;    /* the backend refused message msg: its change undone */
 };
 
 struct vu_config {
 	bool mem_slots;     /* offer CONFIGURE_MEM_SLOTS (ADD/REM_MEM_REG) */
 	uint64_t max_slots; /* GET_MAX_MEM_SLOTS answer */
 	uint64_t queues;    /* GET_QUEUE_NUM answer */
+	/* Forwarding: the session answers nothing; what the backend offers
+	 * and answers comes from its replies (vu_session_reply). */
+	bool observer;
+};
+
+/* Forwarding keeps the first this many replies, decoded; the rest are
+ * counted per request, so memory stays flat over any number. */
+#define VU_MAX_REPLIES 1000
+/* Requests awaiting the backend's reply (forwarding); a frontend past
+ * this is not read until replies come back. */
+#define VU_MAX_PENDING 4096
+/* A reply slower than this is reported (never cut). */
+#define VU_SLOW_REPLY_NS UINT64_C(2000000000)
+/* The largest config space a GET_CONFIG reply is kept with (the protocol's
+ * VHOST_USER_MAX_CONFIG_SIZE). */
+#define VU_MAX_CONFIG 256
+
+/* A request forwarded to the backend that awaits its reply. */
+struct vu_pending {
+	size_t msg;
+	uint32_t request;
+	bool sure;        /* a data reply, always sent; else only a NEED_REPLY ack */
+	uint64_t time_ns;
+	uint64_t arg;     /* the vring index (GET_VRING_BASE), the config size */
+	/* A table change undone when the backend refuses it (NACK). */
+	struct vm_region *added, *removed;
+	size_t nadded, nremoved;
+	bool has_change;
+};
+
+/* One reply of the backend, with its request. */
+struct vu_reply_rec {
+	size_t msg;           /* the request's message index */
+	uint32_t request;
+	uint32_t flags, size;
+	size_t nfds;
+	uint64_t time_ns, latency_ns;
+	uint64_t value;       /* the u64 of a u64 reply (an ACK's status) */
+	uint32_t vring[2];    /* GET_VRING_BASE: index, num */
+	bool has_value, has_vring;
 };
 
 struct vu_session {
@@ -277,6 +318,24 @@ struct vu_session {
 	 * them.  As many are kept as violations. */
 	struct vu_violation *warnings;
 	size_t nwarnings, warnings_total;
+
+	/* Forwarding (cfg.observer): the backend's side. */
+	bool has_features, has_protocol_features; /* its offers were seen */
+	struct vu_pending *pending;  /* a ring of VU_MAX_PENDING, oldest first */
+	size_t pending_head, npending;
+	struct vu_reply_rec *replies; /* the first VU_MAX_REPLIES */
+	size_t nreplies, replies_total, unanswered;
+	size_t reply_counts[VHOST_USER_MAX_REQUEST + 1];
+	uint64_t latency_max_ns[VHOST_USER_MAX_REQUEST + 1];
+	uint64_t latency_sum_ns[VHOST_USER_MAX_REQUEST + 1];
+	/* The last GET_CONFIG reply's config space. */
+	uint8_t config[VU_MAX_CONFIG];
+	uint32_t config_offset, config_size;
+	bool has_config;
+	/* The first message whose change the backend refused: its state is
+	 * not known from there on (0 with unknown_state false: all known). */
+	size_t unknown_from;
+	bool unknown_state;
 };
 
 /*
@@ -343,6 +402,24 @@ void vu_session_clean(struct vu_session *s);
  */
 int vu_session_handle(struct vu_session *s, const struct vu_msg *m,
 		      struct vu_reply *reply);
+
+/*
+ * Forwarding: takes the backend's message m (direction VU_BACK_TO_FRONT,
+ * time_ns set) on the main channel: matches it to the oldest request that
+ * awaits it, records it with its latency, learns what it answers (offered
+ * features, queues, slots, config, vring base) and, when the backend
+ * refuses a table change (a REPLY_ACK with a non-zero status), undoes that
+ * change.  *req is set to the request's message index, or SIZE_MAX when
+ * nothing awaited this reply (a violation).  Returns 0 or -ENOMEM.
+ */
+int vu_session_reply(struct vu_session *s, const struct vu_msg *m,
+		     struct vu_reply_rec *rec);
+/* Forwarding: whether a reply is awaited, and whether a new request may be
+ * read (fewer than VU_MAX_PENDING await theirs). */
+static inline bool vu_session_can_forward(const struct vu_session *s)
+{
+	return s->npending < VU_MAX_PENDING;
+}
 
 /*
  * Records a violation found outside the session (by the transport) against

@@ -1,7 +1,7 @@
 /*
  * The capture engine.  See vu_capture.h.
  */
-#include "vu_capture.h"
+#include "vu_capture_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -9,13 +9,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#define STALL_NS ((uint64_t)VU_STALL_MS * 1000000u)
 /* --connect retries: every 50 ms while nobody listens; from 1 ms doubling
  * to 100 ms while the backlog is full. */
 #define RETRY_MS 50
 #define BACKOFF_MAX_MS 100
 
-static void report(struct vu_capture *c)
+void vu_capture_report(struct vu_capture *c)
 {
 	for (; c->reported < c->s.nviolations; c->reported++)
 		if (c->ops->violation)
@@ -51,16 +50,19 @@ static bool frontend_left(const char *end)
 	return strcmp(end, "signal") && strcmp(end, "timeout") && strcmp(end, "updates");
 }
 
-static void end_session(struct vu_capture *c, const char *end)
+void vu_capture_end_session(struct vu_capture *c, const char *end)
 {
-	report(c);
+	vu_capture_report(c);
 	c->end = end;
 	c->in_session = false;
+	/* Disconnects mirror: one side gone, the other is closed. */
 	vu_conn_close(&c->conn);
+	vu_forward_close(c);
 	if (c->ops->session_end && c->ops->session_end(c->arg, c))
 		c->fatal = true;
 	c->sessions += c->connected;
 	c->violated |= c->s.violations_total > 0;
+	c->backend_left |= !strcmp(end, "backend-disconnect");
 	c->updates_done += c->s.updates_total;
 	if (c->fatal || !c->o.keep || !frontend_left(end) || !c->o.listen ||
 	    (c->o.max_sessions && c->sessions >= c->o.max_sessions))
@@ -81,29 +83,47 @@ void vu_capture_stop(struct vu_capture *c, const char *end, uint64_t now_ns)
 		c->phase = VU_CAPTURE_DONE;
 		return;
 	}
-	end_session(c, end);
+	vu_capture_end_session(c, end);
 	c->phase = VU_CAPTURE_DONE;
 }
 
-/* Handles one message (from the frontend, or a recording when conn is
- * NULL).  Returns false when the session must end (c->end set). */
-static bool handle(struct vu_capture *c, struct vu_msg *m, struct vu_conn *conn,
-		   uint64_t now_ns)
+static _Thread_local uint8_t rec[VU_RECORD_MAX];
+
+static bool out_of_memory(struct vu_capture *c)
 {
-	static _Thread_local uint8_t rec[VU_RECORD_MAX];
+	c->fatal = true;
+	c->end = "error";
+	snprintf(c->why, sizeof(c->why), "out of memory");
+	c->err = ENOMEM;
+	return false;
+}
+
+bool vu_capture_take_reply(struct vu_capture *c, struct vu_msg *m)
+{
+	size_t updates_before = c->s.updates_total;
+	struct vu_reply_rec r;
+
+	if (c->o.record && c->ops->record)
+		c->ops->record(c->arg, c, rec, vu_encode_record(m, rec));
+	if (vu_session_reply(&c->s, m, &r))
+		return out_of_memory(c);
+	if (c->ops->reply)
+		c->ops->reply(c->arg, c, m, &r, updates_before);
+	vu_capture_report(c);
+	return true;
+}
+
+bool vu_capture_handle(struct vu_capture *c, struct vu_msg *m, struct vu_conn *conn,
+		       uint64_t now_ns)
+{
 	size_t updates_before = c->s.updates_total;
 	struct vu_reply reply;
 	int rc;
 
 	if (c->o.record && c->ops->record)
 		c->ops->record(c->arg, c, rec, vu_encode_record(m, rec));
-	if (vu_session_handle(&c->s, m, &reply)) {
-		c->fatal = true;
-		c->end = "error";
-		snprintf(c->why, sizeof(c->why), "out of memory");
-		c->err = ENOMEM;
-		return false;
-	}
+	if (vu_session_handle(&c->s, m, &reply))
+		return out_of_memory(c);
 	/* A frontend that went away may still have messages on the way: they
 	 * are read to the end, so what it sent is recorded. */
 	if (reply.len && conn && !conn->peer_gone &&
@@ -116,7 +136,7 @@ static bool handle(struct vu_capture *c, struct vu_msg *m, struct vu_conn *conn,
 	}
 	if (c->ops->message)
 		c->ops->message(c->arg, c, m, &reply, updates_before);
-	report(c);
+	vu_capture_report(c);
 	if (c->o.max_updates && c->updates_done + c->s.updates_total >= c->o.max_updates) {
 		c->end = "updates";
 		return false;
@@ -124,84 +144,158 @@ static bool handle(struct vu_capture *c, struct vu_msg *m, struct vu_conn *conn,
 	return true;
 }
 
-/* A frontend is there: its session starts. */
-static void serve(struct vu_capture *c, int fd, uint64_t now_ns)
+/* Both peers are there (the frontend; when forwarding, the backend too):
+ * the session starts. */
+static void begin_serving(struct vu_capture *c, uint64_t now_ns)
 {
-	if (vu_conn_init(&c->conn, fd)) {
-		vu_conn_close(&c->conn);
-		c->fatal = true;
-		c->phase = VU_CAPTURE_DONE;
-		return;
-	}
 	begin_session(c, true, now_ns);
 	c->phase = c->fatal ? VU_CAPTURE_DONE : VU_CAPTURE_SESSION;
 }
 
-/* One try at --connect; retries are scheduled, other errors end it. */
-static int try_connect(struct vu_capture *c, uint64_t now_ns)
+/* The endpoint whose peer comes next.  Forwarding makes the backend
+ * connection first, except that a frontend vmmap accepts comes before the
+ * backend vmmap connects to for it (so an idle backend is never held). */
+static struct vu_endpoint *next_endpoint(struct vu_capture *c)
+{
+	bool back_first = c->forwarding && !(c->front.listen && c->back.connect);
+
+	if (!c->forwarding || (!back_first && c->conn.fd < 0) ||
+	    (back_first && c->bconn.fd >= 0))
+		return &c->front;
+	return &c->back;
+}
+
+/* The peer of ep is connected on fd: when the other is there too (or not
+ * needed), the session starts. */
+static void peer_ready(struct vu_capture *c, struct vu_endpoint *ep, int fd,
+		       uint64_t now_ns)
+{
+	struct vu_conn *conn = ep == &c->front ? &c->conn : &c->bconn;
+
+	ep->backoff_ms = 0;
+	if (vu_conn_init(conn, fd)) {
+		vu_conn_close(conn);
+		c->fatal = true;
+		c->phase = VU_CAPTURE_DONE;
+		return;
+	}
+	if (c->conn.fd >= 0 && (!c->forwarding || c->bconn.fd >= 0))
+		begin_serving(c, now_ns);
+}
+
+/* The peer of ep cannot be had (rc: -errno): the capture fails, or, when
+ * a frontend waits for its backend and more may come (--keep-listening),
+ * that frontend is sent away with one line and the next is awaited. */
+static void peer_failed(struct vu_capture *c, struct vu_endpoint *ep, int rc,
+			const char *what)
+{
+	const char *path = ep->connect ? ep->connect : ep->listen;
+
+	c->err = -rc;
+	c->failed_path = path;
+	snprintf(c->why, sizeof(c->why), "%s", what);
+	if (ep == &c->back && c->conn.fd >= 0 && c->o.keep && c->ops->event) {
+		char line[400];
+
+		snprintf(line, sizeof(line), "%s: %s: %s; the frontend is closed", path,
+			 what, strerror(-rc));
+		c->ops->event(c->arg, c, line);
+		vu_conn_close(&c->conn);
+		c->err = 0;
+		c->failed_path = NULL;
+		return;
+	}
+	if (ep == &c->back && c->conn.fd >= 0)
+		snprintf(c->why, sizeof(c->why), "%s; the frontend is closed", what);
+	vu_conn_close(&c->conn);
+	vu_conn_close(&c->bconn);
+	c->failed = true;
+	c->end = "error";
+	c->phase = VU_CAPTURE_DONE;
+}
+
+/* One try to connect ep; retries are scheduled, other errors end it. */
+static int try_connect(struct vu_capture *c, struct vu_endpoint *ep, uint64_t now_ns)
 {
 	const char *why = "connect";
 	bool pending;
-	int fd = vu_connect(c->o.connect, &pending, &why);
+	int fd = vu_connect(ep->connect, &pending, &why);
 
 	if (fd >= 0 && !pending) {
-		serve(c, fd, now_ns);
+		peer_ready(c, ep, fd, now_ns);
 		return 0;
 	}
 	if (fd >= 0) {
-		c->connect_fd = fd;
+		ep->connect_fd = fd;
 		return 0;
 	}
 	return fd;
 }
 
 /* After a failed connect: when to try again, or -errno when not. */
-static int retry_connect(struct vu_capture *c, int rc, uint64_t now_ns)
+static int retry_connect(struct vu_capture *c, struct vu_endpoint *ep, int rc,
+			 uint64_t now_ns)
 {
 	if (rc == -EAGAIN) { /* the backlog is full: back off */
-		c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : 1;
-		if (c->backoff_ms > BACKOFF_MAX_MS)
-			c->backoff_ms = BACKOFF_MAX_MS;
+		ep->backoff_ms = ep->backoff_ms ? ep->backoff_ms * 2 : 1;
+		if (ep->backoff_ms > BACKOFF_MAX_MS)
+			ep->backoff_ms = BACKOFF_MAX_MS;
 	} else if ((rc == -ENOENT || rc == -ECONNREFUSED) && c->deadline_ns) {
-		c->backoff_ms = RETRY_MS; /* not listening yet */
+		ep->backoff_ms = RETRY_MS; /* not listening yet */
 	} else {
-		c->err = -rc;
-		snprintf(c->why, sizeof(c->why), "connect");
-		c->failed = true;
+		peer_failed(c, ep, rc, ep == &c->back ? "connecting to the backend" : "connect");
 		return rc;
 	}
-	c->next_connect_ns = now_ns + c->backoff_ms * 1000000u;
+	ep->next_connect_ns = now_ns + ep->backoff_ms * 1000000u;
 	return 0;
+}
+
+void vu_capture_init(struct vu_capture *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->front.l.fd = c->back.l.fd = c->front.connect_fd = c->back.connect_fd = -1;
+	c->conn.fd = c->bconn.fd = c->inflight_fd = -1;
+	c->front.who = "frontend";
+	c->back.who = "backend";
+	c->end = "running";
 }
 
 int vu_capture_start(struct vu_capture *c, const struct vu_capture_opts *o,
 		     const struct vu_capture_ops *ops, void *arg, uint64_t now_ns)
 {
+	struct vu_endpoint *eps[2];
 	const char *why = "";
 	int rc;
 
-	memset(c, 0, sizeof(*c));
+	vu_capture_init(c);
 	c->o = *o;
+	c->forwarding = o->forward || o->forward_listen;
+	c->o.cfg.observer = c->forwarding;
 	c->ops = ops;
 	c->arg = arg;
-	c->l.fd = c->conn.fd = c->connect_fd = -1;
 	c->start_ns = now_ns;
 	c->deadline_ns = o->timeout_ns ? now_ns + o->timeout_ns : 0;
-	c->end = "running";
 	c->phase = VU_CAPTURE_WAITING;
-	vu_session_init(&c->s, &o->cfg);
-	if (o->listen) {
-		rc = vu_listen(&c->l, o->listen, &why);
-		if (rc) {
-			c->err = -rc;
-			snprintf(c->why, sizeof(c->why), "%s", why);
-			vu_capture_close(c);
-			return rc;
-		}
-		return 0;
+	c->front.listen = o->listen;
+	c->front.connect = o->connect;
+	c->back.listen = o->forward_listen;
+	c->back.connect = o->forward;
+	vu_session_init(&c->s, &c->o.cfg);
+	/* The sockets vmmap listens on exist from the start. */
+	eps[0] = &c->front;
+	eps[1] = c->forwarding ? &c->back : NULL;
+	for (int i = 0; i < 2 && eps[i]; i++) {
+		if (!eps[i]->listen || !(rc = vu_listen(&eps[i]->l, eps[i]->listen, &why)))
+			continue;
+		c->err = -rc;
+		c->failed_path = eps[i]->listen;
+		snprintf(c->why, sizeof(c->why), "%s", why);
+		vu_capture_close(c);
+		return rc;
 	}
-	rc = try_connect(c, now_ns);
-	if (rc && (rc = retry_connect(c, rc, now_ns))) {
+	if (next_endpoint(c)->connect && (rc = try_connect(c, next_endpoint(c), now_ns)) &&
+	    (rc = retry_connect(c, next_endpoint(c), rc, now_ns))) {
+		c->failed = false;
 		vu_capture_close(c);
 		return rc;
 	}
@@ -210,10 +304,13 @@ int vu_capture_start(struct vu_capture *c, const struct vu_capture_opts *o,
 
 int vu_capture_pollfds(struct vu_capture *c, struct pollfd *pfd, uint64_t *wake_ns)
 {
+	struct vu_endpoint *ep = next_endpoint(c);
 	uint64_t wake = c->deadline_ns, w = 0;
 	int n = 0;
 
-	if (c->phase == VU_CAPTURE_SESSION) {
+	if (c->phase == VU_CAPTURE_SESSION && c->forwarding) {
+		n = vu_forward_pollfds(c, pfd, &w);
+	} else if (c->phase == VU_CAPTURE_SESSION) {
 		bool out = vu_conn_pending(&c->conn);
 
 		pfd[n++] = (struct pollfd){ c->conn.fd, out ? POLLOUT : POLLIN, 0 };
@@ -221,12 +318,12 @@ int vu_capture_pollfds(struct vu_capture *c, struct pollfd *pfd, uint64_t *wake_
 		 * VU_STALL_MS from its start; between messages, no limit. */
 		w = out ? c->conn.out_since_ns + STALL_NS
 		  : c->conn.started_ns ? c->conn.started_ns + STALL_NS : 0;
-	} else if (c->phase == VU_CAPTURE_WAITING && c->l.fd >= 0) {
-		pfd[n++] = (struct pollfd){ c->l.fd, POLLIN, 0 };
-	} else if (c->phase == VU_CAPTURE_WAITING && c->connect_fd >= 0) {
-		pfd[n++] = (struct pollfd){ c->connect_fd, POLLOUT, 0 };
+	} else if (c->phase == VU_CAPTURE_WAITING && ep->l.fd >= 0) {
+		pfd[n++] = (struct pollfd){ ep->l.fd, POLLIN, 0 };
+	} else if (c->phase == VU_CAPTURE_WAITING && ep->connect_fd >= 0) {
+		pfd[n++] = (struct pollfd){ ep->connect_fd, POLLOUT, 0 };
 	} else if (c->phase == VU_CAPTURE_WAITING) {
-		w = c->next_connect_ns;
+		w = ep->next_connect_ns ? ep->next_connect_ns : 1;
 	}
 	if (w && (!wake || w < wake))
 		wake = w;
@@ -247,7 +344,6 @@ static void session_step(struct vu_capture *c, short ev, uint64_t now_ns)
 {
 	struct vu_conn *conn = &c->conn;
 	char why[256];
-	uint32_t request;
 	enum vu_read rr;
 
 	if (vu_conn_pending(conn) && now_ns >= conn->out_since_ns + STALL_NS) {
@@ -255,15 +351,12 @@ static void session_step(struct vu_capture *c, short ev, uint64_t now_ns)
 				     "the frontend left its replies unread for %d ms "
 				     "with the socket buffer full; connection closed",
 				     VU_STALL_MS);
-		end_session(c, "stalled");
+		vu_capture_end_session(c, "stalled");
 		return;
 	}
 	if (!vu_conn_pending(conn) && conn->started_ns &&
 	    now_ns >= conn->started_ns + STALL_NS) {
-		vu_conn_partial(conn, why, sizeof(why), &request);
-		vu_session_violation(&c->s, c->s.nmsgs, request,
-				     "%s, for %d ms; connection closed", why, VU_STALL_MS);
-		end_session(c, "stalled");
+		vu_capture_stalled(c, conn, "frontend");
 		return;
 	}
 	if (!ev)
@@ -280,31 +373,31 @@ static void session_step(struct vu_capture *c, short ev, uint64_t now_ns)
 		conn->m->time_ns = now_ns - c->connect_ns;
 		conn->m->direction = VU_FRONT_TO_BACK;
 		conn->m->channel = VU_MAIN_CHANNEL;
-		if (!handle(c, conn->m, conn, now_ns)) {
+		if (!vu_capture_handle(c, conn->m, conn, now_ns)) {
 			vu_conn_drop_fds(conn);
-			end_session(c, c->end);
+			vu_capture_end_session(c, c->end);
 			return;
 		}
 		/* Every fd is closed once its message is handled. */
 		vu_conn_drop_fds(conn);
 		return;
 	case VU_READ_EOF:
-		end_session(c, "disconnect");
+		vu_capture_end_session(c, "disconnect");
 		return;
 	case VU_READ_FRAMING:
 		vu_session_violation(&c->s, c->s.nmsgs, 0, "%s; connection closed", why);
-		end_session(c, "framing");
+		vu_capture_end_session(c, "framing");
 		return;
 	case VU_READ_ERROR:
 		/* A frontend that closes with replies unread resets the
 		 * connection: it left all the same. */
 		if (errno == ECONNRESET || errno == EPIPE) {
-			end_session(c, "disconnect");
+			vu_capture_end_session(c, "disconnect");
 			return;
 		}
 		c->err = errno;
 		snprintf(c->why, sizeof(c->why), "reading from the frontend");
-		end_session(c, "error");
+		vu_capture_end_session(c, "error");
 		return;
 	}
 }
@@ -312,6 +405,7 @@ static void session_step(struct vu_capture *c, short ev, uint64_t now_ns)
 bool vu_capture_step(struct vu_capture *c, const struct pollfd *pfd, int n,
 		     uint64_t now_ns)
 {
+	struct vu_endpoint *ep;
 	int fd, rc;
 
 	if (c->phase == VU_CAPTURE_DONE)
@@ -320,38 +414,49 @@ bool vu_capture_step(struct vu_capture *c, const struct pollfd *pfd, int n,
 		vu_capture_stop(c, "timeout", now_ns);
 		return false;
 	}
-	if (c->phase == VU_CAPTURE_SESSION) {
+	if (c->phase == VU_CAPTURE_SESSION && c->forwarding) {
+		vu_forward_step(c, revents_of(pfd, n, c->conn.fd),
+				revents_of(pfd, n, c->bconn.fd), now_ns);
+	} else if (c->phase == VU_CAPTURE_SESSION) {
 		session_step(c, revents_of(pfd, n, c->conn.fd), now_ns);
-	} else if (c->l.fd >= 0) {
-		if (!revents_of(pfd, n, c->l.fd))
+	} else if ((ep = next_endpoint(c))->l.fd >= 0) {
+		if (!revents_of(pfd, n, ep->l.fd))
 			return true;
-		fd = vu_accept(c->l.fd);
-		if (fd >= 0) {
-			serve(c, fd, now_ns);
-		} else if (fd != -EAGAIN && fd != -ECONNABORTED) {
-			c->err = -fd;
-			snprintf(c->why, sizeof(c->why), "accept");
-			c->end = "error";
-			c->failed = true;
-			c->phase = VU_CAPTURE_DONE;
-		}
-	} else if (c->connect_fd >= 0) {
-		if (!revents_of(pfd, n, c->connect_fd))
+		fd = vu_accept(ep->l.fd);
+		if (fd >= 0)
+			peer_ready(c, ep, fd, now_ns);
+		else if (fd != -EAGAIN && fd != -ECONNABORTED)
+			peer_failed(c, ep, fd, "accept");
+	} else if (ep->connect_fd >= 0) {
+		if (!revents_of(pfd, n, ep->connect_fd))
 			return true;
-		fd = c->connect_fd;
-		c->connect_fd = -1;
+		fd = ep->connect_fd;
+		ep->connect_fd = -1;
 		if (!(rc = vu_connect_finish(fd))) {
-			serve(c, fd, now_ns);
+			peer_ready(c, ep, fd, now_ns);
 		} else {
 			close(fd);
-			if (retry_connect(c, rc, now_ns))
-				c->phase = VU_CAPTURE_DONE;
+			retry_connect(c, ep, rc, now_ns);
 		}
-	} else if (now_ns >= c->next_connect_ns) {
-		if ((rc = try_connect(c, now_ns)) && retry_connect(c, rc, now_ns))
-			c->phase = VU_CAPTURE_DONE;
+	} else if (now_ns >= ep->next_connect_ns) {
+		if ((rc = try_connect(c, ep, now_ns)))
+			retry_connect(c, ep, rc, now_ns);
 	}
 	return c->phase != VU_CAPTURE_DONE;
+}
+
+/* Whether a recording holds the backend's replies (a forwarded session). */
+static bool has_replies(int version, const uint8_t *buf, size_t len, size_t off)
+{
+	static _Thread_local struct vu_msg m;
+	char why[256];
+	size_t n;
+
+	for (; off < len && (n = vu_decode_record(&m, version, buf + off, len - off, why,
+						  sizeof(why))); off += n)
+		if (m.direction == VU_BACK_TO_FRONT && m.channel == VU_MAIN_CHANNEL)
+			return true;
+	return false;
 }
 
 int vu_capture_replay(struct vu_capture *c, const struct vu_capture_opts *o,
@@ -363,12 +468,11 @@ int vu_capture_replay(struct vu_capture *c, const struct vu_capture_opts *o,
 	size_t off, n;
 	int version;
 
-	memset(c, 0, sizeof(*c));
+	vu_capture_init(c);
 	c->o = *o;
 	c->o.keep = false;
 	c->ops = ops;
 	c->arg = arg;
-	c->l.fd = c->conn.fd = c->connect_fd = -1;
 	c->phase = VU_CAPTURE_SESSION;
 	vu_session_init(&c->s, &o->cfg);
 	version = vu_record_version(buf, len, &off, c->why, sizeof(c->why));
@@ -376,6 +480,7 @@ int vu_capture_replay(struct vu_capture *c, const struct vu_capture_opts *o,
 		c->phase = VU_CAPTURE_DONE;
 		return -1;
 	}
+	c->forwarding = c->o.cfg.observer = has_replies(version, buf, len, off);
 	begin_session(c, true, 0);
 	c->end = "replay";
 	while (!c->fatal && off < len) {
@@ -387,14 +492,15 @@ int vu_capture_replay(struct vu_capture *c, const struct vu_capture_opts *o,
 			break;
 		}
 		off += n;
-		/* A backend session takes the frontend's requests; the rest of a
-		 * forwarding recording is for other readers. */
-		if (m.direction != VU_FRONT_TO_BACK || m.channel != VU_MAIN_CHANNEL)
+		/* The main channel's messages; the backend's request channel is
+		 * for other readers. */
+		if (m.channel != VU_MAIN_CHANNEL)
 			continue;
-		if (!handle(c, &m, NULL, 0))
+		if (m.direction == VU_BACK_TO_FRONT ? !vu_capture_take_reply(c, &m)
+						     : !vu_capture_handle(c, &m, NULL, 0))
 			break;
 	}
-	end_session(c, c->end);
+	vu_capture_end_session(c, c->end);
 	c->phase = VU_CAPTURE_DONE;
 	return 0;
 }
@@ -402,10 +508,15 @@ int vu_capture_replay(struct vu_capture *c, const struct vu_capture_opts *o,
 void vu_capture_close(struct vu_capture *c)
 {
 	vu_conn_close(&c->conn);
-	if (c->connect_fd >= 0)
-		close(c->connect_fd);
-	c->connect_fd = -1;
-	vu_listen_close(&c->l, c->o.listen);
+	vu_forward_close(c);
+	for (int i = 0; i < 2; i++) {
+		struct vu_endpoint *ep = i ? &c->back : &c->front;
+
+		if (ep->connect_fd >= 0)
+			close(ep->connect_fd);
+		ep->connect_fd = -1;
+		vu_listen_close(&ep->l, ep->listen);
+	}
 	vu_session_clean(&c->s);
 	c->phase = VU_CAPTURE_DONE;
 }

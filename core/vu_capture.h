@@ -27,6 +27,12 @@
 struct vu_capture_opts {
 	const char *listen;     /* create this socket and wait for frontends */
 	const char *connect;    /* or connect to a frontend listening here */
+	/* Forwarding (at most one): connect to the real backend listening
+	 * here, or create this socket and wait for the backend to connect.
+	 * The session is then an observer (cfg.observer): vmmap answers
+	 * nothing, every message goes to the other side unchanged. */
+	const char *forward;
+	const char *forward_listen;
 	struct vu_config cfg;   /* what the backend offers and answers */
 	uint64_t timeout_ns;    /* 0: no deadline */
 	uint64_t max_updates;   /* 0: no limit (table changes, all sessions) */
@@ -43,9 +49,16 @@ struct vu_capture_ops {
 	 * with an error. */
 	int (*session_begin)(void *arg, struct vu_capture *c);
 	/* A message was handled; updates_before: the session's table changes
-	 * before it. */
+	 * before it.  Forwarding: a frontend's message, forwarded (r empty). */
 	void (*message)(void *arg, struct vu_capture *c, const struct vu_msg *m,
 			const struct vu_reply *r, size_t updates_before);
+	/* Forwarding: the backend's message m was forwarded to the frontend;
+	 * rec is its record (rec->msg SIZE_MAX: no request awaited it). */
+	void (*reply)(void *arg, struct vu_capture *c, const struct vu_msg *m,
+		      const struct vu_reply_rec *rec, size_t updates_before);
+	/* Something to say outside a session: a backend that could not be
+	 * reached, so a frontend was sent away (one line, no newline). */
+	void (*event)(void *arg, struct vu_capture *c, const char *line);
 	/* A violation was found (each once, in order); v NULL, once a
 	 * session: more than VU_MAX_VIOLATIONS, the rest only counted. */
 	void (*violation)(void *arg, struct vu_capture *c, const struct vu_violation *v);
@@ -65,17 +78,39 @@ enum vu_capture_phase {
 /* How many descriptors a capture may ask to poll. */
 #define VU_CAPTURE_MAX_POLL 2
 
+/* Where a peer comes from: a socket vmmap listens on, or one it connects
+ * to (retrying while nobody listens, until the capture's deadline). */
+struct vu_endpoint {
+	const char *listen, *connect;
+	const char *who;           /* "frontend", "backend" */
+	struct vu_listener l;
+	int connect_fd;            /* a connection under way, or -1 */
+	uint64_t next_connect_ns;  /* when to try again */
+	uint64_t backoff_ms;
+};
+
+/* A region descriptor vmmap keeps (forwarding), for reading guest memory. */
+struct vu_kept_fd {
+	uint64_t guest_phys_addr, userspace_addr, memory_size;
+	int fd;
+};
+
 struct vu_capture {
 	struct vu_capture_opts o;
 	const struct vu_capture_ops *ops;
 	void *arg;
 	enum vu_capture_phase phase;
 	struct vu_session s;       /* the current (or last) session */
-	struct vu_listener l;      /* --listen */
+	struct vu_endpoint front, back; /* back: forwarding only */
 	struct vu_conn conn;       /* the frontend; fd -1 when none */
-	int connect_fd;            /* --connect: a connection under way, or -1 */
-	uint64_t next_connect_ns;  /* --connect: when to try again */
-	uint64_t backoff_ms;
+	struct vu_conn bconn;      /* the backend (forwarding); fd -1 when none */
+	bool forwarding;
+	/* Forwarding: duplicates of the regions' descriptors (those of the
+	 * table as it is) and of GET_INFLIGHT_FD's memfd (-1: none). */
+	struct vu_kept_fd *kept;
+	size_t nkept;
+	int inflight_fd;
+	bool backend_left;         /* a session ended because the backend left */
 	uint64_t start_ns, deadline_ns, connect_ns;
 	size_t sessions;           /* sessions ended */
 	size_t updates_done;       /* table changes of the sessions before */
@@ -86,10 +121,14 @@ struct vu_capture {
 	bool violated;             /* a session had violations */
 	bool fatal;                /* out of memory, or a callback failed */
 	bool failed;               /* accept or connect failed: err, why */
+	const char *failed_path;   /* the socket that failed */
 	const char *end;           /* why the session (or capture) ended */
 	int err;                   /* a socket error that ended it (errno) */
 	char why[200];             /* what failed, with err */
 };
+
+/* Sets up an empty capture that vu_capture_close accepts. */
+void vu_capture_init(struct vu_capture *c);
 
 /*
  * Starts a capture at time now_ns (any monotonic clock): creates the
@@ -116,7 +155,8 @@ void vu_capture_stop(struct vu_capture *c, const char *end, uint64_t now_ns);
 /*
  * Runs a recording through a session, as if from a frontend (replies are
  * dropped, the recorded times stand), and ends with "replay" or
- * "framing".  name is for the violation that a cut recording gets.
+ * "framing".  A recording of a forwarded session (it holds the backend's
+ * replies) replays as one: the replies are taken as they came.  name is for the violation that a cut recording gets.
  * Returns 0, or -1 when the recording's version is not read here (c->why).
  */
 int vu_capture_replay(struct vu_capture *c, const struct vu_capture_opts *o,

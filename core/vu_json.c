@@ -53,6 +53,63 @@ static json_t *findings_json(const struct vu_violation *v, size_t n)
 	return a;
 }
 
+static json_t *reply_json(const struct vu_reply_rec *r)
+{
+	json_t *o = json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I}",
+			      "message", (json_int_t)r->msg, "request", name_of(r->request),
+			      "flags", (json_int_t)r->flags, "size", (json_int_t)r->size,
+			      "fds", (json_int_t)r->nfds, "time_ns", (json_int_t)r->time_ns,
+			      "latency_ns", (json_int_t)r->latency_ns);
+
+	if (o && r->has_value && json_object_set_new(o, "value", vm_json_hex(r->value)))
+		json_decref(o), o = NULL;
+	if (o && r->has_vring &&
+	    json_object_set_new(o, "vring", json_pack("{s:I, s:I}", "index",
+			(json_int_t)r->vring[0], "num", (json_int_t)r->vring[1])))
+		json_decref(o), o = NULL;
+	return o;
+}
+
+/* Forwarding: the backend's replies, their latency per request, the last
+ * config space, and from where the backend's state is unknown. */
+static json_t *forward_json(const struct vu_session *s)
+{
+	static const char digits[] = "0123456789abcdef";
+	json_t *replies = json_array(), *latency = json_object(), *o;
+	char hex[2 * VU_MAX_CONFIG + 1];
+
+	for (size_t i = 0; replies && i < s->nreplies; i++)
+		if (json_array_append_new(replies, reply_json(&s->replies[i])))
+			json_decref(replies), replies = NULL;
+	for (uint32_t r = 0; latency && r <= VHOST_USER_MAX_REQUEST; r++)
+		if (s->reply_counts[r] && json_object_set_new(latency,
+				vhost_user_request_name(r) ? vhost_user_request_name(r) : "unknown",
+				json_pack("{s:I, s:I, s:I}", "replies", (json_int_t)s->reply_counts[r],
+					  "mean_ns", (json_int_t)(s->latency_sum_ns[r] /
+								  s->reply_counts[r]),
+					  "max_ns", (json_int_t)s->latency_max_ns[r])))
+			json_decref(latency), latency = NULL;
+	o = json_pack("{s:o, s:I, s:I, s:I, s:o, s:o}", "replies", replies,
+		      "replies_total", (json_int_t)s->replies_total,
+		      "replies_unlisted", (json_int_t)(s->replies_total - s->nreplies),
+		      "unanswered", (json_int_t)(s->unanswered + s->npending),
+		      "latency", latency,
+		      "backend_state_unknown_from",
+		      s->unknown_state ? json_integer((json_int_t)s->unknown_from) : json_null());
+	if (o && s->has_config) {
+		for (uint32_t i = 0; i < s->config_size; i++) {
+			hex[2 * i] = digits[s->config[i] >> 4];
+			hex[2 * i + 1] = digits[s->config[i] & 15];
+		}
+		hex[2 * s->config_size] = '\0';
+		if (json_object_set_new(o, "config", json_pack("{s:I, s:I, s:s}",
+				"offset", (json_int_t)s->config_offset,
+				"size", (json_int_t)s->config_size, "bytes", hex)))
+			json_decref(o), o = NULL;
+	}
+	return o;
+}
+
 json_t *vu_session_to_json(const struct vu_session *s, const char *end)
 {
 	json_t *doc = vm_table_to_json(&s->table, 0);
@@ -86,13 +143,17 @@ json_t *vu_session_to_json(const struct vu_session *s, const char *end)
 	for (size_t i = 0; timeline && i < s->nupdates; i++) {
 		const struct vu_update *u = &s->updates[i];
 
-		if (json_array_append_new(timeline, json_pack("{s:I, s:s, s:I, s:o, s:o, s:I}",
-				"message", (json_int_t)u->msg,
-				"request", name_of(u->request),
-				"time_ns", (json_int_t)u->time_ns,
-				"added", regions_json(u->added, u->nadded),
-				"removed", regions_json(u->removed, u->nremoved),
-				"regions", (json_int_t)u->nregions))) {
+		json_t *e = json_pack("{s:I, s:s, s:I, s:o, s:o, s:I}",
+				      "message", (json_int_t)u->msg,
+				      "request", name_of(u->request),
+				      "time_ns", (json_int_t)u->time_ns,
+				      "added", regions_json(u->added, u->nadded),
+				      "removed", regions_json(u->removed, u->nremoved),
+				      "regions", (json_int_t)u->nregions);
+
+		if (e && u->rollback && json_object_set_new(e, "rollback", json_true()))
+			json_decref(e), e = NULL;
+		if (json_array_append_new(timeline, e)) {
 			json_decref(timeline);
 			timeline = NULL;
 		}
@@ -108,10 +169,12 @@ json_t *vu_session_to_json(const struct vu_session *s, const char *end)
 			"end", end,
 			"messages", (json_int_t)s->nmsgs,
 			"requests", requests,
-			"features", "offered", vm_json_hex(s->features),
+			"features", "offered", s->has_features ? vm_json_hex(s->features)
+							       : json_null(),
 			"acked", s->has_acked_features ? vm_json_hex(s->acked_features)
 						       : json_null(),
-			"protocol_features", "offered", vm_json_hex(s->protocol_features),
+			"protocol_features", "offered", s->has_protocol_features
+				? vm_json_hex(s->protocol_features) : json_null(),
 			"acked", s->has_acked_protocol_features
 				 ? vm_json_hex(s->acked_protocol_features) : json_null(),
 			"rings", rings, "timeline", timeline, "violations", violations,
@@ -130,6 +193,9 @@ json_t *vu_session_to_json(const struct vu_session *s, const char *end)
 	    json_object_set_new(cap, "warnings_unlisted",
 				json_integer((json_int_t)(s->warnings_total -
 							  s->nwarnings))))
+		json_decref(cap), cap = NULL;
+	if (cap && s->cfg.observer &&
+	    json_object_set_new(cap, "forward", forward_json(s)))
 		json_decref(cap), cap = NULL;
 	if (!doc || !cap || json_object_set_new(doc, "capture", cap)) {
 		json_decref(doc);

@@ -84,35 +84,107 @@ static struct vm_region *copy_regions(const struct vm_region *const *v, size_t n
 	return out;
 }
 
-/* Records a table change: what went, what came. */
-static void record_update(struct hctx *h, const struct vm_region *const *removed,
-			  size_t nremoved, const struct vm_region *const *added,
-			  size_t nadded)
+/* Records a table change of message msg: what went, what came.  0 or
+ * -ENOMEM. */
+static int record_change(struct vu_session *s, size_t msg, uint32_t request,
+			 uint64_t time_ns, const struct vm_region *const *removed,
+			 size_t nremoved, const struct vm_region *const *added,
+			 size_t nadded, bool rollback)
 {
-	struct vu_session *s = h->s;
 	struct vu_update *u;
 
 	s->updates_total++;
 	if (s->nupdates >= VU_MAX_UPDATES)
-		return; /* counted, not listed */
-	if (vu_grow((void **)&s->updates, s->nupdates, sizeof(*s->updates))) {
-		h->nomem = 1;
-		return;
-	}
+		return 0; /* counted, not listed */
+	if (vu_grow((void **)&s->updates, s->nupdates, sizeof(*s->updates)))
+		return -ENOMEM;
 	u = &s->updates[s->nupdates];
 	*u = (struct vu_update){
-		.msg = h->idx, .request = h->m->request, .time_ns = h->m->time_ns,
+		.msg = msg, .request = request, .time_ns = time_ns,
 		.added = copy_regions(added, nadded), .nadded = nadded,
 		.removed = copy_regions(removed, nremoved), .nremoved = nremoved,
-		.nregions = s->table.umem.nregions,
+		.nregions = s->table.umem.nregions, .rollback = rollback,
 	};
 	if (!u->added || !u->removed) {
 		free(u->added);
 		free(u->removed);
+		return -ENOMEM;
+	}
+	s->nupdates++;
+	return 0;
+}
+
+/* The change of the message being handled; when forwarding with a reply
+ * awaited, its undo goes with the pending entry. */
+static void record_update(struct hctx *h, const struct vm_region *const *removed,
+			  size_t nremoved, const struct vm_region *const *added,
+			  size_t nadded)
+{
+	struct vu_pending *p = vu_pending_of(h);
+
+	if (record_change(h->s, h->idx, h->m->request, h->m->time_ns, removed, nremoved,
+			  added, nadded, false))
+		h->nomem = 1;
+	if (!p || p->has_change)
+		return;
+	p->added = copy_regions(added, nadded);
+	p->removed = copy_regions(removed, nremoved);
+	if (!p->added || !p->removed) {
+		free(p->added);
+		free(p->removed);
+		p->added = p->removed = NULL;
 		h->nomem = 1;
 		return;
 	}
-	s->nupdates++;
+	p->nadded = nadded;
+	p->nremoved = nremoved;
+	p->has_change = true;
+}
+
+int vu_mem_undo(struct vu_session *s, const struct vu_pending *p, uint64_t time_ns)
+{
+	const struct vm_region **gone = malloc((p->nadded + 1) * sizeof(*gone));
+	const struct vm_region **back = malloc((p->nremoved + 1) * sizeof(*back));
+	struct vm_region *keep = malloc((p->nadded + 1) * sizeof(*keep));
+	size_t ngone = 0, nback = 0;
+	int rc = 0;
+
+	if (!gone || !back || !keep) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < p->nadded; i++) {
+		const struct vm_region *r = &p->added[i];
+		struct vm_umem_node *n = vm_umem_find(&s->table.umem, r->guest_phys_addr,
+						      r->userspace_addr, r->memory_size);
+
+		if (!n)
+			continue; /* removed since */
+		keep[ngone] = n->region;
+		keep[ngone].name = NULL;
+		gone[ngone] = &keep[ngone];
+		ngone++;
+		vm_umem_remove(&s->table.umem, n);
+	}
+	for (size_t i = 0; i < p->nremoved; i++) {
+		const struct vm_region *r = &p->removed[i];
+		struct vm_umem_node *n;
+
+		if (vm_umem_find(&s->table.umem, r->guest_phys_addr, r->userspace_addr,
+				 r->memory_size))
+			continue; /* added again since */
+		if (vm_umem_add(&s->table.umem, r, &n)) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		back[nback++] = &n->region;
+	}
+	rc = record_change(s, p->msg, p->request, time_ns, gone, ngone, back, nback, true);
+out:
+	free(gone);
+	free(back);
+	free(keep);
+	return rc;
 }
 
 static void set_mem_table(struct hctx *h)

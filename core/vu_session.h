@@ -67,7 +67,17 @@ static inline uint32_t get_u32(const struct vu_msg *m, size_t off)
 	return v;
 }
 
+/* Forwarding (vu_reply.c): a request that awaits the backend's reply
+ * (sure: a data reply; else a NEED_REPLY ack), and the entries' cleanup. */
+int vu_pending_push(struct hctx *h, bool sure);
+void vu_pending_clean(struct vu_session *s);
+/* The entry of the message being handled, or NULL. */
+struct vu_pending *vu_pending_of(struct hctx *h);
+
 /* SET_MEM_TABLE, ADD_MEM_REG and REM_MEM_REG (vu_mem.c). */
+/* Undoes the change of a refused request p, recorded as a rollback at
+ * time_ns.  0 or -ENOMEM. */
+int vu_mem_undo(struct vu_session *s, const struct vu_pending *p, uint64_t time_ns);
 void vu_mem_table_request(struct hctx *h, struct vu_reply *r);
 
 #endif

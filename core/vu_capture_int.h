@@ -1,0 +1,33 @@
+/*
+ * The capture engine's parts shared by its two session steps: a backend's
+ * (vu_capture.c) and a forwarder's (vu_forward.c).
+ */
+#ifndef VMMAP_VU_CAPTURE_INT_H
+#define VMMAP_VU_CAPTURE_INT_H
+
+#include "vu_capture.h"
+
+#define STALL_NS ((uint64_t)VU_STALL_MS * 1000000u)
+
+/* Reports the session's new violations through the callback. */
+void vu_capture_report(struct vu_capture *c);
+/* Ends the session (c->end = end), closing its connections. */
+void vu_capture_end_session(struct vu_capture *c, const char *end);
+/* Records and handles one frontend message (conn: where a reply goes, or
+ * NULL).  False when the session must end (c->end set). */
+bool vu_capture_handle(struct vu_capture *c, struct vu_msg *m, struct vu_conn *conn,
+		       uint64_t now_ns);
+/* Records and takes one backend message (forwarding, or its replay).
+ * False when the session must end (c->end set). */
+bool vu_capture_take_reply(struct vu_capture *c, struct vu_msg *m);
+/* A message stalled in the middle on conn (who: "frontend", "backend"):
+ * the violation, and the session ends "stalled". */
+void vu_capture_stalled(struct vu_capture *c, struct vu_conn *conn, const char *who);
+
+/* Forwarding (vu_forward.c): the poll set and one step of a session, and
+ * the descriptors kept for the table. */
+int vu_forward_pollfds(struct vu_capture *c, struct pollfd *pfd, uint64_t *wake_ns);
+void vu_forward_step(struct vu_capture *c, short fev, short bev, uint64_t now_ns);
+void vu_forward_close(struct vu_capture *c);
+
+#endif

@@ -1,0 +1,331 @@
+/*
+ * The capture engine between a frontend and its real backend: every
+ * message goes to the other side unchanged, its bytes and its descriptors,
+ * in order, and the session watches (vu_session_handle for the frontend's
+ * requests, vu_session_reply for the backend's replies).
+ *
+ * A side is read only while the other side has taken everything sent to it
+ * (and, for the frontend, while fewer than VU_MAX_PENDING requests await
+ * their replies): order is kept, a slow peer slows the other as it would
+ * directly, and vmmap holds at most one message per direction.  The
+ * descriptors of a message pass to the other side's connection, which
+ * closes them once sent; vmmap keeps duplicates of the regions' ones (for
+ * the table as it stands) and of GET_INFLIGHT_FD's memfd.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vu_capture_int.h"
+#include "vu_session.h"
+
+/* Frees what the forwarder keeps: called when a session ends. */
+void vu_forward_close(struct vu_capture *c)
+{
+	vu_conn_close(&c->bconn);
+	for (size_t i = 0; i < c->nkept; i++)
+		close(c->kept[i].fd);
+	free(c->kept);
+	c->kept = NULL;
+	c->nkept = 0;
+	if (c->inflight_fd >= 0)
+		close(c->inflight_fd);
+	c->inflight_fd = -1;
+}
+
+int vu_forward_pollfds(struct vu_capture *c, struct pollfd *pfd, uint64_t *wake_ns)
+{
+	struct vu_conn *f = &c->conn, *b = &c->bconn;
+	short fev = 0, bev = 0;
+	uint64_t w = 0;
+
+	if (!vu_conn_pending(b) && vu_session_can_forward(&c->s))
+		fev |= POLLIN;
+	if (vu_conn_pending(f))
+		fev |= POLLOUT;
+	if (!vu_conn_pending(f))
+		bev |= POLLIN;
+	if (vu_conn_pending(b))
+		bev |= POLLOUT;
+	/* A side not to be read is left out: a peer that hung up would
+	 * otherwise wake the poll at once, for ever. */
+	pfd[0] = (struct pollfd){ fev ? f->fd : -1, fev, 0 };
+	pfd[1] = (struct pollfd){ bev ? b->fd : -1, bev, 0 };
+	/* Only a stall inside a message is cut: a peer may take as long as
+	 * it likes to answer, or to read. */
+	if (f->started_ns)
+		w = f->started_ns + STALL_NS;
+	if (b->started_ns && (!w || b->started_ns + STALL_NS < w))
+		w = b->started_ns + STALL_NS;
+	*wake_ns = w;
+	return 2;
+}
+
+static bool table_message(uint32_t request)
+{
+	return request == VHOST_USER_SET_MEM_TABLE || request == VHOST_USER_ADD_MEM_REG;
+}
+
+/* Keeps fd (a duplicate) for region r, replacing one kept for it. */
+static int keep_fd(struct vu_capture *c, const struct vm_region *r, int fd)
+{
+	struct vu_kept_fd k = { r->guest_phys_addr, r->userspace_addr, r->memory_size, fd };
+
+	for (size_t i = 0; i < c->nkept; i++)
+		if (c->kept[i].guest_phys_addr == k.guest_phys_addr &&
+		    c->kept[i].userspace_addr == k.userspace_addr &&
+		    c->kept[i].memory_size == k.memory_size) {
+			close(c->kept[i].fd);
+			c->kept[i] = k;
+			return 0;
+		}
+	if (vu_grow((void **)&c->kept, c->nkept, sizeof(*c->kept)))
+		return -ENOMEM;
+	c->kept[c->nkept++] = k;
+	return 0;
+}
+
+/* Whether a table change still awaits the backend's answer. */
+static bool table_change_pending(const struct vu_session *s)
+{
+	for (size_t i = 0; i < s->npending; i++)
+		if (s->pending[(s->pending_head + i) % VU_MAX_PENDING].has_change)
+			return true;
+	return false;
+}
+
+/*
+ * After a table message was handled: the duplicates dup[0..n) of its
+ * region descriptors are kept for the regions now in the table (the others
+ * closed), and those of regions gone from the table are closed, once no
+ * change awaits the backend's answer (a refused removal brings its region
+ * back).  0 or -ENOMEM.
+ */
+static int keep_region_fds(struct vu_capture *c, const struct vu_msg *m, int *dup, size_t n)
+{
+	const struct vm_umem *u = &c->s.table.umem;
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t off = m->request == VHOST_USER_ADD_MEM_REG ? 8 : 8 + 32 * i;
+		struct vm_region r;
+
+		if (dup[i] < 0)
+			continue;
+		memcpy(&r.guest_phys_addr, m->payload + off, 8);
+		memcpy(&r.memory_size, m->payload + off + 8, 8);
+		memcpy(&r.userspace_addr, m->payload + off + 16, 8);
+		if (!rc && vm_umem_find(u, r.guest_phys_addr, r.userspace_addr, r.memory_size)) {
+			rc = keep_fd(c, &r, dup[i]);
+			if (!rc)
+				continue;
+		}
+		close(dup[i]);
+	}
+	if (table_change_pending(&c->s))
+		return rc;
+	for (size_t i = 0; i < c->nkept;) {
+		const struct vu_kept_fd *k = &c->kept[i];
+
+		if (vm_umem_find(u, k->guest_phys_addr, k->userspace_addr, k->memory_size)) {
+			i++;
+			continue;
+		}
+		close(k->fd);
+		c->kept[i] = c->kept[--c->nkept];
+	}
+	return rc;
+}
+
+/*
+ * Sends the message just read on from (its header and payload as
+ * received, its descriptors, which pass to the other connection).
+ * Returns 0 or -errno of the send.
+ */
+static int pass_on(struct vu_conn *from, struct vu_conn *to, uint64_t now_ns)
+{
+	static _Thread_local uint8_t buf[VHOST_USER_HDR_SIZE + VU_MAX_PAYLOAD];
+	size_t nfds = from->nfds;
+	int rc;
+
+	memcpy(buf, from->hdr, VHOST_USER_HDR_SIZE);
+	memcpy(buf + VHOST_USER_HDR_SIZE, from->m->payload, from->m->size);
+	from->nfds = 0; /* the other connection owns them now */
+	rc = vu_conn_send_msg(to, buf, VHOST_USER_HDR_SIZE + from->m->size, from->fds, nfds,
+			      now_ns);
+	return rc;
+}
+
+/* A read that did not give a message: the session ends or goes on. */
+static bool read_failed(struct vu_capture *c, enum vu_read rr, bool front, const char *why)
+{
+	const char *gone = front ? "disconnect" : "backend-disconnect";
+
+	switch (rr) {
+	case VU_READ_OK:
+	case VU_READ_AGAIN:
+		return false;
+	case VU_READ_EOF:
+		vu_capture_end_session(c, gone);
+		return true;
+	case VU_READ_FRAMING:
+		vu_session_violation(&c->s, c->s.nmsgs, 0, "%s: %s; both connections closed",
+				     front ? "frontend" : "backend", why);
+		vu_capture_end_session(c, "framing");
+		return true;
+	case VU_READ_ERROR:
+		if (errno == ECONNRESET || errno == EPIPE) {
+			vu_capture_end_session(c, gone);
+			return true;
+		}
+		c->err = errno;
+		snprintf(c->why, sizeof(c->why), "reading from the %s",
+			 front ? "frontend" : "backend");
+		vu_capture_end_session(c, "error");
+		return true;
+	}
+	return false;
+}
+
+/* A send that failed: the receiving side is gone (or an error). */
+static void send_failed(struct vu_capture *c, int rc, bool to_front)
+{
+	if (rc == -EPIPE || rc == -ECONNRESET) {
+		vu_capture_end_session(c, to_front ? "disconnect" : "backend-disconnect");
+		return;
+	}
+	c->err = -rc;
+	snprintf(c->why, sizeof(c->why), "forwarding to the %s",
+		 to_front ? "frontend" : "backend");
+	vu_capture_end_session(c, "error");
+}
+
+/* One request of the frontend: kept what is kept, forwarded, watched. */
+static void from_frontend(struct vu_capture *c, uint64_t now_ns)
+{
+	struct vu_conn *f = &c->conn, *b = &c->bconn;
+	struct vu_msg *m = f->m;
+	int dup[VHOST_MEMORY_BASELINE_NREGIONS];
+	size_t ndup = 0;
+	int rc;
+
+	m->time_ns = now_ns - c->connect_ns;
+	m->direction = VU_FRONT_TO_BACK;
+	m->channel = VU_MAIN_CHANNEL;
+	/* The regions' descriptors are duplicated before they go. */
+	if (table_message(m->request)) {
+		ndup = f->nfds < VHOST_MEMORY_BASELINE_NREGIONS ? f->nfds
+								 : VHOST_MEMORY_BASELINE_NREGIONS;
+		if (m->request == VHOST_USER_ADD_MEM_REG && ndup > 1)
+			ndup = 1;
+		for (size_t i = 0; i < ndup; i++)
+			dup[i] = fcntl(f->fds[i], F_DUPFD_CLOEXEC, 0);
+	}
+	rc = pass_on(f, b, now_ns);
+	if (!vu_capture_handle(c, m, NULL, now_ns)) {
+		for (size_t i = 0; i < ndup; i++)
+			if (dup[i] >= 0)
+				close(dup[i]);
+		vu_capture_end_session(c, c->end);
+		return;
+	}
+	if (ndup && keep_region_fds(c, m, dup, ndup)) {
+		c->fatal = true;
+		c->err = ENOMEM;
+		snprintf(c->why, sizeof(c->why), "out of memory");
+		vu_capture_end_session(c, "error");
+		return;
+	}
+	if (rc)
+		send_failed(c, rc, false);
+}
+
+/* One message of the backend: forwarded, matched to its request. */
+static void from_backend(struct vu_capture *c, uint64_t now_ns)
+{
+	struct vu_conn *f = &c->conn, *b = &c->bconn;
+	struct vu_msg *m = b->m;
+	int rc;
+
+	m->time_ns = now_ns - c->connect_ns;
+	m->direction = VU_BACK_TO_FRONT;
+	m->channel = VU_MAIN_CHANNEL;
+	if (m->request == VHOST_USER_GET_INFLIGHT_FD && b->nfds == 1 &&
+	    (m->flags & VHOST_USER_REPLY_MASK)) {
+		if (c->inflight_fd >= 0)
+			close(c->inflight_fd);
+		c->inflight_fd = fcntl(b->fds[0], F_DUPFD_CLOEXEC, 0);
+	}
+	rc = pass_on(b, f, now_ns);
+	if (!vu_capture_take_reply(c, m)) {
+		vu_capture_end_session(c, c->end);
+		return;
+	}
+	if (rc)
+		send_failed(c, rc, true);
+}
+
+void vu_capture_stalled(struct vu_capture *c, struct vu_conn *conn, const char *who)
+{
+	char why[256];
+	uint32_t request;
+
+	vu_conn_partial(conn, why, sizeof(why), &request);
+	if (c->forwarding)
+		vu_session_violation(&c->s, c->s.nmsgs, request, "%s: %s, for %d ms; both "
+				     "connections closed", who, why, VU_STALL_MS);
+	else
+		vu_session_violation(&c->s, c->s.nmsgs, request, "%s, for %d ms; connection "
+				     "closed", why, VU_STALL_MS);
+	vu_capture_end_session(c, "stalled");
+}
+
+void vu_forward_step(struct vu_capture *c, short fev, short bev, uint64_t now_ns)
+{
+	struct vu_conn *f = &c->conn, *b = &c->bconn;
+	char why[256];
+	int rc;
+
+	if (f->started_ns && now_ns >= f->started_ns + STALL_NS) {
+		vu_capture_stalled(c, f, "frontend");
+		return;
+	}
+	if (b->started_ns && now_ns >= b->started_ns + STALL_NS) {
+		vu_capture_stalled(c, b, "backend");
+		return;
+	}
+	/* What a side has not taken yet goes first. */
+	if ((fev & (POLLOUT | POLLERR | POLLHUP)) && vu_conn_pending(f) &&
+	    (rc = vu_conn_flush(f, now_ns))) {
+		send_failed(c, rc, true);
+		return;
+	}
+	if ((bev & (POLLOUT | POLLERR | POLLHUP)) && vu_conn_pending(b) &&
+	    (rc = vu_conn_flush(b, now_ns))) {
+		send_failed(c, rc, false);
+		return;
+	}
+	/* Then one message each way, each only when the other side can take
+	 * it at once. */
+	if (fev && !vu_conn_pending(b) && vu_session_can_forward(&c->s)) {
+		enum vu_read rr = vu_conn_read(f, now_ns, why, sizeof(why));
+
+		if (rr == VU_READ_OK)
+			from_frontend(c, now_ns);
+		else if (read_failed(c, rr, true, why))
+			return;
+		if (c->phase != VU_CAPTURE_SESSION || !c->in_session)
+			return;
+	}
+	if (bev && !vu_conn_pending(f)) {
+		enum vu_read rr = vu_conn_read(b, now_ns, why, sizeof(why));
+
+		if (rr == VU_READ_OK)
+			from_backend(c, now_ns);
+		else
+			read_failed(c, rr, false, why);
+	}
+}
