@@ -1,8 +1,12 @@
 /*
  * vmmap capture against the real frontends: QEMU 7.2 (qemu-system-x86, TCG,
  * no guest OS: the virtio-net network-boot ROM brings the device up) and DPDK
- * 22.11 testpmd with virtio-user.  Each test skips with its reason when the
- * program is missing; .ci/run installs both.
+ * 22.11 testpmd with virtio-user; and capture --forward between a real
+ * frontend and its real backend (qemu-storage-daemon, DPDK net_vhost), with
+ * the device working through vmmap.  Each test skips with its reason when a
+ * program is missing; .ci/run installs them all.  The tests that run
+ * testpmd are the suite "dpdk", which CTest runs one at a time under a
+ * resource lock: two busy-polling testpmds on 2 cores starve QEMU.
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -37,6 +41,8 @@ static void teardown(void)
 }
 
 TestSuite(integration, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(forward, .init = setup, .fini = teardown, .timeout = 150);
+TestSuite(dpdk, .init = setup, .fini = teardown, .timeout = 200);
 
 static int have(const char *prog)
 {
@@ -46,8 +52,9 @@ static int have(const char *prog)
 	return system(cmd) == 0;
 }
 
-/* Runs argv (NULL-terminated) in the background, output to log. */
-static pid_t spawn(const char *log, const char *const *argv)
+/* Runs argv (NULL-terminated) in the background, output to log, standard
+ * input from in (-1: /dev/null). */
+static pid_t spawn_in(const char *log, const char *const *argv, int in)
 {
 	pid_t pid = fork();
 
@@ -57,12 +64,20 @@ static pid_t spawn(const char *log, const char *const *argv)
 
 		if (!f || dup2(1, 2) < 0)
 			_exit(127);
-		freopen("/dev/null", "r", stdin);
+		if (in >= 0)
+			dup2(in, 0);
+		else
+			freopen("/dev/null", "r", stdin);
 		setpgid(0, 0);
 		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	return pid;
+}
+
+static pid_t spawn(const char *log, const char *const *argv)
+{
+	return spawn_in(log, argv, -1);
 }
 
 static int finish(pid_t pid)
@@ -185,7 +200,7 @@ Test(integration, qemu_connect_set_mem_table) { qemu_case(1, 0); }
 
 /* DPDK virtio-user with --no-huge: one memfd region whose guest-physical
  * address is the DPDK process's own address, and rings that translate. */
-Test(integration, dpdk_testpmd_virtio_user)
+Test(dpdk, testpmd_virtio_user)
 {
 	char vdev[256], prefix[64], vlog[160], dlog[160];
 	json_t *doc, *regions, *r, *rings;
@@ -235,5 +250,440 @@ Test(integration, dpdk_testpmd_virtio_user)
 				  "ring %zu %s translates", i, *part);
 			cr_assert_eq(hex(a, "guest_phys_addr"), hex(a, "userspace_addr"));
 		}
+	json_decref(doc);
+}
+
+/* ---- capture --forward between real peers ---- */
+
+/* Whether the file at path holds needle (its first 64 KiB). */
+static bool file_has(const char *path, const char *needle)
+{
+	const char *t = read_or_null(path);
+
+	return t && strstr(t, needle);
+}
+
+/* Waits up to seconds for path to exist, or to hold needle. */
+static bool wait_file(const char *path, const char *needle, int seconds)
+{
+	for (int i = 0; i < seconds * 20; i++) {
+		if (needle ? file_has(path, needle) : access(path, F_OK) == 0)
+			return true;
+		usleep(50000);
+	}
+	return false;
+}
+
+/* Ends a child with SIGTERM (its clean exit), SIGKILL after 10 s. */
+static void terminate(pid_t pid)
+{
+	kill(-pid, SIGTERM);
+	for (int i = 0; i < 200; i++) {
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return;
+		usleep(50000);
+	}
+	stop(pid);
+}
+
+/* qemu-storage-daemon exporting a 64 MiB disk at dir/qsd.sock. */
+static pid_t start_qsd(char *qsd_sock, size_t len)
+{
+	char disk[160], blockdev[256], exp[320], log[160];
+	pid_t pid;
+
+	snprintf(disk, sizeof(disk), "%s/disk.img", dir);
+	snprintf(qsd_sock, len, "%s/qsd.sock", dir);
+	snprintf(log, sizeof(log), "%s/qsd.log", dir);
+	snprintf(blockdev, sizeof(blockdev), "driver=file,node-name=file0,filename=%s", disk);
+	snprintf(exp, sizeof(exp), "type=vhost-user-blk,id=exp0,node-name=disk0,"
+		 "addr.type=unix,addr.path=%s,writable=on", qsd_sock);
+	FILE *f = fopen(disk, "w");
+
+	cr_assert_not_null(f);
+	cr_assert_eq(ftruncate(fileno(f), 64 << 20), 0);
+	fclose(f);
+	const char *argv[] = { "qemu-storage-daemon", "--blockdev", blockdev, "--blockdev",
+			       "driver=raw,node-name=disk0,file=file0", "--export", exp, NULL };
+
+	pid = spawn(log, argv);
+	cr_assert(wait_file(qsd_sock, NULL, 20), "qemu-storage-daemon did not listen: %s",
+		  slurp(log));
+	return pid;
+}
+
+/* QEMU with vhost-user-blk-pci on chardev (SeaBIOS drives it; its debug
+ * console goes to bios). */
+static pid_t start_qemu_blk(const char *chardev, const char *bios, const char *log)
+{
+	char debugcon[192];
+
+	snprintf(debugcon, sizeof(debugcon), "file:%s", bios);
+	const char *argv[] = {
+		"qemu-system-x86_64", "-M", "pc", "-m", "128M", "-display", "none",
+		"-no-user-config", "-serial", "none", "-monitor", "none",
+		"-object", "memory-backend-memfd,id=mem,size=128M,share=on",
+		"-numa", "node,memdev=mem", "-chardev", chardev,
+		"-device", "vhost-user-blk-pci,chardev=c0,bootindex=1",
+		"-debugcon", debugcon, "-global", "isa-debugcon.iobase=0x402", NULL,
+	};
+
+	return spawn(log, argv);
+}
+
+/*
+ * QEMU vhost-user-blk <-> vmmap <-> qemu-storage-daemon: SeaBIOS sees the
+ * disk's size (GET_CONFIG, answered by the daemon) and reads its boot
+ * sector through the forwarded device; vmmap records the table, GET_CONFIG
+ * with its reply, and the backend's progress on the ring.
+ */
+static void qsd_case(int connect_mode)
+{
+	char qsd_sock[160], chardev[256], vlog[160], qlog[160], bios[160];
+	pid_t qsd, vm, qemu;
+	json_t *doc, *tl, *replies;
+	const char *cfg;
+	int status;
+	bool booted;
+	json_int_t processed = -1;
+
+	if (!have("qemu-system-x86_64") || !have("qemu-storage-daemon"))
+		cr_skip_test("qemu-system-x86_64 or qemu-storage-daemon is not installed "
+			     "(Debian: qemu-system-x86, qemu-system-common)");
+	snprintf(vlog, sizeof(vlog), "%s/vmmap.log", dir);
+	snprintf(qlog, sizeof(qlog), "%s/qemu.log", dir);
+	snprintf(bios, sizeof(bios), "%s/bios.log", dir);
+	qsd = start_qsd(qsd_sock, sizeof(qsd_sock));
+	snprintf(chardev, sizeof(chardev), "socket,id=c0,path=%s%s", sock_path,
+		 connect_mode ? ",server=on,wait=off" : ",reconnect=1");
+	const char *vargv[] = { VMMAP_BIN, "capture", "-o", out_path, "--timeout", "120",
+				connect_mode ? "--connect" : "--listen", sock_path,
+				"--forward", qsd_sock, NULL };
+
+	if (connect_mode) {
+		qemu = start_qemu_blk(chardev, bios, qlog);
+		vm = spawn(vlog, vargv);
+	} else {
+		vm = spawn(vlog, vargv);
+		cr_assert(wait_file(sock_path, NULL, 10), "vmmap did not listen: %s", slurp(vlog));
+		qemu = start_qemu_blk(chardev, bios, qlog);
+	}
+	booted = wait_file(bios, "Boot failed", 90);
+	terminate(qemu); /* QEMU stops the device (GET_VRING_BASE) and leaves */
+	status = finish(vm);
+	stop(qsd);
+	cr_assert(booted, "SeaBIOS did not get to boot\nbios: %s\nvmmap: %s\nqemu: %s",
+		  slurp(bios), slurp(vlog), slurp(qlog));
+	cr_assert(file_has(bios, "s=131072"), "SeaBIOS sees the 64 MiB disk: %s", slurp(bios));
+	cr_assert(file_has(bios, "Boot failed: not a bootable disk"),
+		  "SeaBIOS read the boot sector through vmmap: %s", slurp(bios));
+	cr_assert_eq(status, 0, "vmmap exit %d\nvmmap: %s\nqemu: %s", status, slurp(vlog),
+		     slurp(qlog));
+	cr_assert(file_has(vlog, "the frontend left after"), "%s", slurp(vlog));
+
+	doc = capture_doc();
+	cr_assert_eq(json_array_size(json_object_get(json_object_get(doc, "memory"), "regions")),
+		     2, "%s", slurp(out_path));
+	tl = json_object_get(json_object_get(doc, "capture"), "timeline");
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(tl, 0), "request")),
+			 "ADD_MEM_REG", "qemu-storage-daemon offers CONFIGURE_MEM_SLOTS");
+	json_t *fw = json_object_get(json_object_get(doc, "capture"), "forward");
+
+	cfg = json_string_value(json_object_get(json_object_get(fw, "config"), "bytes"));
+	cr_assert_not_null(cfg, "GET_CONFIG's reply is recorded: %s", slurp(out_path));
+	cr_assert_eq(strncmp(cfg, "0000020000000000", 16), 0,
+		     "the capacity is 0x20000 sectors (64 MiB): %s", cfg);
+	replies = json_object_get(fw, "replies");
+	for (size_t i = 0; i < json_array_size(replies); i++) {
+		json_t *r = json_array_get(replies, i);
+
+		if (!strcmp(json_string_value(json_object_get(r, "request")), "GET_VRING_BASE"))
+			processed = json_integer_value(json_object_get(json_object_get(r, "vring"),
+								       "num"));
+	}
+	cr_assert_geq(processed, 1, "the daemon took requests from the ring: %s",
+		      slurp(out_path));
+	cr_assert_eq(json_array_size(json_object_get(json_object_get(doc, "capture"),
+						     "violations")), 0, "%s", slurp(out_path));
+	json_decref(doc);
+}
+
+Test(forward, qemu_blk_qsd_listen) { qsd_case(0); }
+Test(forward, qemu_blk_qsd_connect) { qsd_case(1); }
+
+/* The daemon killed in the middle: QEMU sees the connection close, vmmap
+ * writes the capture whole and says the backend left (exit 1). */
+Test(forward, qsd_killed)
+{
+	char qsd_sock[160], chardev[256], vlog[160], qlog[160], bios[160];
+	pid_t qsd, vm, qemu;
+	json_t *doc;
+	int status;
+	bool up;
+
+	if (!have("qemu-system-x86_64") || !have("qemu-storage-daemon"))
+		cr_skip_test("qemu-system-x86_64 or qemu-storage-daemon is not installed "
+			     "(Debian: qemu-system-x86, qemu-system-common)");
+	snprintf(vlog, sizeof(vlog), "%s/vmmap.log", dir);
+	snprintf(qlog, sizeof(qlog), "%s/qemu.log", dir);
+	snprintf(bios, sizeof(bios), "%s/bios.log", dir);
+	qsd = start_qsd(qsd_sock, sizeof(qsd_sock));
+	snprintf(chardev, sizeof(chardev), "socket,id=c0,path=%s", sock_path);
+	const char *vargv[] = { VMMAP_BIN, "capture", "-o", out_path, "--timeout", "120",
+				"--listen", sock_path, "--forward", qsd_sock, NULL };
+
+	vm = spawn(vlog, vargv);
+	cr_assert(wait_file(sock_path, NULL, 10), "vmmap did not listen: %s", slurp(vlog));
+	qemu = start_qemu_blk(chardev, bios, qlog);
+	up = wait_file(bios, "Boot failed", 90);
+	stop(qsd);
+	status = finish(vm);
+	/* QEMU notices at once or when it next talks to the device. */
+	bool noticed = wait_file(qlog, "end-of-file", 10) || wait_file(qlog, "disconnect", 1);
+
+	terminate(qemu);
+	cr_assert(up, "SeaBIOS did not get to boot: %s", slurp(bios));
+	cr_assert_eq(status, 1, "vmmap exit %d: %s", status, slurp(vlog));
+	cr_assert(file_has(vlog, "the backend left after"), "%s", slurp(vlog));
+	cr_assert(noticed, "QEMU did not see the connection close: %s", slurp(qlog));
+	doc = capture_doc();
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(doc, "capture"),
+							   "end")), "backend-disconnect");
+	cr_assert_eq(json_array_size(json_object_get(json_object_get(doc, "memory"), "regions")),
+		     2);
+	json_decref(doc);
+}
+
+/* The regions DPDK logs as it maps them ("guest memory region size",
+ * "guest physical addr", "guest virtual  addr", "mmap off"), in order. */
+static size_t dpdk_regions(const char *log, uint64_t (*r)[4], size_t max)
+{
+	static const char *const keys[4] = {
+		"guest physical addr: ", "guest memory region size: ", "guest virtual  addr: ",
+		"mmap off  : ",
+	};
+	const char *t = read_or_null(log);
+	size_t n = 0;
+
+	for (const char *p = t ? strstr(t, keys[1]) : NULL; p && n < max;
+	     p = strstr(p + 1, keys[1])) {
+		for (int k = 0; k < 4; k++) {
+			const char *v = strstr(p, keys[k]);
+
+			r[n][k] = v ? strtoull(v + strlen(keys[k]), NULL, 16) : UINT64_MAX;
+		}
+		n++;
+	}
+	return n;
+}
+
+/* testpmd's received packets on port 0 so far (--stats-period output). */
+static unsigned long rx_packets(const char *log)
+{
+	const char *t = read_or_null(log), *p, *last = NULL;
+
+	for (p = t ? strstr(t, "RX-packets: ") : NULL; p; p = strstr(p + 1, "RX-packets: "))
+		last = p;
+	return last ? strtoul(last + 12, NULL, 10) : 0;
+}
+
+/*
+ * QEMU virtio-net <-> vmmap <-> DPDK net_vhost: the table vmmap records is
+ * the one DPDK maps, and the guest's DHCP requests (iPXE) reach testpmd:
+ * the device works through vmmap.
+ */
+Test(dpdk, qemu_net_testpmd_forward)
+{
+	char dv[160], vdev[256], prefix[64], vlog[160], dlog[160], qlog[160], chardev[256];
+	uint64_t dr[8][4];
+	json_t *doc, *regions;
+	size_t n;
+	pid_t dpdk, vm, qemu;
+	unsigned long rx = 0;
+	int status;
+
+	if (!have("qemu-system-x86_64") || !have("dpdk-testpmd"))
+		cr_skip_test("qemu-system-x86_64 or dpdk-testpmd is not installed");
+	snprintf(dv, sizeof(dv), "%s/dv.sock", dir);
+	snprintf(vlog, sizeof(vlog), "%s/vmmap.log", dir);
+	snprintf(dlog, sizeof(dlog), "%s/testpmd.log", dir);
+	snprintf(qlog, sizeof(qlog), "%s/qemu.log", dir);
+	snprintf(vdev, sizeof(vdev), "net_vhost0,iface=%s,client=0", dv);
+	snprintf(prefix, sizeof(prefix), "vmmapfw%d", (int)getpid());
+	snprintf(chardev, sizeof(chardev), "socket,id=c0,path=%s", sock_path);
+	const char *dargv[] = { "dpdk-testpmd", "-l", "0-1", "--no-pci", "--no-huge", "-m", "512",
+				"--no-shconf", "--file-prefix", prefix, "--vdev", vdev, "--",
+				"--nb-cores=1", "--total-num-mbufs=8192", "--stats-period", "1",
+				NULL };
+	const char *vargv[] = { VMMAP_BIN, "capture", "-o", out_path, "--timeout", "170",
+				"--listen", sock_path, "--forward", dv, NULL };
+	const char *qargv[] = {
+		"qemu-system-x86_64", "-M", "pc", "-m", "256M", "-display", "none",
+		"-no-user-config", "-serial", "none", "-monitor", "none",
+		"-object", "memory-backend-memfd,id=mem,size=256M,share=on",
+		"-numa", "node,memdev=mem", "-chardev", chardev,
+		"-netdev", "vhost-user,id=n0,chardev=c0",
+		"-device", "virtio-net-pci,netdev=n0", "-boot", "n", NULL,
+	};
+
+	dpdk = spawn(dlog, dargv);
+	cr_assert(wait_file(dv, NULL, 30), "testpmd did not listen: %s", slurp(dlog));
+	vm = spawn(vlog, vargv);
+	cr_assert(wait_file(sock_path, NULL, 10), "vmmap did not listen: %s", slurp(vlog));
+	qemu = spawn(qlog, qargv);
+	/* Events, not fixed sleeps: the table (slow beside a busy-polling
+	 * testpmd on 2 cores), then the first packets. */
+	for (int i = 0; i < 150 * 10 && !(rx = rx_packets(dlog)); i++)
+		usleep(100000);
+	terminate(qemu);
+	status = finish(vm);
+	n = dpdk_regions(dlog, dr, 8);
+	terminate(dpdk);
+	cr_assert_gt(rx, 0, "testpmd received nothing from the guest\nvmmap: %s\nqemu: %s",
+		     slurp(vlog), slurp(qlog));
+	cr_assert_eq(status, 0, "vmmap exit %d: %s", status, slurp(vlog));
+	doc = capture_doc();
+	regions = json_object_get(json_object_get(doc, "memory"), "regions");
+	cr_assert_eq(json_array_size(regions), n, "vmmap has %zu regions, DPDK mapped %zu",
+		     json_array_size(regions), n);
+	for (size_t i = 0; i < n; i++) {
+		json_t *r = json_array_get(regions, i);
+
+		cr_assert_eq(hex(r, "guest_phys_addr"), dr[i][0], "region %zu", i);
+		cr_assert_eq(hex(r, "memory_size"), dr[i][1], "region %zu", i);
+		cr_assert_eq(hex(r, "userspace_addr"), dr[i][2], "region %zu", i);
+		cr_assert_eq(hex(r, "mmap_offset"), dr[i][3], "region %zu", i);
+	}
+	cr_assert_geq(n, 2, "QEMU's two RAM regions: %s", slurp(dlog));
+	json_decref(doc);
+}
+
+/* What the net_vhost backend and the virtio-user frontend log of one
+ * session: the negotiated features, protocol features, the vrings given
+ * a kick descriptor, and the queue sizes. */
+struct dpdk_session {
+	uint64_t features, protocol;
+	unsigned vrings, size;
+};
+
+static struct dpdk_session dpdk_session(const char *blog, const char *flog)
+{
+	struct dpdk_session d = { 0 };
+	const char *t = read_or_null(blog), *p;
+	unsigned seen = 0;
+
+	cr_assert_not_null(t);
+	if ((p = strstr(t, "negotiated Virtio features: ")))
+		d.features = strtoull(p + 28, NULL, 16);
+	if ((p = strstr(t, "negotiated Vhost-user protocol features: ")))
+		d.protocol = strtoull(p + 41, NULL, 16);
+	for (p = strstr(t, "vring kick idx:"); p; p = strstr(p + 1, "vring kick idx:")) {
+		unsigned idx = (unsigned)strtoul(p + 15, NULL, 10);
+
+		if (idx < 32 && !(seen & (1u << idx))) {
+			seen |= 1u << idx;
+			d.vrings++;
+		}
+	}
+	t = read_or_null(flog);
+	cr_assert_not_null(t);
+	if ((p = strstr(t, "vq_size: ")))
+		d.size = (unsigned)strtoul(p + 9, NULL, 10);
+	return d;
+}
+
+/* One run of virtio-user (packed, 2 queue pairs) against net_vhost (2
+ * queues), through vmmap when via is set.  tag names the run's files. */
+static struct dpdk_session packed_run(const char *tag, bool via, int *vm_status)
+{
+	char dv[160], front[160], bvdev[256], fvdev[256], bp[64], fp[64], blog[160], flog[160],
+		vlog[160];
+	pid_t back, fr, vm = -1;
+	int in[2];
+
+	snprintf(dv, sizeof(dv), "%s/%s-dv.sock", dir, tag);
+	snprintf(front, sizeof(front), "%s/%s-front.sock", dir, tag);
+	snprintf(blog, sizeof(blog), "%s/%s-backend.log", dir, tag);
+	snprintf(flog, sizeof(flog), "%s/%s-frontend.log", dir, tag);
+	snprintf(vlog, sizeof(vlog), "%s/%s-vmmap.log", dir, tag);
+	snprintf(bvdev, sizeof(bvdev), "net_vhost0,iface=%s,client=0,queues=2", dv);
+	snprintf(fvdev, sizeof(fvdev), "net_virtio_user0,path=%s,queues=2,packed_vq=1",
+		 via ? front : dv);
+	snprintf(bp, sizeof(bp), "vmmapb%s%d", tag, (int)getpid());
+	snprintf(fp, sizeof(fp), "vmmapf%s%d", tag, (int)getpid());
+	const char *bargv[] = { "dpdk-testpmd", "-l", "0-1", "--no-pci", "--no-huge", "-m", "512",
+				"--no-shconf", "--file-prefix", bp, "--log-level",
+				"lib.vhost.*:debug", "--vdev", bvdev, "--", "--nb-cores=1",
+				"--total-num-mbufs=8192", "--rxq=2", "--txq=2", NULL };
+	const char *fargv[] = { "dpdk-testpmd", "-l", "0-1", "--no-pci", "--no-huge", "-m", "256",
+				"--no-shconf", "--file-prefix", fp, "--log-level",
+				"pmd.net.virtio.*:debug", "--vdev", fvdev, "--",
+				"--total-num-mbufs=4096", "--rxq=2", "--txq=2", NULL };
+	const char *vargv[] = { VMMAP_BIN, "capture", "-o", out_path, "--timeout", "90",
+				"--listen", front, "--forward", dv, NULL };
+
+	/* The backend runs until its standard input closes. */
+	cr_assert_eq(pipe(in), 0);
+	back = spawn_in(blog, bargv, in[0]);
+	close(in[0]);
+	cr_assert(wait_file(dv, NULL, 30), "testpmd (net_vhost) did not listen: %s", slurp(blog));
+	if (via) {
+		vm = spawn(vlog, vargv);
+		cr_assert(wait_file(front, NULL, 10), "vmmap did not listen: %s", slurp(vlog));
+	}
+	/* The frontend sets the device up, reads EOF and leaves. */
+	fr = spawn(flog, fargv);
+	cr_assert_eq(finish(fr), 0, "virtio-user testpmd: %s", slurp(flog));
+	if (via)
+		*vm_status = finish(vm);
+	close(in[1]);
+	terminate(back);
+	return dpdk_session(blog, flog);
+}
+
+/*
+ * DPDK virtio-user (packed_vq=1, queues=2) <-> vmmap <-> DPDK net_vhost
+ * (queues=2): the negotiated features, the number of vrings and their
+ * sizes equal a direct run's, and vmmap records the same.
+ */
+Test(dpdk, virtio_user_packed_mq_forward)
+{
+	struct dpdk_session direct, via;
+	json_t *doc, *rings;
+	int status = -1;
+	unsigned started = 0;
+
+	if (!have("dpdk-testpmd"))
+		cr_skip_test("dpdk-testpmd is not installed");
+	direct = packed_run("direct", false, NULL);
+	via = packed_run("via", true, &status);
+	cr_assert_eq(status, 0, "vmmap exit %d", status);
+	cr_assert_neq(direct.features, 0, "the direct run negotiated features");
+	cr_assert(direct.features & (UINT64_C(1) << 34), "RING_PACKED negotiated: 0x%llx",
+		  (unsigned long long)direct.features);
+	cr_assert_eq(via.features, direct.features, "features 0x%llx through vmmap, 0x%llx direct",
+		     (unsigned long long)via.features, (unsigned long long)direct.features);
+	cr_assert_eq(via.protocol, direct.protocol);
+	cr_assert_eq(via.vrings, direct.vrings, "%u vrings through vmmap, %u direct", via.vrings,
+		     direct.vrings);
+	cr_assert_eq(via.vrings, 4, "2 queue pairs");
+	cr_assert_eq(via.size, direct.size);
+
+	doc = capture_doc();
+	json_t *cap = json_object_get(doc, "capture");
+
+	cr_assert_eq(hex(json_object_get(cap, "features"), "acked"), direct.features);
+	cr_assert_eq(hex(json_object_get(cap, "protocol_features"), "acked"), direct.protocol);
+	rings = json_object_get(cap, "rings");
+	for (size_t i = 0; i < json_array_size(rings); i++) {
+		json_t *r = json_array_get(rings, i);
+
+		if (!json_object_get(r, "desc"))
+			continue;
+		started++;
+		cr_assert_eq(json_integer_value(json_object_get(r, "num")), direct.size,
+			     "vring %zu's size", i);
+	}
+	cr_assert_eq(started, direct.vrings, "vmmap saw %u vrings set up", started);
 	json_decref(doc);
 }
