@@ -171,8 +171,8 @@ int vu_mem_undo(struct vu_session *s, const struct vu_pending *p, uint64_t time_
 		struct vm_umem_node *n;
 
 		if (vm_umem_find(&s->table.umem, r->guest_phys_addr, r->userspace_addr,
-				 r->memory_size))
-			continue; /* added again since */
+				 r->memory_size) || s->table.umem.nregions >= VU_MAX_SLOTS)
+			continue; /* added again since, or past vmmap's own bound */
 		if (vm_umem_add(&s->table.umem, r, &n)) {
 			rc = -ENOMEM;
 			goto out;

@@ -1,44 +1,60 @@
 /*
- * Fuzz target: the backend session state machine over a whole recorded
- * stream (capture --record format, version 2 after its "VMMAPREC" file
- * header, version 1 otherwise: see vhost_user.h), from the first message
- * on, the way
+ * Fuzz target: a whole recorded stream (capture --record format, version 2
+ * after its "VMMAPREC" file header, version 1 otherwise: see vhost_user.h)
+ * through the capture engine's replay, from the first message on, the way
  * `vmmap capture --replay FILE --max-slots 8` runs it: a crash file
- * reproduces with that command.  After every message the reply must be
- * well formed and the table sound; at the end the capture document is
- * built whole and its table must load back with the same regions.
+ * reproduces with that command.  A recording that holds the backend's
+ * messages replays as a forwarded session (the replies matched, learnt,
+ * refused changes undone).  After every message the reply must be well
+ * formed and the table sound; at the end the capture document is built
+ * whole and its table must load back with the same regions.
  */
 #include <stdint.h>
 
+#include "vu_capture.h"
 #include "vu_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static void on_message(void *arg, struct vu_capture *c, const struct vu_msg *m,
+		       const struct vu_reply *r, size_t updates_before)
+{
+	(void)arg;
+	(void)updates_before;
+	check_reply(m, r);
+	check_session(&c->s);
+}
+
+static void on_reply(void *arg, struct vu_capture *c, const struct vu_msg *m,
+		     const struct vu_reply_rec *rec, size_t updates_before)
+{
+	(void)arg;
+	(void)m;
+	(void)updates_before;
+	CHECK(rec->msg == SIZE_MAX || rec->msg < c->s.nmsgs);
+	CHECK(c->s.npending <= VU_MAX_PENDING);
+	check_session(&c->s);
+}
+
+static int on_end(void *arg, struct vu_capture *c)
+{
+	(void)arg;
+	check_document(&c->s);
+	return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct vu_msg m;
-	struct vu_config cfg = { .mem_slots = true, .max_slots = 8, .queues = 1 };
-	struct vu_session s;
-	char why[256];
-	size_t off = 0, n;
-	int version = vu_record_version(data, size, &off, why, sizeof(why));
+	static const struct vu_capture_ops ops = {
+		.message = on_message, .reply = on_reply, .session_end = on_end,
+	};
+	struct vu_capture_opts o = {
+		.cfg = { .mem_slots = true, .max_slots = 8, .queues = 1 },
+	};
+	static struct vu_capture c;
 
-	if (!version)
-		return 0;
-	vu_session_init(&s, &cfg);
-	while (off < size && (n = vu_decode_record(&m, version, data + off, size - off,
-						    why, sizeof(why)))) {
-		struct vu_reply r;
-
-		off += n;
-		/* As capture --replay: the frontend's requests only. */
-		if (m.direction != VU_FRONT_TO_BACK || m.channel != VU_MAIN_CHANNEL)
-			continue;
-		CHECK(vu_session_handle(&s, &m, &r) == 0);
-		check_reply(&m, &r);
-		check_session(&s);
-	}
-	check_document(&s);
-	vu_session_clean(&s);
+	if (!vu_capture_replay(&c, &o, &ops, NULL, "fuzz", data, size))
+		CHECK(c.phase == VU_CAPTURE_DONE);
+	vu_capture_close(&c);
 	return 0;
 }

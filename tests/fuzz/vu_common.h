@@ -33,8 +33,12 @@ static inline void check_session(const struct vu_session *s)
 
 	CHECK(vm_itree_check(&u->gpa_tree) == NULL);
 	CHECK(vm_itree_check(vm_umem_tree(u, VM_SPACE_UADDR)) == NULL);
-	CHECK(u->nregions <= (s->cfg.max_slots > VHOST_MEMORY_BASELINE_NREGIONS
+	/* Forwarding follows the backend's slot count, which may come late
+	 * or shrink; vmmap's own bound holds all the same. */
+	CHECK(u->nregions <= (s->cfg.observer ? VU_MAX_SLOTS
+			      : s->cfg.max_slots > VHOST_MEMORY_BASELINE_NREGIONS
 			      ? s->cfg.max_slots : VHOST_MEMORY_BASELINE_NREGIONS));
+	CHECK(s->npending <= VU_MAX_PENDING && s->nreplies <= VU_MAX_REPLIES);
 	CHECK(s->nviolations <= VU_MAX_VIOLATIONS && s->nupdates <= VU_MAX_UPDATES);
 }
 
