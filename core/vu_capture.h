@@ -145,11 +145,14 @@ int vu_capture_pollfds(struct vu_capture *c, struct pollfd *pfd, uint64_t *wake_
 /*
  * Does what is due at now_ns, given the poll results of the descriptors
  * vu_capture_pollfds named (pfd may be NULL after a timeout): at most one
- * message is read per step, so the caller sees signals between any two.
- * Returns true while the capture runs.
+ * message is read per step (forwarding: up to VU_FORWARD_BATCH from the
+ * frontend, one from the backend), so the caller sees signals between
+ * any two steps.  Returns true while the capture runs.
  */
 bool vu_capture_step(struct vu_capture *c, const struct pollfd *pfd, int n,
 		     uint64_t now_ns);
+#define VU_FORWARD_BATCH 32
+
 /* Ends the capture now (a signal: end "signal"), writing its session. */
 void vu_capture_stop(struct vu_capture *c, const char *end, uint64_t now_ns);
 /*

@@ -308,11 +308,16 @@ void vu_forward_step(struct vu_capture *c, short fev, short bev, uint64_t now_ns
 		send_failed(c, rc, false);
 		return;
 	}
-	/* Then one message each way, each only when the other side can take
-	 * it at once. */
-	if (fev && !vu_conn_pending(b) && vu_session_can_forward(&c->s)) {
+	/* Then the messages waiting each way, each only when the other side
+	 * can take it at once: from the frontend up to VU_FORWARD_BATCH a step
+	 * (a stream of messages costs one poll per batch), so the caller
+	 * still sees signals and deadlines between batches. */
+	for (int i = 0; fev && i < VU_FORWARD_BATCH && !vu_conn_pending(b) &&
+			vu_session_can_forward(&c->s); i++) {
 		enum vu_read rr = vu_conn_read(f, now_ns, why, sizeof(why));
 
+		if (rr == VU_READ_AGAIN)
+			break;
 		if (rr == VU_READ_OK)
 			from_frontend(c, now_ns);
 		else if (read_failed(c, rr, true, why))
@@ -320,6 +325,8 @@ void vu_forward_step(struct vu_capture *c, short fev, short bev, uint64_t now_ns
 		if (c->phase != VU_CAPTURE_SESSION || !c->in_session)
 			return;
 	}
+	/* The backend answers what was asked: one message a step, which
+	 * spares a round trip the read that would find nothing more. */
 	if (bev && !vu_conn_pending(f)) {
 		enum vu_read rr = vu_conn_read(b, now_ns, why, sizeof(why));
 
