@@ -72,7 +72,11 @@ int verb_capture(struct vmmap_ctx *ctx, int argc, char **argv)
 		 ? c->run->a.connect : c->run->a.replay;
 	if ((rc = add_table(ctx, sh, name, source, &c->run->cap.s.table, true)))
 		return rc;
-	if (!ctx->quiet)
+	if (!ctx->quiet && (c->run->a.forward || c->run->a.forward_listen))
+		fprintf(stderr, "%s: capturing from %s in the background, forwarding to the "
+			"backend %s %s\n", name, source, c->run->a.forward ? "at" : "on",
+			c->run->a.forward ? c->run->a.forward : c->run->a.forward_listen);
+	else if (!ctx->quiet)
 		fprintf(stderr, "%s: capturing from %s in the background\n", name, source);
 	return 0;
 }

@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -444,6 +446,75 @@ Test(shell, live_capture_updates_at_the_prompt)
 	pty_type(&p, "quit\r");
 	cr_assert_eq(pty_wait(&p), 0);
 	cr_assert_neq(access(sock, F_OK), 0, "the socket is removed");
+}
+
+/* Reads one whole message on fd (closing any descriptors that came with
+ * it); returns its request code. */
+static uint32_t take_msg(int fd)
+{
+	uint32_t hdr[3];
+	uint8_t p[4096];
+
+	cr_assert_eq(recv(fd, hdr, 12, MSG_WAITALL), 12);
+	cr_assert_leq(hdr[2], sizeof(p));
+	if (hdr[2])
+		cr_assert_eq(recv(fd, p, hdr[2], MSG_WAITALL), (ssize_t)hdr[2]);
+	return hdr[0];
+}
+
+/* The shell's capture with --forward: the table follows the frontend's
+ * requests while the backend answers them, and a backend that leaves ends
+ * the capture and closes the frontend. */
+Test(shell, forwarding_capture_at_the_prompt)
+{
+	char front[128], back[128], cmd[320];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct pty_proc p;
+	uint64_t v = 0;
+	size_t m;
+	int lb = socket(AF_UNIX, SOCK_STREAM, 0), f, b;
+	char c;
+
+	snprintf(front, sizeof(front), "%s/front.sock", dir);
+	snprintf(back, sizeof(back), "%s/back.sock", dir);
+	cr_assert_lt(strlen(back), sizeof(sa.sun_path));
+	memcpy(sa.sun_path, back, strlen(back) + 1);
+	cr_assert_eq(bind(lb, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(lb, 1), 0);
+	pty_start(&p, (const char *[]){ "VMMAP_HISTFILE=", NULL }, NULL);
+	pty_expect(&p, 0, "vmmap> ");
+	snprintf(cmd, sizeof(cmd), "capture --listen %s --forward %s\r", front, back);
+	m = pty_type(&p, cmd);
+	pty_expect(&p, m, "forwarding to the backend at");
+	pty_expect(&p, m, "vmmap [live: 0 regions]> ");
+	f = connect_retry(front);
+	b = accept(lb, NULL, NULL);
+	cr_assert_geq(b, 0);
+	/* GET_PROTOCOL_FEATURES answered by the backend, SET_PROTOCOL_FEATURES,
+	 * then an ADD_MEM_REG it acknowledges. */
+	send_msg(f, 15, 1, NULL, 0, 0);
+	cr_assert_eq(take_msg(b), 15);
+	v = REPLY_ACK | MEM_SLOTS;
+	send_msg(b, 15, 0x5, &v, 8, 0);
+	cr_assert_eq(read_reply(f, 15, 8), REPLY_ACK | MEM_SLOTS);
+	u64_msg(f, 16, 1, REPLY_ACK | MEM_SLOTS, 0);
+	cr_assert_eq(take_msg(b), 16);
+	m = p.len;
+	region_msg(f, 37, 0x9, 0x0, 0xa0000, 0x7f0000000000, 0, 1);
+	cr_assert_eq(take_msg(b), 37);
+	v = 0;
+	send_msg(b, 37, 0x5, &v, 8, 0);
+	cr_assert_eq(read_reply(f, 37, 8), 0);
+	pty_expect(&p, m, "live: ADD_MEM_REG (message 2), now 1 region");
+	pty_expect(&p, m, "vmmap [live: 1 region]> ");
+	m = p.len;
+	close(b);
+	pty_expect(&p, m, "live: capture ended (backend-disconnect)");
+	cr_assert_eq(recv(f, &c, 1, 0), 0, "the frontend is closed when the backend leaves");
+	close(f);
+	close(lb);
+	pty_type(&p, "quit\r");
+	cr_assert_eq(pty_wait(&p), 0);
 }
 
 /* A frontend that drips one byte every 1.5 s cannot hold the prompt:
