@@ -364,7 +364,11 @@ static int session_end(void *arg, struct vu_capture *vc)
 	char who[32] = "";
 	int rc;
 
-	if (!vc->connected && !c->a.replay && !c->ctx.quiet && !c->shell_name)
+	if (!vc->connected && vc->unreached && !c->ctx.quiet && !c->shell_name)
+		fprintf(stderr, "vmmap: capture: %s: the backend was not reached (%s); the "
+			"frontend was %s\n", vc->unreached, vc->end,
+			vc->front_closed ? "closed" : "not connected");
+	else if (!vc->connected && !c->a.replay && !c->ctx.quiet && !c->shell_name)
 		fprintf(stderr, "vmmap: capture: no frontend connected (%s)\n", vc->end);
 	if (vc->err && !vc->failed && !c->shell_name)
 		fprintf(stderr, "vmmap: capture: %s: %s\n", vc->why, strerror(vc->err));

@@ -71,10 +71,18 @@ void vu_capture_end_session(struct vu_capture *c, const char *end)
 		c->phase = VU_CAPTURE_WAITING;
 }
 
+static struct vu_endpoint *next_endpoint(struct vu_capture *c);
+
 void vu_capture_stop(struct vu_capture *c, const char *end, uint64_t now_ns)
 {
 	if (c->phase == VU_CAPTURE_DONE)
 		return;
+	/* Forwarding, stopped while a backend was awaited: said so. */
+	if (c->phase == VU_CAPTURE_WAITING && c->forwarding &&
+	    next_endpoint(c) == &c->back) {
+		c->unreached = c->back.connect ? c->back.connect : c->back.listen;
+		c->front_closed = c->conn.fd >= 0;
+	}
 	if (c->phase == VU_CAPTURE_WAITING && c->sessions == 0) {
 		/* Nobody came: an empty capture, still written. */
 		begin_session(c, false, now_ns);

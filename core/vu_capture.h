@@ -111,6 +111,10 @@ struct vu_capture {
 	size_t nkept;
 	int inflight_fd;
 	bool backend_left;         /* a session ended because the backend left */
+	/* The capture stopped while this backend was awaited (and a frontend
+	 * that waited for it was closed). */
+	const char *unreached;
+	bool front_closed;
 	uint64_t start_ns, deadline_ns, connect_ns;
 	size_t sessions;           /* sessions ended */
 	size_t updates_done;       /* table changes of the sessions before */

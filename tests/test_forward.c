@@ -504,3 +504,37 @@ Test(forward, unsolicited_reply)
 	cr_assert(strstr(slurp(err_path), "the backend replied to GET_STATUS, which no request "
 				       "awaits (forwarded)"), "%s", slurp(err_path));
 }
+
+/*
+ * --forward-listen with --keep-listening: a backend that reconnects after
+ * leaving is taken for the next frontend (OVS restarting), and the first
+ * frontend was closed when the backend left.
+ */
+Test(forward, forward_listen_backend_reconnects)
+{
+	pid_t pid = start_vmmap("--listen", front_path, "--forward-listen", back_path,
+				"--keep-listening", "--sessions", "2", "--timeout", "50", NULL);
+	int f, b;
+	char c;
+
+	for (int session = 0; session < 2; session++) {
+		b = connect_retry(back_path);
+		f = connect_retry(front_path);
+		handshake_through(f, b, REPLY_ACK);
+		if (session == 0) {
+			close(b); /* the backend restarts */
+			wait_readable(f, "the frontend after the backend left");
+			cr_assert_eq(recv(f, &c, 1, 0), 0, "the frontend is closed");
+			close(f);
+		} else {
+			close(f);
+			wait_readable(b, "the second backend");
+			close(b);
+		}
+	}
+	cr_assert_eq(wait_status(pid), 1, "the backend left once: %s", slurp(err_path));
+	cr_assert(strstr(slurp(err_path), "session 1: the backend left after 4 messages"),
+		  "%s", slurp(err_path));
+	cr_assert(strstr(slurp(err_path), "session 2: the frontend left after 4 messages"),
+		  "%s", slurp(err_path));
+}
