@@ -25,7 +25,7 @@
 enum {
 	OPT_LISTEN = 1000, OPT_CONNECT, OPT_TIMEOUT, OPT_UPDATES, OPT_NO_MEM_SLOTS,
 	OPT_MAX_SLOTS, OPT_FOLLOW, OPT_KEEP, OPT_SESSIONS, OPT_RECORD, OPT_REPLAY,
-	OPT_FORWARD, OPT_FORWARD_LISTEN,
+	OPT_FORWARD, OPT_FORWARD_LISTEN, OPT_NO_BACKEND_CHANNEL,
 };
 
 
@@ -41,6 +41,9 @@ static const struct argp_option capture_options[] = {
 	{ "forward-listen", OPT_FORWARD_LISTEN, "BPATH", 0,
 	  "The same with a backend that connects as a client: create the socket "
 	  "BPATH and wait for it (OVS's dpdkvhostuserclient)", 0 },
+	{ "no-backend-channel", OPT_NO_BACKEND_CHANNEL, NULL, 0,
+	  "Forwarding: pass the frontend's SET_BACKEND_REQ_FD socket to the backend "
+	  "as it is, instead of relaying the backend's request channel", 0 },
 	{ "output", 'o', "FILE", 0,
 	  "Write the capture to FILE (atomically) instead of standard output", 0 },
 	{ "timeout", OPT_TIMEOUT, "SECONDS", 0, "Stop after SECONDS", 0 },
@@ -73,6 +76,7 @@ static error_t capture_parse(int key, char *arg, struct argp_state *state)
 	case OPT_CONNECT: a->connect = arg; return 0;
 	case OPT_FORWARD: a->forward = arg; return 0;
 	case OPT_FORWARD_LISTEN: a->forward_listen = arg; return 0;
+	case OPT_NO_BACKEND_CHANNEL: a->no_backend_channel = true; return 0;
 	case 'o': a->output = arg; return 0;
 	case OPT_TIMEOUT: a->timeout = arg; return 0;
 	case OPT_UPDATES: a->updates = arg; return 0;
@@ -281,6 +285,57 @@ static void follow_reply(void *arg, struct vu_capture *vc, const struct vu_msg *
 	fflush(c->follow);
 }
 
+/* Forwarding: a message relayed on the backend's request channel: <= a
+ * backend request (B#n: its index there), => the frontend's reply. */
+static void follow_channel(void *arg, struct vu_capture *vc, const struct vu_msg *m,
+			   const struct vu_reply_rec *rec)
+{
+	struct cli_capture *c = arg;
+	const char *name = vhost_user_backend_request_name(m->request);
+	bool req = rec->is_request, matched = rec->msg != SIZE_MAX;
+
+	(void)vc;
+	if (!c->follow)
+		return;
+	if (c->json) {
+		json_t *o = json_pack("{s:s, s:o, s:I, s:I, s:s, s:I, s:I, s:I, s:o}",
+				      "channel", "backend", req ? "backend_message" : "reply_to",
+				      matched ? json_integer((json_int_t)rec->msg) : json_null(),
+				      "time_ns", (json_int_t)m->time_ns,
+				      "request_id", (json_int_t)m->request,
+				      "request", name ? name : "unknown",
+				      "flags", (json_int_t)m->flags, "size", (json_int_t)m->size,
+				      "fds", (json_int_t)m->nfds,
+				      "latency_ns", !req && matched
+					? json_integer((json_int_t)rec->latency_ns) : json_null());
+
+		if (o && rec->has_value &&
+		    json_object_set_new(o, "value", vm_json_hex(rec->value)))
+			json_decref(o), o = NULL;
+		if (o) {
+			json_dumpf(o, c->follow, JSON_COMPACT);
+			fputc('\n', c->follow);
+			json_decref(o);
+		}
+	} else {
+		fprintf(c->follow, "+%.6fs %s ", (double)m->time_ns / 1e9, req ? "<=" : "=>");
+		if (matched)
+			fprintf(c->follow, "B#%zu ", rec->msg);
+		else
+			fprintf(c->follow, "B#? ");
+		fprintf(c->follow, "%s flags 0x%" PRIx32 " size %" PRIu32 " fds %zu",
+			name ? name : "unknown", m->flags, m->size, m->nfds);
+		if (rec->has_value)
+			fprintf(c->follow, " value 0x%" PRIx64, rec->value);
+		if (!req && matched)
+			fprintf(c->follow, "  %.3f ms", (double)rec->latency_ns / 1e6);
+		else if (!req)
+			fprintf(c->follow, "  (no backend request awaits it)");
+		fputc('\n', c->follow);
+	}
+	fflush(c->follow);
+}
+
 /* A line outside a session (a frontend sent away). */
 static void event_line(void *arg, struct vu_capture *vc, const char *line)
 {
@@ -404,6 +459,7 @@ static int session_end(void *arg, struct vu_capture *vc)
 
 static const struct vu_capture_ops ops = {
 	.session_begin = session_begin, .message = follow_line, .reply = follow_reply,
+	.channel = follow_channel,
 	.event = event_line, .violation = report_violation, .record = record,
 	.session_end = session_end,
 };
@@ -457,8 +513,12 @@ static int check_args(struct vmmap_ctx *ctx, struct capture_args *a,
 	if ((a->forward && !*a->forward) || (a->forward_listen && !*a->forward_listen))
 		return cli_error(ctx, "usage", "%s: an empty socket path",
 				 a->forward ? "--forward" : "--forward-listen");
+	if (a->no_backend_channel && !a->forward && !a->forward_listen)
+		return cli_error(ctx, "usage", "--no-backend-channel needs --forward or "
+				 "--forward-listen");
 	o->forward = a->forward;
 	o->forward_listen = a->forward_listen;
+	o->no_backend_channel = a->no_backend_channel;
 	if (a->keep && !a->listen)
 		return cli_error(ctx, "usage", "--keep-listening needs --listen");
 	if (a->sessions && !a->keep)

@@ -78,3 +78,4 @@ complete -c vmmap -n "__fish_seen_subcommand_from capture" -l record -r -F -d 'A
 complete -c vmmap -n "__fish_seen_subcommand_from capture" -l replay -r -F -d 'Read the messages from a recording'
 complete -c vmmap -n "__fish_seen_subcommand_from capture" -l forward -r -F -d 'Stand between the frontend and its backend at this socket'
 complete -c vmmap -n "__fish_seen_subcommand_from capture" -l forward-listen -r -F -d 'Wait for the backend to connect on this socket'
+complete -c vmmap -n "__fish_seen_subcommand_from capture" -l no-backend-channel -d 'Pass the backend channel socket through unrelayed'

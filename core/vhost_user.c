@@ -95,6 +95,7 @@ void vu_session_clean(struct vu_session *s)
 	free(s->warnings);
 	vu_pending_clean(s);
 	free(s->replies);
+	free(s->chan.log);
 	vm_table_clean(&s->table);
 	memset(s, 0, sizeof(*s));
 }
@@ -547,5 +548,7 @@ int vu_session_handle(struct vu_session *s, const struct vu_msg *m,
 		reply_u64(reply, m->request, h.failed ? 1 : 0);
 	if (s->cfg.observer)
 		reply->len = 0;
+	if (vu_session_relays_channel(s, m))
+		vu_channel_reset(s, true);
 	return h.nomem ? -ENOMEM : 0;
 }

@@ -255,6 +255,8 @@ struct vu_config {
 	/* Forwarding: the session answers nothing; what the backend offers
 	 * and answers comes from its replies (vu_session_reply). */
 	bool observer;
+	/* and vmmap relays the backend's request channel (vu_session_channel) */
+	bool relay_channel;
 };
 
 /* Forwarding keeps the first this many replies, decoded; the rest are
@@ -274,6 +276,7 @@ struct vu_pending {
 	size_t msg;
 	uint32_t request;
 	bool sure;        /* a data reply, always sent; else only a NEED_REPLY ack */
+	bool due;         /* the reply is due: a data reply, or REPLY_ACK negotiated */
 	uint64_t time_ns;
 	uint64_t arg;     /* the vring index (GET_VRING_BASE), the config size */
 	/* A table change undone when the backend refuses it (NACK). */
@@ -292,6 +295,32 @@ struct vu_reply_rec {
 	uint64_t value;       /* the u64 of a u64 reply (an ACK's status) */
 	uint32_t vring[2];    /* GET_VRING_BASE: index, num */
 	bool has_value, has_vring;
+	/* The backend's request channel: a backend request (is_request, msg
+	 * its index on the channel) or the frontend's reply to one (msg the
+	 * index of the request it answers, SIZE_MAX: none). */
+	bool is_request;
+	uint8_t direction;
+};
+
+/* Backend requests awaiting the frontend's reply on the channel. */
+#define VU_CHAN_WAIT 64
+
+/* The backend's request channel as vmmap relays it (forwarding). */
+struct vu_backend_channel {
+	bool relayed;         /* a SET_BACKEND_REQ_FD socket is relayed */
+	bool open;            /* and both ends are still there */
+	size_t handovers;     /* SET_BACKEND_REQ_FD messages relayed */
+	size_t nmsgs;         /* backend requests on it */
+	size_t counts[VHOST_USER_BACKEND_MAX_REQUEST + 1];
+	size_t replies_total, unanswered;
+	struct vu_reply_rec *log; /* the first VU_MAX_REPLIES messages, both ways */
+	size_t nlog, log_total;
+	struct {
+		size_t msg;
+		uint32_t request, flags;
+		uint64_t time_ns;
+	} wait[VU_CHAN_WAIT];
+	size_t whead, nwait;
 };
 
 struct vu_session {
@@ -336,6 +365,7 @@ struct vu_session {
 	 * not known from there on (0 with unknown_state false: all known). */
 	size_t unknown_from;
 	bool unknown_state;
+	struct vu_backend_channel chan;
 };
 
 /*
@@ -414,6 +444,22 @@ int vu_session_handle(struct vu_session *s, const struct vu_msg *m,
  */
 int vu_session_reply(struct vu_session *s, const struct vu_msg *m,
 		     struct vu_reply_rec *rec);
+/*
+ * Forwarding: takes a message m of the backend's request channel (m->channel
+ * VU_BACKEND_CHANNEL; direction VU_BACK_TO_FRONT: a backend request,
+ * VU_FRONT_TO_BACK: the frontend's reply), checks it against the channel's
+ * rules (each finding naming its side), matches replies to requests, and
+ * records it in *rec.  Returns 0 or -ENOMEM.
+ */
+int vu_session_channel(struct vu_session *s, const struct vu_msg *m,
+		       struct vu_reply_rec *rec);
+/* The channel was handed over again (a new SET_BACKEND_REQ_FD relayed) or
+ * closed: what awaited a reply there will not get one. */
+void vu_channel_reset(struct vu_session *s, bool open);
+/* Whether m hands over a backend channel that vmmap relays: a
+ * SET_BACKEND_REQ_FD with one socket, when relaying (cfg.relay_channel). */
+bool vu_session_relays_channel(const struct vu_session *s, const struct vu_msg *m);
+
 /* Forwarding: whether a reply is awaited, and whether a new request may be
  * read (fewer than VU_MAX_PENDING await theirs). */
 static inline bool vu_session_can_forward(const struct vu_session *s)

@@ -121,6 +121,20 @@ bool vu_capture_take_reply(struct vu_capture *c, struct vu_msg *m)
 	return true;
 }
 
+bool vu_capture_take_channel(struct vu_capture *c, struct vu_msg *m)
+{
+	struct vu_reply_rec r;
+
+	if (c->o.record && c->ops->record)
+		c->ops->record(c->arg, c, rec, vu_encode_record(m, rec));
+	if (vu_session_channel(&c->s, m, &r))
+		return out_of_memory(c);
+	if (c->ops->channel)
+		c->ops->channel(c->arg, c, m, &r);
+	vu_capture_report(c);
+	return true;
+}
+
 bool vu_capture_handle(struct vu_capture *c, struct vu_msg *m, struct vu_conn *conn,
 		       uint64_t now_ns)
 {
@@ -262,7 +276,7 @@ void vu_capture_init(struct vu_capture *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->front.l.fd = c->back.l.fd = c->front.connect_fd = c->back.connect_fd = -1;
-	c->conn.fd = c->bconn.fd = c->inflight_fd = -1;
+	c->conn.fd = c->bconn.fd = c->cfront.fd = c->cback.fd = c->inflight_fd = -1;
 	c->front.who = "frontend";
 	c->back.who = "backend";
 	c->end = "running";
@@ -279,6 +293,7 @@ int vu_capture_start(struct vu_capture *c, const struct vu_capture_opts *o,
 	c->o = *o;
 	c->forwarding = o->forward || o->forward_listen;
 	c->o.cfg.observer = c->forwarding;
+	c->o.cfg.relay_channel = c->forwarding && !o->no_backend_channel;
 	c->ops = ops;
 	c->arg = arg;
 	c->start_ns = now_ns;
@@ -423,8 +438,12 @@ bool vu_capture_step(struct vu_capture *c, const struct pollfd *pfd, int n,
 		return false;
 	}
 	if (c->phase == VU_CAPTURE_SESSION && c->forwarding) {
-		vu_forward_step(c, revents_of(pfd, n, c->conn.fd),
-				revents_of(pfd, n, c->bconn.fd), now_ns);
+		short ev[4] = {
+			revents_of(pfd, n, c->conn.fd), revents_of(pfd, n, c->bconn.fd),
+			revents_of(pfd, n, c->cfront.fd), revents_of(pfd, n, c->cback.fd),
+		};
+
+		vu_forward_step(c, ev, now_ns);
 	} else if (c->phase == VU_CAPTURE_SESSION) {
 		session_step(c, revents_of(pfd, n, c->conn.fd), now_ns);
 	} else if ((ep = next_endpoint(c))->l.fd >= 0) {
@@ -453,7 +472,7 @@ bool vu_capture_step(struct vu_capture *c, const struct pollfd *pfd, int n,
 	return c->phase != VU_CAPTURE_DONE;
 }
 
-/* Whether a recording holds the backend's replies (a forwarded session). */
+/* Whether a recording holds the backend's messages (a forwarded session). */
 static bool has_replies(int version, const uint8_t *buf, size_t len, size_t off)
 {
 	static _Thread_local struct vu_msg m;
@@ -462,7 +481,7 @@ static bool has_replies(int version, const uint8_t *buf, size_t len, size_t off)
 
 	for (; off < len && (n = vu_decode_record(&m, version, buf + off, len - off, why,
 						  sizeof(why))); off += n)
-		if (m.direction == VU_BACK_TO_FRONT && m.channel == VU_MAIN_CHANNEL)
+		if (m.direction == VU_BACK_TO_FRONT || m.channel == VU_BACKEND_CHANNEL)
 			return true;
 	return false;
 }
@@ -488,7 +507,8 @@ int vu_capture_replay(struct vu_capture *c, const struct vu_capture_opts *o,
 		c->phase = VU_CAPTURE_DONE;
 		return -1;
 	}
-	c->forwarding = c->o.cfg.observer = has_replies(version, buf, len, off);
+	c->forwarding = c->o.cfg.observer = c->o.cfg.relay_channel =
+		has_replies(version, buf, len, off);
 	begin_session(c, true, 0);
 	c->end = "replay";
 	while (!c->fatal && off < len) {
@@ -500,10 +520,11 @@ int vu_capture_replay(struct vu_capture *c, const struct vu_capture_opts *o,
 			break;
 		}
 		off += n;
-		/* The main channel's messages; the backend's request channel is
-		 * for other readers. */
-		if (m.channel != VU_MAIN_CHANNEL)
+		if (m.channel != VU_MAIN_CHANNEL) {
+			if (c->forwarding && !vu_capture_take_channel(c, &m))
+				break;
 			continue;
+		}
 		if (m.direction == VU_BACK_TO_FRONT ? !vu_capture_take_reply(c, &m)
 						     : !vu_capture_handle(c, &m, NULL, 0))
 			break;

@@ -33,6 +33,9 @@ struct vu_capture_opts {
 	 * nothing, every message goes to the other side unchanged. */
 	const char *forward;
 	const char *forward_listen;
+	/* Forwarding: pass the frontend's SET_BACKEND_REQ_FD socket to the
+	 * backend as it is, instead of relaying the channel. */
+	bool no_backend_channel;
 	struct vu_config cfg;   /* what the backend offers and answers */
 	uint64_t timeout_ns;    /* 0: no deadline */
 	uint64_t max_updates;   /* 0: no limit (table changes, all sessions) */
@@ -56,6 +59,10 @@ struct vu_capture_ops {
 	 * rec is its record (rec->msg SIZE_MAX: no request awaited it). */
 	void (*reply)(void *arg, struct vu_capture *c, const struct vu_msg *m,
 		      const struct vu_reply_rec *rec, size_t updates_before);
+	/* Forwarding: a message of the backend's request channel was relayed
+	 * (m->direction says which way; rec as vu_session_channel made it). */
+	void (*channel)(void *arg, struct vu_capture *c, const struct vu_msg *m,
+			const struct vu_reply_rec *rec);
 	/* Something to say outside a session: a backend that could not be
 	 * reached, so a frontend was sent away (one line, no newline). */
 	void (*event)(void *arg, struct vu_capture *c, const char *line);
@@ -76,7 +83,7 @@ enum vu_capture_phase {
 };
 
 /* How many descriptors a capture may ask to poll. */
-#define VU_CAPTURE_MAX_POLL 2
+#define VU_CAPTURE_MAX_POLL 4
 
 /* Where a peer comes from: a socket vmmap listens on, or one it connects
  * to (retrying while nobody listens, until the capture's deadline). */
@@ -104,6 +111,9 @@ struct vu_capture {
 	struct vu_endpoint front, back; /* back: forwarding only */
 	struct vu_conn conn;       /* the frontend; fd -1 when none */
 	struct vu_conn bconn;      /* the backend (forwarding); fd -1 when none */
+	/* The backend's request channel, relayed: the frontend's socket and
+	 * vmmap's end of the pair whose other end the backend got. */
+	struct vu_conn cfront, cback;
 	bool forwarding;
 	/* Forwarding: duplicates of the regions' descriptors (those of the
 	 * table as it is) and of GET_INFLIGHT_FD's memfd (-1: none). */

@@ -20,6 +20,8 @@ bool vu_capture_handle(struct vu_capture *c, struct vu_msg *m, struct vu_conn *c
 /* Records and takes one backend message (forwarding, or its replay).
  * False when the session must end (c->end set). */
 bool vu_capture_take_reply(struct vu_capture *c, struct vu_msg *m);
+/* The same for a message of the backend's request channel. */
+bool vu_capture_take_channel(struct vu_capture *c, struct vu_msg *m);
 /* A message stalled in the middle on conn (who: "frontend", "backend"):
  * the violation, and the session ends "stalled". */
 void vu_capture_stalled(struct vu_capture *c, struct vu_conn *conn, const char *who);
@@ -27,7 +29,9 @@ void vu_capture_stalled(struct vu_capture *c, struct vu_conn *conn, const char *
 /* Forwarding (vu_forward.c): the poll set and one step of a session, and
  * the descriptors kept for the table. */
 int vu_forward_pollfds(struct vu_capture *c, struct pollfd *pfd, uint64_t *wake_ns);
-void vu_forward_step(struct vu_capture *c, short fev, short bev, uint64_t now_ns);
+/* ev: the poll results of the frontend, the backend, and the channel's
+ * frontend and backend ends. */
+void vu_forward_step(struct vu_capture *c, const short ev[4], uint64_t now_ns);
 void vu_forward_close(struct vu_capture *c);
 
 #endif

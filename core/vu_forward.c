@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "vu_capture_int.h"
@@ -26,6 +27,8 @@
 void vu_forward_close(struct vu_capture *c)
 {
 	vu_conn_close(&c->bconn);
+	vu_conn_close(&c->cfront);
+	vu_conn_close(&c->cback);
 	for (size_t i = 0; i < c->nkept; i++)
 		close(c->kept[i].fd);
 	free(c->kept);
@@ -35,6 +38,10 @@ void vu_forward_close(struct vu_capture *c)
 		close(c->inflight_fd);
 	c->inflight_fd = -1;
 }
+
+static int pass_on(struct vu_conn *from, struct vu_conn *to, uint64_t now_ns);
+static void vu_capture_stalled_channel(struct vu_capture *c, struct vu_conn *conn,
+				       const char *who);
 
 int vu_forward_pollfds(struct vu_capture *c, struct pollfd *pfd, uint64_t *wake_ns)
 {
@@ -54,14 +61,96 @@ int vu_forward_pollfds(struct vu_capture *c, struct pollfd *pfd, uint64_t *wake_
 	 * otherwise wake the poll at once, for ever. */
 	pfd[0] = (struct pollfd){ fev ? f->fd : -1, fev, 0 };
 	pfd[1] = (struct pollfd){ bev ? b->fd : -1, bev, 0 };
+	/* The backend's request channel, the same way. */
+	fev = bev = 0;
+	if (c->cfront.fd >= 0) {
+		fev = (short)((vu_conn_pending(&c->cback) ? 0 : POLLIN) |
+			      (vu_conn_pending(&c->cfront) ? POLLOUT : 0));
+		bev = (short)((vu_conn_pending(&c->cfront) ? 0 : POLLIN) |
+			      (vu_conn_pending(&c->cback) ? POLLOUT : 0));
+	}
+	pfd[2] = (struct pollfd){ fev ? c->cfront.fd : -1, fev, 0 };
+	pfd[3] = (struct pollfd){ bev ? c->cback.fd : -1, bev, 0 };
 	/* Only a stall inside a message is cut: a peer may take as long as
 	 * it likes to answer, or to read. */
-	if (f->started_ns)
-		w = f->started_ns + STALL_NS;
-	if (b->started_ns && (!w || b->started_ns + STALL_NS < w))
-		w = b->started_ns + STALL_NS;
+	for (int i = 0; i < 4; i++) {
+		const struct vu_conn *k = i == 0 ? f : i == 1 ? b : i == 2 ? &c->cfront
+								     : &c->cback;
+
+		if (k->fd >= 0 && k->started_ns && (!w || k->started_ns + STALL_NS < w))
+			w = k->started_ns + STALL_NS;
+	}
 	*wake_ns = w;
-	return 2;
+	return 4;
+}
+
+/*
+ * SET_BACKEND_REQ_FD hands the backend a socket to send its requests on:
+ * the backend gets one end of vmmap's own pair instead, and vmmap relays
+ * between the other end and the frontend's socket (the one place where a
+ * forwarded message changes: a descriptor, never bytes).  A new one
+ * replaces the relay.  0 or -errno (the message then goes unchanged).
+ */
+static int relay_channel(struct vu_capture *c)
+{
+	struct vu_conn *f = &c->conn;
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	vu_conn_close(&c->cfront);
+	vu_conn_close(&c->cback);
+	if (vu_conn_init(&c->cfront, f->fds[0]) || vu_conn_init(&c->cback, sv[0])) {
+		/* The frontend's socket is the conn's now: the backend gets
+		 * nothing rather than a dead end. */
+		vu_conn_close(&c->cfront);
+		vu_conn_close(&c->cback);
+		f->fds[0] = sv[1];
+		return -ENOMEM;
+	}
+	f->fds[0] = sv[1]; /* forwarded, then closed by the backend's conn */
+	return 0;
+}
+
+/* The relay ends when either side closes its end: the other is closed. */
+static void channel_closed(struct vu_capture *c)
+{
+	vu_conn_close(&c->cfront);
+	vu_conn_close(&c->cback);
+	vu_channel_reset(&c->s, false);
+}
+
+/* One message on the channel, from one end to the other. */
+static void channel_step(struct vu_capture *c, struct vu_conn *from, struct vu_conn *to,
+			 uint8_t direction, uint64_t now_ns)
+{
+	char why[256];
+	enum vu_read rr = vu_conn_read(from, now_ns, why, sizeof(why));
+	int rc;
+
+	if (rr == VU_READ_AGAIN)
+		return;
+	if (rr != VU_READ_OK) {
+		if (rr == VU_READ_FRAMING)
+			vu_session_violation(&c->s, c->s.nmsgs ? c->s.nmsgs - 1 : 0,
+					     VHOST_USER_SET_BACKEND_REQ_FD, "backend channel: "
+					     "the %s: %s; the channel is closed",
+					     direction == VU_BACK_TO_FRONT ? "backend" : "frontend",
+					     why);
+		channel_closed(c);
+		vu_capture_report(c);
+		return;
+	}
+	from->m->time_ns = now_ns - c->connect_ns;
+	from->m->direction = direction;
+	from->m->channel = VU_BACKEND_CHANNEL;
+	rc = pass_on(from, to, now_ns);
+	if (!vu_capture_take_channel(c, from->m)) {
+		vu_capture_end_session(c, c->end);
+		return;
+	}
+	if (rc)
+		channel_closed(c);
 }
 
 static bool table_message(uint32_t request)
@@ -224,6 +313,10 @@ static void from_frontend(struct vu_capture *c, uint64_t now_ns)
 		for (size_t i = 0; i < ndup; i++)
 			dup[i] = fcntl(f->fds[i], F_DUPFD_CLOEXEC, 0);
 	}
+	if (vu_session_relays_channel(&c->s, m) && (rc = relay_channel(c)))
+		vu_session_violation(&c->s, c->s.nmsgs, m->request, "backend channel: "
+				     "cannot relay it (%s); the frontend's socket went to "
+				     "the backend as it was", strerror(-rc));
 	rc = pass_on(f, b, now_ns);
 	if (!vu_capture_handle(c, m, NULL, now_ns)) {
 		for (size_t i = 0; i < ndup; i++)
@@ -268,6 +361,19 @@ static void from_backend(struct vu_capture *c, uint64_t now_ns)
 		send_failed(c, rc, true);
 }
 
+static void vu_capture_stalled_channel(struct vu_capture *c, struct vu_conn *conn,
+				       const char *who)
+{
+	char why[256];
+	uint32_t request;
+
+	vu_conn_partial(conn, why, sizeof(why), &request);
+	vu_session_violation(&c->s, c->s.nmsgs ? c->s.nmsgs - 1 : 0,
+			     VHOST_USER_SET_BACKEND_REQ_FD, "backend channel: the %s: %s, for "
+			     "%d ms; the channel is closed", who, why, VU_STALL_MS);
+	vu_capture_report(c);
+}
+
 void vu_capture_stalled(struct vu_capture *c, struct vu_conn *conn, const char *who)
 {
 	char why[256];
@@ -283,11 +389,36 @@ void vu_capture_stalled(struct vu_capture *c, struct vu_conn *conn, const char *
 	vu_capture_end_session(c, "stalled");
 }
 
-void vu_forward_step(struct vu_capture *c, short fev, short bev, uint64_t now_ns)
+void vu_forward_step(struct vu_capture *c, const short ev[4], uint64_t now_ns)
 {
 	struct vu_conn *f = &c->conn, *b = &c->bconn;
+	short fev = ev[0], bev = ev[1];
 	char why[256];
 	int rc;
+
+	/* The channel first: a backend waiting there for the frontend's
+	 * answer may hold up a main-channel reply the frontend waits for. */
+	for (int i = 0; i < 2 && c->cfront.fd >= 0; i++) {
+		struct vu_conn *from = i ? &c->cfront : &c->cback,
+			       *to = i ? &c->cback : &c->cfront;
+		short e = ev[i ? 2 : 3], eto = ev[i ? 3 : 2];
+
+		if (from->started_ns && now_ns >= from->started_ns + STALL_NS) {
+			vu_capture_stalled_channel(c, from, i ? "frontend" : "backend");
+			channel_closed(c);
+			break;
+		}
+		if ((eto & (POLLOUT | POLLERR | POLLHUP)) && vu_conn_pending(to) &&
+		    vu_conn_flush(to, now_ns)) {
+			channel_closed(c);
+			break;
+		}
+		if (e && !vu_conn_pending(to))
+			channel_step(c, from, to, i ? VU_FRONT_TO_BACK : VU_BACK_TO_FRONT,
+				     now_ns);
+		if (!c->in_session)
+			return;
+	}
 
 	if (f->started_ns && now_ns >= f->started_ns + STALL_NS) {
 		vu_capture_stalled(c, f, "frontend");

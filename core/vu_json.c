@@ -70,6 +70,48 @@ static json_t *reply_json(const struct vu_reply_rec *r)
 	return o;
 }
 
+/* Forwarding: the backend's request channel as relayed. */
+static json_t *channel_json(const struct vu_session *s)
+{
+	const struct vu_backend_channel *ch = &s->chan;
+	json_t *log = json_array(), *counts = json_object(), *o;
+
+	for (size_t i = 0; log && i < ch->nlog; i++) {
+		const struct vu_reply_rec *r = &ch->log[i];
+		const char *n = vhost_user_backend_request_name(r->request);
+		json_t *e = json_pack("{s:s, s:o, s:s, s:I, s:I, s:I, s:I}",
+				      "direction", r->is_request ? "to-frontend" : "to-backend",
+				      r->is_request ? "backend_message" : "reply_to",
+				      r->msg == SIZE_MAX ? json_null()
+							 : json_integer((json_int_t)r->msg),
+				      "request", n ? n : "unknown",
+				      "flags", (json_int_t)r->flags, "size", (json_int_t)r->size,
+				      "fds", (json_int_t)r->nfds, "time_ns", (json_int_t)r->time_ns);
+
+		if (e && !r->is_request && r->msg != SIZE_MAX &&
+		    json_object_set_new(e, "latency_ns", json_integer((json_int_t)r->latency_ns)))
+			json_decref(e), e = NULL;
+		if (e && r->has_value && json_object_set_new(e, "value", vm_json_hex(r->value)))
+			json_decref(e), e = NULL;
+		if (json_array_append_new(log, e))
+			json_decref(log), log = NULL;
+	}
+	for (uint32_t r = 0; counts && r < VHOST_USER_BACKEND_MAX_REQUEST; r++)
+		if (ch->counts[r] && json_object_set_new(counts,
+				vhost_user_backend_request_name(r) ? vhost_user_backend_request_name(r)
+								   : "unknown",
+				json_integer((json_int_t)ch->counts[r])))
+			json_decref(counts), counts = NULL;
+	o = json_pack("{s:b, s:b, s:I, s:I, s:o, s:I, s:I, s:o, s:I}",
+		      "relayed", ch->relayed, "open", ch->open,
+		      "handovers", (json_int_t)ch->handovers,
+		      "messages", (json_int_t)ch->nmsgs, "requests", counts,
+		      "replies", (json_int_t)ch->replies_total,
+		      "unanswered", (json_int_t)(ch->unanswered + ch->nwait), "log", log,
+		      "log_unlisted", (json_int_t)(ch->log_total - ch->nlog));
+	return o;
+}
+
 /* Forwarding: the backend's replies, their latency per request, the last
  * config space, and from where the backend's state is unknown. */
 static json_t *forward_json(const struct vu_session *s)
@@ -196,6 +238,9 @@ json_t *vu_session_to_json(const struct vu_session *s, const char *end)
 		json_decref(cap), cap = NULL;
 	if (cap && s->cfg.observer &&
 	    json_object_set_new(cap, "forward", forward_json(s)))
+		json_decref(cap), cap = NULL;
+	if (cap && s->cfg.observer &&
+	    json_object_set_new(cap, "backend_channel", channel_json(s)))
 		json_decref(cap), cap = NULL;
 	if (!doc || !cap || json_object_set_new(doc, "capture", cap)) {
 		json_decref(doc);

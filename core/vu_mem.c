@@ -284,10 +284,16 @@ static void add_mem_reg(struct hctx *h)
 		    "0x%" PRIx64 "-0x%" PRIx64 " in guest-physical space",
 		    r.guest_phys_addr, vm_region_last(&r), it->start, it->last);
 	if (s->table.umem.nregions + 1 > s->cfg.max_slots) {
-		/* Refused, not recorded: the slot count bounds the table. */
+		/* Refused, not recorded: the slot count bounds the table.
+		 * Forwarding, the real backend decides (a refusal comes back as
+		 * a NACK): the region is kept up to vmmap's own bound. */
+		bool keep = s->cfg.observer && s->table.umem.nregions < VU_MAX_SLOTS;
+
 		vu_bad(h, "ADD_MEM_REG would make %zu regions; the backend announced %" PRIu64
-		    " slots; not added", s->table.umem.nregions + 1, s->cfg.max_slots);
-		return;
+		    " slots%s", s->table.umem.nregions + 1, s->cfg.max_slots,
+		    keep ? "" : "; not added");
+		if (!keep)
+			return;
 	}
 	if (vm_umem_add(&s->table.umem, &r, &node)) {
 		h->nomem = 1;

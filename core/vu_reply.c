@@ -51,6 +51,7 @@ int vu_pending_push(struct hctx *h, bool sure)
 	*entry(s, s->npending) = (struct vu_pending){
 		.msg = h->idx, .request = m->request, .sure = sure, .time_ns = m->time_ns,
 		.arg = m->size,
+		.due = sure || vu_acked_protocol(s, VHOST_USER_PROTOCOL_F_REPLY_ACK),
 	};
 	if (m->request == VHOST_USER_GET_VRING_BASE && m->size >= 4)
 		entry(s, s->npending)->arg = get_u32(m, 0);
@@ -163,6 +164,28 @@ static int learn(struct vu_session *s, const struct vu_msg *m, const struct vu_p
 	return rc;
 }
 
+/* The reply's own form: flags exactly VERSION|REPLY, and a reply at all
+ * only where one is due. */
+static int conform(struct vu_session *s, const struct vu_msg *m, const struct vu_pending *p)
+{
+	const char *name = vu_request_label(p->request);
+
+	if (m->flags != (VHOST_USER_VERSION | VHOST_USER_REPLY_MASK) &&
+	    vu_session_violation(s, p->msg, p->request, "the backend's reply to %s has "
+				 "flags 0x%" PRIx32 ", not 0x5 (VERSION|REPLY)", name, m->flags))
+		return -ENOMEM;
+	if (!p->due &&
+	    vu_session_violation(s, p->msg, p->request, "the backend replied to %s's "
+				 "NEED_REPLY without REPLY_ACK negotiated", name))
+		return -ENOMEM;
+	if (p->sure && p->request == VHOST_USER_GET_INFLIGHT_FD && m->size != 24 &&
+	    vu_session_violation(s, p->msg, p->request, "the backend's reply to "
+				 "GET_INFLIGHT_FD carries %" PRIu32 " payload bytes; QEMU "
+				 "expects 24", m->size))
+		return -ENOMEM;
+	return 0;
+}
+
 /* A refused request: the finding, and a table change undone. */
 static int refused(struct vu_session *s, const struct vu_msg *m, const struct vu_pending *p)
 {
@@ -213,7 +236,14 @@ int vu_session_reply(struct vu_session *s, const struct vu_msg *m,
 		return vu_session_violation(s, last, m->request, "the backend replied to %s, "
 					    "which no request awaits (forwarded)",
 					    vu_request_label(m->request));
+	/* Acks passed over were never sent: a fault when they were due. */
 	for (; i; i--) {
+		if (entry(s, 0)->due &&
+		    vu_session_violation(s, entry(s, 0)->msg, entry(s, 0)->request, "the "
+					 "backend sent no reply to %s, which asked NEED_REPLY "
+					 "with REPLY_ACK negotiated",
+					 vu_request_label(entry(s, 0)->request)))
+			return -ENOMEM;
 		pop(s);
 		s->unanswered++;
 	}
@@ -230,7 +260,9 @@ int vu_session_reply(struct vu_session *s, const struct vu_msg *m,
 	s->latency_sum_ns[i] += rec.latency_ns;
 	if (rec.latency_ns > s->latency_max_ns[i])
 		s->latency_max_ns[i] = rec.latency_ns;
-	rc = learn(s, m, &p, &rec);
+	rc = conform(s, m, &p);
+	if (!rc)
+		rc = learn(s, m, &p, &rec);
 	if (!rc && !p.sure && rec.has_value && rec.value)
 		rc = refused(s, m, &p);
 	if (!rc && rec.latency_ns >= VU_SLOW_REPLY_NS) {

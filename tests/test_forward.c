@@ -538,3 +538,313 @@ Test(forward, forward_listen_backend_reconnects)
 	cr_assert(strstr(slurp(err_path), "session 2: the frontend left after 4 messages"),
 		  "%s", slurp(err_path));
 }
+
+/* ---- the backend's request channel (SET_BACKEND_REQ_FD) ---- */
+
+#define BACKEND_REQ (1u << 5)
+#define BACKEND_SEND_FD (1u << 10)
+#define HOST_NOTIFIER (1u << 11)
+
+/* The frontend hands over its channel socket (one end of a pair it keeps
+ * the other end of, *fch) and the backend gets one (*bch).  Returns
+ * whether the backend's is the frontend's own file. */
+static bool hand_over(int f, int b, int *fch, int *bch)
+{
+	int sv[2];
+	struct wire w;
+	uint8_t msg[12];
+	size_t len = build(msg, 21, 0x9, NULL, 0);
+	bool same;
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	send_wire(f, msg, len, &sv[1], 1);
+	recv_wire(b, &w, "SET_BACKEND_REQ_FD");
+	cr_assert_eq(w.len, len);
+	cr_assert_eq(memcmp(w.b, msg, len), 0, "the bytes are unchanged");
+	cr_assert_eq(w.nfds, 1);
+	same = same_file(w.fds[0], sv[1]);
+	close(sv[1]);
+	*fch = sv[0];
+	*bch = w.fds[0];
+	reply_u64(b, f, 21, 0, "SET_BACKEND_REQ_FD ack");
+	return same;
+}
+
+/*
+ * The channel is relayed: the backend gets vmmap's socket, not the
+ * frontend's; its requests reach the frontend whole with their
+ * descriptors, the frontend's replies come back, each is recorded, and a
+ * close on one end closes the other.
+ */
+Test(forward, backend_channel_relayed)
+{
+	int lb = listen_at(back_path), f, b, fch, bch, page = memfd(4096);
+	pid_t pid = start_vmmap("--listen", front_path, "--forward", back_path, "--follow",
+				"--record", rec_path, "--timeout", "50", NULL);
+	uint64_t notifier[3] = { 1, 4096, 0 };
+	char cmd[512], c;
+	json_t *doc, *again;
+
+	f = connect_retry(front_path);
+	b = accept_one(lb, "vmmap's connection to the backend");
+	handshake_through(f, b, REPLY_ACK | BACKEND_REQ | BACKEND_SEND_FD | HOST_NOTIFIER);
+	cr_assert(!hand_over(f, b, &fch, &bch), "the backend got vmmap's relay socket");
+
+	through(bch, fch, 2, 0x9, NULL, 0, NULL, 0, "CONFIG_CHANGE_MSG on the channel");
+	through(fch, bch, 2, 0x5, (uint64_t[]){ 0 }, 8, NULL, 0, "the frontend's reply");
+	through(bch, fch, 3, 0x9, notifier, 24, &page, 1, "VRING_HOST_NOTIFIER_MSG, a page");
+	/* A reply with NEED_REPLY still set: relayed, and a finding. */
+	through(fch, bch, 3, 0xd, (uint64_t[]){ 0 }, 8, NULL, 0, "a reply with bad flags");
+	through(bch, fch, 2, 0x1, NULL, 0, NULL, 0, "CONFIG_CHANGE_MSG, no reply asked");
+
+	close(bch); /* the backend closes its end: the frontend's closes too */
+	wait_readable(fch, "the frontend's channel end");
+	cr_assert_eq(recv(fch, &c, 1, 0), 0, "the frontend's channel is closed");
+	close(fch);
+	/* The main channel goes on. */
+	through(f, b, 1, 1, NULL, 0, NULL, 0, "GET_FEATURES after the channel closed");
+	reply_u64(b, f, 1, UINT64_C(1) << 32, "GET_FEATURES reply");
+	close(f);
+	wait_readable(b, "the backend");
+	close(b);
+	close(lb);
+	close(page);
+
+	cr_assert_eq(wait_status(pid), 1, "the bad reply flags: %s", slurp(err_path));
+	doc = json_load_file(out_path, 0, NULL);
+	cr_assert_not_null(doc);
+	cr_assert(json_is_true(jget(doc, "capture.backend_channel.relayed")));
+	cr_assert(json_is_false(jget(doc, "capture.backend_channel.open")));
+	cr_assert_eq(jint(doc, "capture.backend_channel.messages"), 3);
+	cr_assert_eq(jint(doc, "capture.backend_channel.requests.CONFIG_CHANGE_MSG"), 2);
+	cr_assert_eq(jint(doc, "capture.backend_channel.replies"), 2);
+	cr_assert_eq(jint(doc, "capture.backend_channel.unanswered"), 0);
+	cr_assert_str_eq(jstr(doc, "capture.backend_channel.log.2.request"),
+			 "VRING_HOST_NOTIFIER_MSG");
+	cr_assert_eq(jint(doc, "capture.backend_channel.log.2.fds"), 1);
+	cr_assert_str_eq(jstr(doc, "capture.backend_channel.log.1.direction"), "to-backend");
+	cr_assert_eq(jint(doc, "capture.backend_channel.log.1.reply_to"), 0);
+	cr_assert_eq(json_array_size(jget(doc, "capture.violations")), 1, "%s",
+		     slurp(out_path));
+	cr_assert(strstr(jstr(doc, "capture.violations.0.problem"), "backend channel: the "
+			 "frontend's reply to VRING_HOST_NOTIFIER_MSG has flags 0xd, not 0x5"),
+		  "%s", jstr(doc, "capture.violations.0.problem"));
+	cr_assert(strstr(slurp(follow_path), "<= B#0 CONFIG_CHANGE_MSG flags 0x9 size 0 fds 0"),
+		  "%s", slurp(follow_path));
+	cr_assert(strstr(slurp(follow_path), "=> B#0 CONFIG_CHANGE_MSG flags 0x5 size 8 fds 0 "
+				     "value 0x0  "), "%s", slurp(follow_path));
+	/* The recording holds the channel too, and replays to the same. */
+	snprintf(cmd, sizeof(cmd), "%s capture --replay %s -o %s/replayed.json 2>/dev/null",
+		 VMMAP_BIN, rec_path, dir);
+	cr_assert_eq(WEXITSTATUS(system(cmd)), 1);
+	snprintf(cmd, sizeof(cmd), "%s/replayed.json", dir);
+	again = json_load_file(cmd, 0, NULL);
+	cr_assert_not_null(again);
+	json_object_set_new(json_object_get(again, "capture"), "end", json_string("disconnect"));
+	/* The replay cannot see the close of the channel, only its messages. */
+	json_object_set_new(json_object_get(json_object_get(again, "capture"), "backend_channel"),
+			    "open", json_false());
+	cr_assert(json_equal(again, doc), "the replay differs:\n%s", slurp(cmd));
+	json_decref(again);
+	json_decref(doc);
+}
+
+/* --no-backend-channel: the frontend's own socket reaches the backend. */
+Test(forward, backend_channel_passed_through)
+{
+	int lb = listen_at(back_path), f, b, fch, bch;
+	pid_t pid = start_vmmap("--listen", front_path, "--forward", back_path,
+				"--no-backend-channel", "--timeout", "50", NULL);
+	json_t *doc;
+
+	f = connect_retry(front_path);
+	b = accept_one(lb, "vmmap's connection to the backend");
+	handshake_through(f, b, REPLY_ACK | BACKEND_REQ);
+	cr_assert(hand_over(f, b, &fch, &bch), "the backend got the frontend's own socket");
+	close(fch);
+	close(bch);
+	close(f);
+	wait_readable(b, "the backend");
+	close(b);
+	close(lb);
+	cr_assert_eq(wait_status(pid), 0, "%s", slurp(err_path));
+	doc = json_load_file(out_path, 0, NULL);
+	cr_assert_not_null(doc);
+	cr_assert(json_is_false(jget(doc, "capture.backend_channel.relayed")));
+	json_decref(doc);
+}
+
+/* The channel's rules, each finding naming the side that broke it. */
+Test(forward, backend_channel_rules)
+{
+	int lb = listen_at(back_path), f, b, fch, bch, page = memfd(4096);
+	pid_t pid = start_vmmap("--listen", front_path, "--forward", back_path,
+				"--timeout", "50", NULL);
+	uint64_t notifier[3] = { 0, 8192, 100 };
+	json_t *doc, *v;
+	char all[4096] = "";
+
+	f = connect_retry(front_path);
+	b = accept_one(lb, "vmmap's connection to the backend");
+	handshake_through(f, b, BACKEND_REQ); /* no REPLY_ACK, no BACKEND_SEND_FD */
+	{
+		int sv[2];
+		struct wire w;
+		uint8_t msg[12];
+
+		cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+		send_wire(f, msg, build(msg, 21, 0x1, NULL, 0), &sv[1], 1);
+		recv_wire(b, &w, "SET_BACKEND_REQ_FD");
+		close(sv[1]);
+		fch = sv[0];
+		bch = w.fds[0];
+	}
+	through(bch, fch, 3, 0x9, notifier, 24, &page, 1, "a notifier breaking four rules");
+	through(fch, bch, 2, 0x5, (uint64_t[]){ 1 }, 8, NULL, 0, "a reply to nothing");
+	close(fch);
+	close(bch);
+	close(f);
+	wait_readable(b, "the backend");
+	close(b);
+	close(lb);
+	close(page);
+	cr_assert_eq(wait_status(pid), 1);
+	doc = json_load_file(out_path, 0, NULL);
+	cr_assert_not_null(doc);
+	v = jget(doc, "capture.violations");
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		strncat(all, json_string_value(json_object_get(json_array_get(v, i), "problem")),
+			sizeof(all) - strlen(all) - 2);
+		strcat(all, "\n");
+	}
+	cr_assert(strstr(all, "NEED_REPLY without REPLY_ACK negotiated"), "%s", all);
+	cr_assert(strstr(all, "carries 1 descriptor without BACKEND_SEND_FD negotiated"), "%s", all);
+	cr_assert(strstr(all, "VRING_HOST_NOTIFIER_MSG without HOST_NOTIFIER negotiated"), "%s",
+		  all);
+	cr_assert(strstr(all, "maps 0x2000 bytes at offset 0x64"), "%s", all);
+	cr_assert(strstr(all, "the frontend replied to CONFIG_CHANGE_MSG, which no backend "
+			 "request awaits"), "%s", all);
+	json_decref(doc);
+}
+
+/* The backend's replies on the main channel: flags exactly VERSION|REPLY,
+ * GET_INFLIGHT_FD's 24 bytes, a reply for every NEED_REPLY that is due,
+ * and none where none is. */
+Test(forward, backend_reply_conformance)
+{
+	int lb = listen_at(back_path), f, b;
+	pid_t pid = start_vmmap("--listen", front_path, "--forward", back_path,
+				"--timeout", "50", NULL);
+	uint64_t inflight_req[3] = { 0x1000, 1, 256 }, p16[2] = { 0x1000, 0 }, v = 0;
+	uint32_t num[2] = { 0, 256 };
+	json_t *doc, *viol;
+	char all[4096] = "";
+
+	f = connect_retry(front_path);
+	b = accept_one(lb, "vmmap's connection to the backend");
+	handshake_through(f, b, REPLY_ACK | (1u << 12));
+	/* GET_FEATURES answered with NEED_REPLY's bit left set. */
+	through(f, b, 1, 1, NULL, 0, NULL, 0, "GET_FEATURES");
+	through(b, f, 1, 0xd, &v, 8, NULL, 0, "a reply with flags 0xd");
+	/* GET_INFLIGHT_FD answered with 16 bytes. */
+	through(f, b, 31, 1, inflight_req, 24, NULL, 0, "GET_INFLIGHT_FD");
+	through(b, f, 31, 0x5, p16, 16, NULL, 0, "a 16-byte GET_INFLIGHT_FD reply");
+	/* SET_VRING_NUM asks NEED_REPLY; the backend skips it and answers
+	 * the next request. */
+	through(f, b, 8, 0x9, num, 8, NULL, 0, "SET_VRING_NUM with NEED_REPLY");
+	through(f, b, 1, 1, NULL, 0, NULL, 0, "GET_FEATURES");
+	reply_u64(b, f, 1, 0, "GET_FEATURES reply");
+	close(f);
+	wait_readable(b, "the backend");
+	close(b);
+	close(lb);
+	cr_assert_eq(wait_status(pid), 1);
+	doc = json_load_file(out_path, 0, NULL);
+	cr_assert_not_null(doc);
+	viol = jget(doc, "capture.violations");
+	for (size_t i = 0; i < json_array_size(viol); i++) {
+		strncat(all, json_string_value(json_object_get(json_array_get(viol, i), "problem")),
+			sizeof(all) - strlen(all) - 2);
+		strcat(all, "\n");
+	}
+	cr_assert(strstr(all, "the backend's reply to GET_FEATURES has flags 0xd, not 0x5"),
+		  "%s", all);
+	cr_assert(strstr(all, "the backend's reply to GET_INFLIGHT_FD carries 16 payload "
+			 "bytes; QEMU expects 24"), "%s", all);
+	cr_assert(strstr(all, "the backend sent no reply to SET_VRING_NUM, which asked "
+			 "NEED_REPLY with REPLY_ACK negotiated"), "%s", all);
+	cr_assert_eq(json_array_size(viol), 3, "%s", all);
+	json_decref(doc);
+}
+
+/* A reply to a NEED_REPLY that REPLY_ACK did not make due. */
+Test(forward, backend_reply_not_due)
+{
+	int lb = listen_at(back_path), f, b;
+	pid_t pid = start_vmmap("--listen", front_path, "--forward", back_path,
+				"--timeout", "50", NULL);
+	json_t *doc, *viol;
+	char all[4096] = "";
+
+	f = connect_retry(front_path);
+	b = accept_one(lb, "vmmap's connection to the backend");
+	handshake_through(f, b, 0);
+	through(f, b, 3, 0x9, NULL, 0, NULL, 0, "SET_OWNER with NEED_REPLY, no REPLY_ACK");
+	reply_u64(b, f, 3, 0, "an ack nobody was due");
+	close(f);
+	wait_readable(b, "the backend");
+	close(b);
+	close(lb);
+	cr_assert_eq(wait_status(pid), 1);
+	doc = json_load_file(out_path, 0, NULL);
+	cr_assert_not_null(doc);
+	viol = jget(doc, "capture.violations");
+	for (size_t i = 0; i < json_array_size(viol); i++) {
+		strncat(all, json_string_value(json_object_get(json_array_get(viol, i), "problem")),
+			sizeof(all) - strlen(all) - 2);
+		strcat(all, "\n");
+	}
+	cr_assert(strstr(all, "NEED_REPLY without REPLY_ACK negotiated"), "frontend's: %s", all);
+	cr_assert(strstr(all, "the backend replied to SET_OWNER's NEED_REPLY without "
+			 "REPLY_ACK negotiated"), "%s", all);
+	json_decref(doc);
+}
+
+/* A frontend that adds more regions than the backend's GET_MAX_MEM_SLOTS:
+ * a finding, and the table follows what the backend accepted. */
+Test(forward, frontend_beyond_slots)
+{
+	int lb = listen_at(back_path), f, b, mem = memfd(0x200000);
+	pid_t pid = start_vmmap("--listen", front_path, "--forward", back_path,
+				"--timeout", "50", NULL);
+	uint64_t r1[5] = { 0, 0, 0x100000, 0x7f0000000000, 0 },
+		 r2[5] = { 0, 0x100000, 0x100000, 0x7f0000100000, 0x100000 }, proto;
+	json_t *doc;
+
+	f = connect_retry(front_path);
+	b = accept_one(lb, "vmmap's connection to the backend");
+	through(f, b, 15, 1, NULL, 0, NULL, 0, "GET_PROTOCOL_FEATURES");
+	proto = REPLY_ACK | MEM_SLOTS;
+	reply_u64(b, f, 15, proto, "its reply");
+	through(f, b, 16, 1, &proto, 8, NULL, 0, "SET_PROTOCOL_FEATURES");
+	through(f, b, 36, 1, NULL, 0, NULL, 0, "GET_MAX_MEM_SLOTS");
+	reply_u64(b, f, 36, 1, "one slot");
+	through(f, b, 37, 0x9, r1, 40, &mem, 1, "the first region");
+	reply_u64(b, f, 37, 0, "ack");
+	through(f, b, 37, 0x9, r2, 40, &mem, 1, "a second region, past the slots");
+	reply_u64(b, f, 37, 0, "the backend accepts it all the same");
+	close(f);
+	wait_readable(b, "the backend");
+	close(b);
+	close(lb);
+	close(mem);
+	cr_assert_eq(wait_status(pid), 1);
+	doc = json_load_file(out_path, 0, NULL);
+	cr_assert_not_null(doc);
+	cr_assert(strstr(jstr(doc, "capture.violations.0.problem"), "ADD_MEM_REG would make 2 "
+			 "regions; the backend announced 1 slots"), "%s",
+		  jstr(doc, "capture.violations.0.problem"));
+	cr_assert_eq(json_array_size(jget(doc, "memory.regions")), 2,
+		     "the table is what the backend accepted");
+	json_decref(doc);
+}

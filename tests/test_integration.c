@@ -10,12 +10,16 @@
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -685,5 +689,219 @@ Test(dpdk, virtio_user_packed_mq_forward)
 			     "vring %zu's size", i);
 	}
 	cr_assert_eq(started, direct.vrings, "vmmap saw %u vrings set up", started);
+	json_decref(doc);
+}
+
+/* ---- the backend's request channel with a real QEMU ---- */
+
+/* Reads one whole message (and its descriptors, up to 8) from fd; false at
+ * EOF. */
+static bool read_msg(int fd, uint32_t hdr[3], uint8_t *payload, int *fds, size_t *nfds)
+{
+	union {
+		char b[CMSG_SPACE(8 * sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { hdr, 12 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+			     .msg_controllen = sizeof(ctl.b) };
+
+	*nfds = 0;
+	if (recvmsg(fd, &mh, MSG_WAITALL) != 12)
+		return false;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		memcpy(fds + *nfds, CMSG_DATA(c), k * sizeof(int));
+		*nfds += k;
+	}
+	return hdr[2] <= 4096 && (!hdr[2] || recv(fd, payload, hdr[2], MSG_WAITALL) ==
+					   (ssize_t)hdr[2]);
+}
+
+static void write_msg(int fd, uint32_t request, uint32_t flags, const void *p, uint32_t size,
+		      int sendfd)
+{
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	uint8_t buf[12 + 4096];
+	struct iovec iov = { buf, 12 + size };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	memcpy(buf, (uint32_t[]){ request, flags, size }, 12);
+	memcpy(buf + 12, p, size);
+	if (sendfd >= 0) {
+		struct cmsghdr *c;
+
+		mh.msg_control = ctl.b;
+		mh.msg_controllen = sizeof(ctl.b);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &sendfd, sizeof(int));
+	}
+	if (sendmsg(fd, &mh, MSG_NOSIGNAL) != (ssize_t)(12 + size))
+		_exit(3);
+}
+
+/*
+ * A scripted vhost-user-blk backend (a child process) that QEMU 7.2 and
+ * SeaBIOS start: it answers the handshake, GET_CONFIG with a 64 MiB disk
+ * and every NEED_REPLY with 0, and once the device is started it sends
+ * CONFIG_CHANGE_MSG, then VRING_HOST_NOTIFIER_MSG with a one-page memfd,
+ * both with NEED_REPLY, on the channel QEMU handed over, while it keeps
+ * serving the main channel (QEMU asks GET_CONFIG there before it answers
+ * the first).  The frontend's answers go to log as "reply REQUEST VALUE".
+ */
+static void blk_backend(int lfd, const char *log)
+{
+	int fd = accept(lfd, NULL, NULL), ch = -1, fds[8];
+	FILE *out = fopen(log, "w");
+	bool started = false;
+	int sent = 0;
+
+	setvbuf(out, NULL, _IONBF, 0);
+	for (;;) {
+		struct pollfd p[2] = { { fd, POLLIN, 0 }, { ch, POLLIN, 0 } };
+		uint32_t hdr[3];
+		uint8_t pl[4096];
+		size_t nfds;
+
+		if (started && ch >= 0 && sent < 2) {
+			uint64_t notifier[3] = { 0, 4096, 0 };
+			int page = memfd_create("notifier", MFD_CLOEXEC);
+
+			if (ftruncate(page, 4096))
+				_exit(3);
+			if (sent++ == 0)
+				write_msg(ch, 2, 0x9, NULL, 0, -1);
+			else
+				write_msg(ch, 3, 0x9, notifier, 24, page);
+			close(page);
+		}
+		if (poll(p, 2, 30000) <= 0)
+			_exit(4);
+		if (p[1].revents) {
+			if (!read_msg(ch, hdr, pl, fds, &nfds))
+				ch = -1;
+			else
+				fprintf(out, "reply %u 0x%llx\n", hdr[0],
+					(unsigned long long)*(uint64_t *)pl);
+		}
+		if (!p[0].revents)
+			continue;
+		if (!read_msg(fd, hdr, pl, fds, &nfds))
+			_exit(0);
+		fprintf(out, "request %u\n", hdr[0]);
+		switch (hdr[0]) {
+		case 1: /* GET_FEATURES: VERSION_1, PROTOCOL_FEATURES */
+			write_msg(fd, 1, 0x5, (uint64_t[]){ 0x140000000 }, 8, -1);
+			break;
+		case 15: /* REPLY_ACK, BACKEND_REQ, CONFIG, BACKEND_SEND_FD, HOST_NOTIFIER */
+			write_msg(fd, 15, 0x5, (uint64_t[]){ 0xe28 }, 8, -1);
+			break;
+		case 24: { /* GET_CONFIG: the header back, a 64 MiB disk */
+			uint8_t cfg[4096] = { 0 };
+
+			memcpy(cfg, pl, 12);
+			memcpy(cfg + 12, (uint64_t[]){ 0x20000 }, 8);
+			write_msg(fd, 24, 0x5, cfg, hdr[2], -1);
+			break;
+		}
+		case 11: /* GET_VRING_BASE */
+			write_msg(fd, 11, 0x5, (uint32_t[]){ *(uint32_t *)pl, 0 }, 8, -1);
+			break;
+		case 21: /* SET_BACKEND_REQ_FD */
+			ch = fds[0];
+			nfds = 0;
+			break;
+		case 12: /* SET_VRING_KICK: the device is started */
+			started = true;
+			break;
+		}
+		if (hdr[1] & 0x8 && hdr[0] != 1 && hdr[0] != 15 && hdr[0] != 24 && hdr[0] != 11)
+			write_msg(fd, hdr[0], 0x5, (uint64_t[]){ 0 }, 8, -1);
+		for (size_t i = 0; i < nfds; i++)
+			close(fds[i]);
+	}
+}
+
+Test(forward, qemu_backend_channel_relayed)
+{
+	char back[160], blog[160], vlog[160], qlog[160], bios[160], chardev[256];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	pid_t be, vm, qemu;
+	json_t *doc, *ch;
+	int lfd, status;
+	bool answered;
+
+	if (!have("qemu-system-x86_64"))
+		cr_skip_test("qemu-system-x86_64 is not installed (Debian: qemu-system-x86)");
+	snprintf(back, sizeof(back), "%s/back.sock", dir);
+	snprintf(blog, sizeof(blog), "%s/backend.log", dir);
+	snprintf(vlog, sizeof(vlog), "%s/vmmap.log", dir);
+	snprintf(qlog, sizeof(qlog), "%s/qemu.log", dir);
+	snprintf(bios, sizeof(bios), "%s/bios.log", dir);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	cr_assert_lt(strlen(back), sizeof(sa.sun_path));
+	memcpy(sa.sun_path, back, strlen(back) + 1);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(lfd, 1), 0);
+	be = fork();
+	cr_assert_geq(be, 0);
+	if (be == 0) {
+		blk_backend(lfd, blog);
+		_exit(0);
+	}
+	close(lfd);
+	const char *vargv[] = { VMMAP_BIN, "capture", "-o", out_path, "--timeout", "120",
+				"--follow", "--listen", sock_path, "--forward", back, NULL };
+
+	vm = spawn(vlog, vargv);
+	cr_assert(wait_file(sock_path, NULL, 10), "vmmap did not listen: %s", slurp(vlog));
+	snprintf(chardev, sizeof(chardev), "socket,id=c0,path=%s", sock_path);
+	{
+		char debugcon[192];
+
+		snprintf(debugcon, sizeof(debugcon), "file:%s", bios);
+		const char *qargv[] = {
+			"qemu-system-x86_64", "-M", "pc", "-m", "128M", "-display", "none",
+			"-no-user-config", "-serial", "none", "-monitor", "none",
+			"-object", "memory-backend-memfd,id=mem,size=128M,share=on",
+			"-numa", "node,memdev=mem", "-chardev", chardev, "-device",
+			"vhost-user-blk-pci,chardev=c0,bootindex=1,page-per-vq=on",
+			"-debugcon", debugcon, "-global", "isa-debugcon.iobase=0x402", NULL,
+		};
+
+		qemu = spawn(qlog, qargv);
+	}
+	answered = wait_file(blog, "reply 3 ", 90);
+	terminate(qemu);
+	status = finish(vm);
+	kill(be, SIGKILL);
+	waitpid(be, NULL, 0);
+	cr_assert(answered, "QEMU's answers did not come back\nbackend: %s\nvmmap: %s\nqemu: %s",
+		  slurp(blog), slurp(vlog), slurp(qlog));
+	cr_assert(file_has(blog, "reply 2 0x0"), "QEMU answered CONFIG_CHANGE_MSG with 0: %s",
+		  slurp(blog));
+	cr_assert(file_has(blog, "reply 3 0x0"), "QEMU mapped the notifier page: %s",
+		  slurp(blog));
+	cr_assert(file_has(vlog, "<= B#0 CONFIG_CHANGE_MSG flags 0x9 size 0 fds 0"), "%s",
+		  slurp(vlog));
+	cr_assert(file_has(vlog, "=> B#0 CONFIG_CHANGE_MSG flags 0x5 size 8 fds 0 value 0x0"),
+		  "%s", slurp(vlog));
+	cr_assert(file_has(vlog, "<= B#1 VRING_HOST_NOTIFIER_MSG flags 0x9 size 24 fds 1"),
+		  "%s", slurp(vlog));
+	cr_assert(file_has(vlog, "=> B#1 VRING_HOST_NOTIFIER_MSG flags 0x5 size 8 fds 0 value 0x0"),
+		  "%s", slurp(vlog));
+	cr_assert_eq(status, 0, "vmmap exit %d: %s", status, slurp(vlog));
+	doc = capture_doc();
+	ch = json_object_get(json_object_get(doc, "capture"), "backend_channel");
+	cr_assert(json_is_true(json_object_get(ch, "relayed")));
+	cr_assert_eq(json_integer_value(json_object_get(ch, "messages")), 2);
+	cr_assert_eq(json_integer_value(json_object_get(ch, "replies")), 2);
 	json_decref(doc);
 }
