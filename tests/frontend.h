@@ -24,13 +24,16 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* A file's text (its first 64 KiB), or NULL when it cannot be read, in a
- * buffer the next call reuses: for assertions and their messages. */
+/* A file's text (its first 64 KiB), or NULL when it cannot be read, in
+ * one of 4 buffers used in turn (so one message can show several files):
+ * for assertions and their messages. */
 static inline char *read_or_null(const char *path)
 {
-	static char buf[65536];
+	static char bufs[4][65536];
+	static unsigned turn;
+	char *buf = bufs[turn++ % 4];
 	FILE *f = fopen(path, "r");
-	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+	size_t n = f ? fread(buf, 1, sizeof(bufs[0]) - 1, f) : 0;
 
 	if (f)
 		fclose(f);

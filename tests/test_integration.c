@@ -731,7 +731,8 @@ static void write_msg(int fd, uint32_t request, uint32_t flags, const void *p, u
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
 	memcpy(buf, (uint32_t[]){ request, flags, size }, 12);
-	memcpy(buf + 12, p, size);
+	if (size)
+		memcpy(buf + 12, p, size);
 	if (sendfd >= 0) {
 		struct cmsghdr *c;
 
