@@ -848,3 +848,59 @@ Test(forward, frontend_beyond_slots)
 		     "the table is what the backend accepted");
 	json_decref(doc);
 }
+
+/*
+ * A second SET_BACKEND_REQ_FD replaces the relay (the first channel's ends
+ * are closed), a close by the frontend reaches the backend, and the
+ * frontend's own breaches on the channel are its findings: a message
+ * without the REPLY flag, a reply of the wrong size.  Features the backend
+ * did not offer are the frontend's finding too.
+ */
+Test(forward, backend_channel_handover_and_frontend_rules)
+{
+	int lb = listen_at(back_path), f, b, fch, bch, fch2, bch2;
+	pid_t pid = start_vmmap("--listen", front_path, "--forward", back_path,
+				"--timeout", "50", NULL);
+	uint64_t acked = (UINT64_C(1) << 32) | (UINT64_C(1) << 30) | 0x46 | (1u << 20);
+	json_t *doc, *viol;
+	char all[4096] = "", c;
+
+	f = connect_retry(front_path);
+	b = accept_one(lb, "vmmap's connection to the backend");
+	handshake_through(f, b, REPLY_ACK | BACKEND_REQ);
+	through(f, b, 2, 1, &acked, 8, NULL, 0, "SET_FEATURES with a bit not offered");
+	cr_assert(!hand_over(f, b, &fch, &bch));
+	cr_assert(!hand_over(f, b, &fch2, &bch2));
+	wait_readable(fch, "the first channel's frontend end");
+	cr_assert_eq(recv(fch, &c, 1, 0), 0, "the first relay is gone");
+	close(fch);
+	close(bch);
+	through(fch2, bch2, 2, 0x1, NULL, 0, NULL, 0, "a frontend message that is no reply");
+	through(bch2, fch2, 2, 0x9, NULL, 0, NULL, 0, "CONFIG_CHANGE_MSG");
+	through(fch2, bch2, 2, 0x5, (uint32_t[]){ 0 }, 4, NULL, 0, "a 4-byte reply");
+	close(fch2); /* the frontend closes: the backend's end follows */
+	wait_readable(bch2, "the backend's channel end");
+	cr_assert_eq(recv(bch2, &c, 1, 0), 0, "the backend's channel is closed");
+	close(bch2);
+	close(f);
+	wait_readable(b, "the backend");
+	close(b);
+	close(lb);
+	cr_assert_eq(wait_status(pid), 1);
+	doc = json_load_file(out_path, 0, NULL);
+	cr_assert_not_null(doc);
+	cr_assert_eq(jint(doc, "capture.backend_channel.handovers"), 2);
+	viol = jget(doc, "capture.violations");
+	for (size_t i = 0; i < json_array_size(viol); i++) {
+		strncat(all, json_string_value(json_object_get(json_array_get(viol, i), "problem")),
+			sizeof(all) - strlen(all) - 2);
+		strcat(all, "\n");
+	}
+	cr_assert(strstr(all, "SET_FEATURES acks 0x100000, bits the backend did not offer"),
+		  "%s", all);
+	cr_assert(strstr(all, "backend channel: the frontend sent CONFIG_CHANGE_MSG without the "
+			 "REPLY flag"), "%s", all);
+	cr_assert(strstr(all, "backend channel: the frontend's reply to CONFIG_CHANGE_MSG "
+			 "carries 4 payload bytes, not 8"), "%s", all);
+	json_decref(doc);
+}

@@ -341,7 +341,7 @@ static pid_t start_qemu_blk(const char *chardev, const char *bios, const char *l
  * sector through the forwarded device; vmmap records the table, GET_CONFIG
  * with its reply, and the backend's progress on the ring.
  */
-static void qsd_case(int connect_mode)
+static void qsd_case(int connect_mode, bool pass_channel)
 {
 	char qsd_sock[160], chardev[256], vlog[160], qlog[160], bios[160];
 	pid_t qsd, vm, qemu;
@@ -362,7 +362,8 @@ static void qsd_case(int connect_mode)
 		 connect_mode ? ",server=on,wait=off" : ",reconnect=1");
 	const char *vargv[] = { VMMAP_BIN, "capture", "-o", out_path, "--timeout", "120",
 				connect_mode ? "--connect" : "--listen", sock_path,
-				"--forward", qsd_sock, NULL };
+				"--forward", qsd_sock,
+				pass_channel ? "--no-backend-channel" : NULL, NULL };
 
 	if (connect_mode) {
 		qemu = start_qemu_blk(chardev, bios, qlog);
@@ -409,11 +410,18 @@ static void qsd_case(int connect_mode)
 		      slurp(out_path));
 	cr_assert_eq(json_array_size(json_object_get(json_object_get(doc, "capture"),
 						     "violations")), 0, "%s", slurp(out_path));
+	/* QEMU hands over its channel socket: relayed, or passed through. */
+	cr_assert(json_is_boolean(json_object_get(json_object_get(json_object_get(doc,
+			"capture"), "backend_channel"), "relayed")));
+	cr_assert_eq(json_is_true(json_object_get(json_object_get(json_object_get(doc,
+			"capture"), "backend_channel"), "relayed")), !pass_channel);
 	json_decref(doc);
 }
 
-Test(forward, qemu_blk_qsd_listen) { qsd_case(0); }
-Test(forward, qemu_blk_qsd_connect) { qsd_case(1); }
+Test(forward, qemu_blk_qsd_listen) { qsd_case(0, false); }
+Test(forward, qemu_blk_qsd_connect) { qsd_case(1, false); }
+/* The same pair works with the channel passed through unseen. */
+Test(forward, qemu_blk_qsd_channel_passed) { qsd_case(0, true); }
 
 /* The daemon killed in the middle: QEMU sees the connection close, vmmap
  * writes the capture whole and says the backend left (exit 1). */
