@@ -25,7 +25,8 @@
 enum {
 	OPT_LISTEN = 1000, OPT_CONNECT, OPT_TIMEOUT, OPT_UPDATES, OPT_NO_MEM_SLOTS,
 	OPT_MAX_SLOTS, OPT_FOLLOW, OPT_KEEP, OPT_SESSIONS, OPT_RECORD, OPT_REPLAY,
-	OPT_FORWARD, OPT_FORWARD_LISTEN, OPT_NO_BACKEND_CHANNEL,
+	OPT_FORWARD, OPT_FORWARD_LISTEN, OPT_NO_BACKEND_CHANNEL, OPT_TYPE, OPT_QUEUES,
+	OPT_CAPACITY, OPT_CID,
 };
 
 
@@ -53,6 +54,15 @@ static const struct argp_option capture_options[] = {
 	  "Do not offer CONFIGURE_MEM_SLOTS: the frontend sends SET_MEM_TABLE", 0 },
 	{ "max-slots", OPT_MAX_SLOTS, "N", 0,
 	  "Answer GET_MAX_MEM_SLOTS with N (default 509)", 0 },
+	{ "type", OPT_TYPE, "TYPE", 0,
+	  "Be a backend of this device type: net (default), blk, scsi, fs, vsock, "
+	  "gpio, i2c or rng", 0 },
+	{ "queues", OPT_QUEUES, "N", 0,
+	  "Answer GET_QUEUE_NUM with N (queue pairs for net, virtqueues otherwise; "
+	  "default 8); above 1 the device's MQ feature too", 0 },
+	{ "capacity", OPT_CAPACITY, "SIZE", 0,
+	  "blk: the disk's size in GET_CONFIG (default 1G)", 0 },
+	{ "cid", OPT_CID, "N", 0, "vsock: the guest CID in GET_CONFIG (default 3)", 0 },
 	{ "follow", OPT_FOLLOW, NULL, 0,
 	  "Print each message as it arrives (JSON lines under --json)", 0 },
 	{ "keep-listening", OPT_KEEP, NULL, 0,
@@ -77,6 +87,10 @@ static error_t capture_parse(int key, char *arg, struct argp_state *state)
 	case OPT_FORWARD: a->forward = arg; return 0;
 	case OPT_FORWARD_LISTEN: a->forward_listen = arg; return 0;
 	case OPT_NO_BACKEND_CHANNEL: a->no_backend_channel = true; return 0;
+	case OPT_TYPE: a->type = arg; return 0;
+	case OPT_QUEUES: a->queues = arg; return 0;
+	case OPT_CAPACITY: a->capacity = arg; return 0;
+	case OPT_CID: a->cid = arg; return 0;
 	case 'o': a->output = arg; return 0;
 	case OPT_TIMEOUT: a->timeout = arg; return 0;
 	case OPT_UPDATES: a->updates = arg; return 0;
@@ -488,7 +502,8 @@ static int check_args(struct vmmap_ctx *ctx, struct capture_args *a,
 	uint64_t timeout = 0;
 
 	*o = (struct vu_capture_opts){
-		.cfg = { .mem_slots = !a->no_mem_slots, .max_slots = 509, .queues = 1 },
+		.cfg = { .mem_slots = !a->no_mem_slots, .max_slots = 509, .queues = 8,
+			 .capacity = UINT64_C(1) << 30, .cid = 3 },
 		.listen = a->listen, .connect = a->connect, .keep = a->keep,
 		.record = a->record != NULL,
 	};
@@ -505,11 +520,33 @@ static int check_args(struct vmmap_ctx *ctx, struct capture_args *a,
 				 "one replays as such without %s",
 				 a->forward ? "--forward" : "--forward-listen");
 	/* Forwarding, the backend answers: vmmap's own answers have no say. */
-	if ((a->forward || a->forward_listen) && (a->no_mem_slots || a->max_slots))
+	if ((a->forward || a->forward_listen) &&
+	    (a->no_mem_slots || a->max_slots || a->type || a->queues || a->capacity || a->cid))
 		return cli_error(ctx, "usage", "%s shapes vmmap's answers as a backend; "
 				 "with %s the real backend answers",
-				 a->no_mem_slots ? "--no-mem-slots" : "--max-slots",
+				 a->no_mem_slots ? "--no-mem-slots" : a->max_slots ? "--max-slots"
+				 : a->type ? "--type" : a->queues ? "--queues"
+				 : a->capacity ? "--capacity" : "--cid",
 				 a->forward ? "--forward" : "--forward-listen");
+	if (a->type && (int)(o->cfg.type = (unsigned)vu_device_type_parse(a->type)) < 0)
+		return cli_error(ctx, "usage", "invalid --type '%s': one of net, blk, scsi, "
+				 "fs, vsock, gpio, i2c, rng", a->type);
+	if ((a->capacity && o->cfg.type != VU_DEV_BLK) || (a->cid && o->cfg.type != VU_DEV_VSOCK))
+		return cli_error(ctx, "usage", "%s is for --type %s", a->capacity ? "--capacity"
+				 : "--cid", a->capacity ? "blk" : "vsock");
+	if ((a->queues && parse_count(ctx, "--queues", a->queues, 0xffff, &o->cfg.queues)) ||
+	    (a->cid && parse_count(ctx, "--cid", a->cid, UINT32_MAX, &o->cfg.cid)))
+		return VMMAP_EXIT_ERROR;
+	if (a->capacity) {
+		const char *why;
+
+		if (vm_parse_size(a->capacity, &o->cfg.capacity, &why))
+			return cli_error(ctx, "usage", "invalid --capacity '%s': %s", a->capacity,
+					 why);
+		if (o->cfg.capacity < 512)
+			return cli_error(ctx, "usage", "invalid --capacity '%s': at least 512 "
+					 "bytes (one sector)", a->capacity);
+	}
 	if ((a->forward && !*a->forward) || (a->forward_listen && !*a->forward_listen))
 		return cli_error(ctx, "usage", "%s: an empty socket path",
 				 a->forward ? "--forward" : "--forward-listen");

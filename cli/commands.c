@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "vhost_user.h"
 #include "shell.h"
 
 static const char *const add_remove[] = { "add", "remove", NULL };
@@ -49,7 +50,8 @@ static const struct vmmap_cmd commands[] = {
 	  (const struct cli_complete[]){
 		  FILE_OPT("listen"), FILE_OPT("connect"), FILE_OPT("output"),
 		  FILE_OPT("record"), FILE_OPT("replay"), FILE_OPT("forward"),
-		  FILE_OPT("forward-listen"), { 0 } } },
+		  FILE_OPT("forward-listen"),
+		  { "type", 0, NULL, CLI_W_LIST, vu_device_type_names }, { 0 } } },
 	{ "shell", cmd_shell, NULL, "[FILE...]",
 	  "interactive shell (also vmmap -i)", &cmd_shell_argp, CLI_LINE, NULL,
 	  NULL },

@@ -79,3 +79,7 @@ complete -c vmmap -n "__fish_seen_subcommand_from capture" -l replay -r -F -d 'R
 complete -c vmmap -n "__fish_seen_subcommand_from capture" -l forward -r -F -d 'Stand between the frontend and its backend at this socket'
 complete -c vmmap -n "__fish_seen_subcommand_from capture" -l forward-listen -r -F -d 'Wait for the backend to connect on this socket'
 complete -c vmmap -n "__fish_seen_subcommand_from capture" -l no-backend-channel -d 'Pass the backend channel socket through unrelayed'
+complete -c vmmap -n "__fish_seen_subcommand_from capture" -l type -x -a 'net blk scsi fs vsock gpio i2c rng' -d 'Be a backend of this device type'
+complete -c vmmap -n "__fish_seen_subcommand_from capture" -l queues -x -d 'Answer GET_QUEUE_NUM with N'
+complete -c vmmap -n "__fish_seen_subcommand_from capture" -l capacity -x -d 'blk: the disk size in GET_CONFIG'
+complete -c vmmap -n "__fish_seen_subcommand_from capture" -l cid -x -d 'vsock: the guest CID in GET_CONFIG'

@@ -71,13 +71,7 @@ void vu_session_init(struct vu_session *s, const struct vu_config *cfg)
 		return;
 	}
 	s->has_features = s->has_protocol_features = true;
-	s->features = BIT(VIRTIO_F_VERSION_1) | BIT(VHOST_USER_F_PROTOCOL_FEATURES) |
-		      BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_RING_F_INDIRECT_DESC) |
-		      BIT(VIRTIO_RING_F_EVENT_IDX);
-	s->protocol_features = BIT(VHOST_USER_PROTOCOL_F_MQ) |
-			       BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK);
-	if (cfg->mem_slots)
-		s->protocol_features |= BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
+	vu_device_offers(cfg, &s->features, &s->protocol_features);
 }
 
 void vu_session_clean(struct vu_session *s)
@@ -350,6 +344,13 @@ static void set_status(struct hctx *h, struct vu_reply *r)
 	h->s->status = get_u64(h->m, 0);
 }
 
+/* SET_CONFIG: recorded; the config space vmmap answers with stays. */
+static void set_config(struct hctx *h, struct vu_reply *r)
+{
+	(void)h;
+	(void)r;
+}
+
 static void get_status(struct hctx *h, struct vu_reply *r)
 {
 	reply_u64(r, h->m->request, h->s->status);
@@ -392,8 +393,8 @@ static const struct request_row rows[VHOST_USER_MAX_REQUEST] = {
 	ROW(SET_BACKEND_REQ_FD, EXACT, 0, ONE_SOCKET, NONE, F(BACKEND_REQ), ACK, NULL),
 	ROW(IOTLB_MSG, ANY, 0, NONE, NONE, -1, ACK, NULL),
 	ROW(SET_VRING_ENDIAN, EXACT, 8, NONE, NONE, F(CROSS_ENDIAN), ACK, NULL),
-	ROW(GET_CONFIG, MIN, 12, NONE, NONE, F(CONFIG), DATA, NULL),
-	ROW(SET_CONFIG, MIN, 12, NONE, NONE, F(CONFIG), ACK, NULL),
+	ROW(GET_CONFIG, MIN, 12, NONE, NONE, F(CONFIG), DATA, vu_device_get_config),
+	ROW(SET_CONFIG, MIN, 12, NONE, NONE, F(CONFIG), ACK, set_config),
 	ROW(CREATE_CRYPTO_SESSION, ANY, 0, NONE, NONE, F(CRYPTO_SESSION), DATA, NULL),
 	ROW(CLOSE_CRYPTO_SESSION, EXACT, 8, NONE, NONE, F(CRYPTO_SESSION), ACK, NULL),
 	ROW(POSTCOPY_ADVISE, EXACT, 0, NONE, ONE, F(PAGEFAULT), DATA, NULL),

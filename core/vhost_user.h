@@ -217,9 +217,10 @@ struct vu_msg {
 	struct vu_fd_fact fd_facts[VU_MAX_FDS];
 };
 
-/* A reply to send back; len 0 when there is none. */
+/* A reply to send back; len 0 when there is none.  The largest is
+ * GET_CONFIG's: its 12-byte header and up to 256 bytes of config space. */
 struct vu_reply {
-	uint8_t buf[VHOST_USER_HDR_SIZE + 64];
+	uint8_t buf[VHOST_USER_HDR_SIZE + 12 + 256];
 	size_t len;
 };
 
@@ -248,10 +249,26 @@ struct vu_update {
 	bool rollback;    /* the backend refused message msg: its change undone */
 };
 
+/* The device types vmmap can be the backend of (--type), as QEMU 7.2
+ * starts them: each offers its own features and, where QEMU asks for it,
+ * answers GET_CONFIG. */
+enum vu_device_type {
+	VU_DEV_NET, VU_DEV_BLK, VU_DEV_SCSI, VU_DEV_FS, VU_DEV_VSOCK, VU_DEV_GPIO,
+	VU_DEV_I2C, VU_DEV_RNG, VU_DEV_NTYPES,
+};
+/* Their names ("net", "blk", ...), NULL-terminated, in enum order. */
+extern const char *const vu_device_type_names[VU_DEV_NTYPES + 1];
+/* The type named s, or -1. */
+int vu_device_type_parse(const char *s);
+
 struct vu_config {
 	bool mem_slots;     /* offer CONFIGURE_MEM_SLOTS (ADD/REM_MEM_REG) */
 	uint64_t max_slots; /* GET_MAX_MEM_SLOTS answer */
-	uint64_t queues;    /* GET_QUEUE_NUM answer */
+	uint64_t queues;    /* GET_QUEUE_NUM answer: pairs for net, else
+			     * virtqueues; above 1 the device's MQ bit too */
+	unsigned type;      /* enum vu_device_type */
+	uint64_t capacity;  /* blk: the disk's size in bytes (GET_CONFIG) */
+	uint64_t cid;       /* vsock: the guest's CID (GET_CONFIG) */
 	/* Forwarding: the session answers nothing; what the backend offers
 	 * and answers comes from its replies (vu_session_reply). */
 	bool observer;

@@ -5,6 +5,7 @@
 #ifndef VMMAP_VU_SESSION_H
 #define VMMAP_VU_SESSION_H
 
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -73,6 +74,10 @@ int vu_pending_push(struct hctx *h, bool sure);
 void vu_pending_clean(struct vu_session *s);
 /* The entry of the message being handled, or NULL. */
 struct vu_pending *vu_pending_of(struct hctx *h);
+
+/* The device type's offers (vu_device.c), and GET_CONFIG's answer. */
+void vu_device_offers(const struct vu_config *cfg, uint64_t *features, uint64_t *protocol);
+void vu_device_get_config(struct hctx *h, struct vu_reply *r);
 
 /* SET_MEM_TABLE, ADD_MEM_REG and REM_MEM_REG (vu_mem.c). */
 /* Undoes the change of a refused request p, recorded as a rollback at

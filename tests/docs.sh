@@ -135,5 +135,21 @@ done < <(awk '
 rm -f "$want"
 [[ $n -ge 5 ]] && ok || bad "found only $n README examples"
 
+# capture --type: the device types of core/vu_device.c's table, each in
+# all three completion files and in vmmap-capture(1).
+types=$(sed -n '/vu_device_type_names\[VU_DEV_NTYPES + 1\] = {/,/};/p' core/vu_device.c |
+        grep -o '"[a-z0-9]*"' | tr -d '"')
+[[ -n $types ]] && ok || bad "no device types found in core/vu_device.c"
+for t in $types; do
+    grep -q "types='.*\b$t\b" completions/vmmap.bash && ok ||
+        bad "completions/vmmap.bash does not offer --type $t"
+    grep -q -- "--type=.*(.*\b$t\b.*)" completions/_vmmap && ok ||
+        bad "completions/_vmmap does not offer --type $t"
+    grep -q -- "-l type .*-a '.*\b$t\b" completions/vmmap.fish && ok ||
+        bad "completions/vmmap.fish does not offer --type $t"
+    grep -q "\\fB$t\\fR\|^\.BR.* $t\b\|\b$t\b" man/vmmap-capture.1 && ok ||
+        bad "man/vmmap-capture.1 does not name --type $t"
+done
+
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]

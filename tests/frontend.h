@@ -254,7 +254,7 @@ static inline void handshake(int fd, uint64_t proto)
 	u64_msg(fd, 16, 1, proto, 0);
 	if (proto & MQ) {
 		send_msg(fd, 17, 1, NULL, 0, 0);
-		cr_assert_eq(read_reply(fd, 17, 8), 1);
+		cr_assert_eq(read_reply(fd, 17, 8), 8, "GET_QUEUE_NUM: the default 8");
 	}
 	send_msg(fd, 3, 1, NULL, 0, 0);
 }

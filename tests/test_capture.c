@@ -453,3 +453,56 @@ Test(capture, follow_json_lines)
 	/* The document went to the file, not to stdout. */
 	json_decref(load_output());
 }
+
+/* --type blk: CONFIG offered, and GET_CONFIG answered with the request's
+ * header and exactly the bytes asked for, from any offset. */
+Test(capture, type_blk_get_config)
+{
+	pid_t pid = start_vmmap("--listen", sock_path, "--type", "blk", "--capacity", "64M",
+				"--queues", "2", NULL);
+	int fd = connect_retry(sock_path);
+	uint8_t req[12 + 57] = { 0 }, rep[12 + 57];
+	uint32_t hdr[3];
+	uint64_t features;
+	uint16_t q;
+
+	features = read_reply((send_msg(fd, 1, 1, NULL, 0, 0), fd), 1, 8);
+	cr_assert(features & (1u << 12), "VIRTIO_BLK_F_MQ with --queues 2");
+	cr_assert(!(features & (1u << 22)), "no net MQ bit");
+	handshake(fd, REPLY_ACK | (1u << 9));
+	memcpy(req + 4, (uint32_t[]){ 57 }, 4);
+	send_msg(fd, 24, 1, req, sizeof(req), 0);
+	cr_assert_eq(recv(fd, hdr, 12, MSG_WAITALL), 12);
+	cr_assert_eq(hdr[0], 24);
+	cr_assert_eq(hdr[1], 0x5);
+	cr_assert_eq(hdr[2], 69, "the reply has the requested size, not a fixed one");
+	cr_assert_eq(recv(fd, rep, 69, MSG_WAITALL), 69);
+	cr_assert_eq(memcmp(rep, req, 12), 0, "the config header is echoed");
+	cr_assert_eq(*(uint64_t *)(rep + 12), 0x20000, "64 MiB in 512-byte sectors");
+	/* num_queues alone, at its offset. */
+	memset(req, 0, 12);
+	memcpy(req, (uint32_t[]){ 34, 2 }, 8);
+	send_msg(fd, 24, 1, req, 14, 0);
+	cr_assert_eq(recv(fd, hdr, 12, MSG_WAITALL), 12);
+	cr_assert_eq(hdr[2], 14);
+	cr_assert_eq(recv(fd, rep, 14, MSG_WAITALL), 14);
+	memcpy(&q, rep + 12, 2);
+	cr_assert_eq(q, 2, "num_queues");
+	close(fd);
+	cr_assert_eq(wait_status(pid), 0, "%s", slurp(err_path));
+}
+
+/* The default type, net: QEMU builds its config; a GET_CONFIG is a
+ * violation, and CONFIG is not offered. */
+Test(capture, type_net_has_no_config)
+{
+	pid_t pid = start_vmmap("--listen", sock_path, NULL);
+	int fd = connect_retry(sock_path);
+	uint64_t proto;
+
+	read_reply((send_msg(fd, 1, 1, NULL, 0, 0), fd), 1, 8);
+	proto = read_reply((send_msg(fd, 15, 1, NULL, 0, 0), fd), 15, 8);
+	cr_assert(!(proto & (1u << 9)), "no CONFIG for net");
+	close(fd);
+	cr_assert_eq(wait_status(pid), 0);
+}
