@@ -368,6 +368,16 @@ struct cli_capture {
  */
 int cli_capture_open(struct vmmap_ctx *ctx, int argc, char **argv, const char *shell_name,
 		     struct cli_capture **out);
+/* The capture engine's callbacks that print (capture_trace.c): the
+ * --follow lines of each kind of message, violations, events. */
+void cli_capture_follow(void *arg, struct vu_capture *vc, const struct vu_msg *m,
+			const struct vu_reply *r, size_t updates_before);
+void cli_capture_follow_reply(void *arg, struct vu_capture *vc, const struct vu_msg *m,
+			      const struct vu_reply_rec *rec, size_t updates_before);
+void cli_capture_follow_channel(void *arg, struct vu_capture *vc, const struct vu_msg *m,
+				const struct vu_reply_rec *rec);
+void cli_capture_violation(void *arg, struct vu_capture *vc, const struct vu_violation *v);
+void cli_capture_event(void *arg, struct vu_capture *vc, const char *line);
 /* Writes the capture so far with this end reason (a checkpoint). */
 int cli_capture_write(struct cli_capture *c, const char *end);
 /* The exit status of a capture that ended. */

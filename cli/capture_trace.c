@@ -1,0 +1,215 @@
+/*
+ * What a capture says as it runs: the --follow trace (the frontend's
+ * messages, and when forwarding the backend's replies and the backend
+ * channel, as text or JSON lines), violations and one-line events, for the
+ * command and the shell's background capture alike (cmd_capture.c).
+ */
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cli.h"
+#include "num.h"
+#include "vhost_user.h"
+#include "vu_capture.h"
+
+/* One JSON line of the trace (o may be NULL: out of memory, nothing). */
+static void json_line(struct cli_capture *c, json_t *o)
+{
+	if (!o)
+		return;
+	json_dumpf(o, c->follow, JSON_COMPACT);
+	fputc('\n', c->follow);
+	json_decref(o);
+}
+
+void cli_capture_violation(void *arg, struct vu_capture *vc, const struct vu_violation *v)
+{
+	struct cli_capture *c = arg;
+	const char *pre = c->shell_name ? cli_status_start() : "vmmap: capture",
+		   *who = c->shell_name ? c->shell_name : "";
+
+	(void)vc;
+	if (!v)
+		fprintf(stderr, "%s%s: more than %d violations: the rest are counted, not "
+			"listed\n", pre, who, VU_MAX_VIOLATIONS);
+	else if (c->shell_name)
+		fprintf(stderr, "%s%s: message %zu (%s): %s\n", pre, who, v->msg,
+			vu_request_label(v->request), v->what);
+	else
+		fprintf(stderr, "%s: message %zu (%s): %s\n", pre, v->msg,
+			vhost_user_request_name(v->request) ? vhost_user_request_name(v->request)
+							    : "unknown request", v->what);
+}
+
+/* The start of a text line for a message that is not a frontend request:
+ * time, arrow and index ("?" when nothing awaited it), request, header
+ * fields, and the decoded u64 value. */
+static void text_head(struct cli_capture *c, const struct vu_msg *m, const char *arrow,
+		      const char *name, const struct vu_reply_rec *rec)
+{
+	fprintf(c->follow, "+%.6fs %s", (double)m->time_ns / 1e9, arrow);
+	if (rec->msg != SIZE_MAX)
+		fprintf(c->follow, "%zu ", rec->msg);
+	else
+		fprintf(c->follow, "? ");
+	fprintf(c->follow, "%s flags 0x%" PRIx32 " size %" PRIu32 " fds %zu",
+		name ? name : "unknown", m->flags, m->size, m->nfds);
+	if (rec->has_value)
+		fprintf(c->follow, " value 0x%" PRIx64, rec->value);
+}
+
+/* The table change a follow line ends with. */
+static void table_note(struct cli_capture *c, const struct vu_session *s, bool changed)
+{
+	if (changed && s->updates_total == s->nupdates) {
+		const struct vu_update *u = &s->updates[s->nupdates - 1];
+
+		fprintf(c->follow, "  table: %s+%zu -%zu = %zu region%s",
+			u->rollback ? "refused, undone: " : "", u->nadded, u->nremoved,
+			u->nregions, u->nregions == 1 ? "" : "s");
+	} else if (changed) {
+		fprintf(c->follow, "  table: %zu region%s", s->table.umem.nregions,
+			s->table.umem.nregions == 1 ? "" : "s");
+	}
+}
+
+void cli_capture_follow(void *arg, struct vu_capture *vc, const struct vu_msg *m,
+			const struct vu_reply *r, size_t updates_before)
+{
+	struct cli_capture *c = arg;
+	const struct vu_session *s = &vc->s;
+	const char *name = vhost_user_request_name(m->request);
+	bool changed = s->updates_total > updates_before;
+
+	if (!c->follow)
+		return;
+	if (c->json) {
+		json_t *o = json_pack("{s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:b}",
+				      "message", (json_int_t)(s->nmsgs - 1),
+				      "time_ns", (json_int_t)m->time_ns,
+				      "request_id", (json_int_t)m->request,
+				      "request", name ? name : "unknown",
+				      "flags", (json_int_t)m->flags,
+				      "size", (json_int_t)m->size,
+				      "fds", (json_int_t)m->nfds, "reply", r->len > 0);
+
+		if (o && vc->forwarding &&
+		    json_object_set_new(o, "direction", json_string("to-backend")))
+			json_decref(o), o = NULL;
+		if (o && changed)
+			json_object_set_new(o, "regions",
+					    json_integer((json_int_t)s->table.umem.nregions));
+		json_line(c, o);
+	} else {
+		fprintf(c->follow, "+%.6fs %s#%zu %s flags 0x%" PRIx32 " size %" PRIu32
+			" fds %zu%s", (double)m->time_ns / 1e9, vc->forwarding ? "-> " : "",
+			s->nmsgs - 1, name ? name : "unknown", m->flags, m->size, m->nfds,
+			r->len ? " -> reply" : "");
+		table_note(c, s, changed);
+		fputc('\n', c->follow);
+	}
+	fflush(c->follow);
+}
+
+/* Forwarding: the backend's message, with its request and latency. */
+void cli_capture_follow_reply(void *arg, struct vu_capture *vc, const struct vu_msg *m,
+			 const struct vu_reply_rec *rec, size_t updates_before)
+{
+	struct cli_capture *c = arg;
+	const struct vu_session *s = &vc->s;
+	const char *name = vhost_user_request_name(m->request);
+	bool matched = rec->msg != SIZE_MAX;
+
+	if (!c->follow)
+		return;
+	if (c->json) {
+		json_t *o = json_pack("{s:o, s:I, s:I, s:s, s:I, s:I, s:I, s:s, s:o}",
+				      "reply_to", matched ? json_integer((json_int_t)rec->msg)
+							  : json_null(),
+				      "time_ns", (json_int_t)m->time_ns,
+				      "request_id", (json_int_t)m->request,
+				      "request", name ? name : "unknown",
+				      "flags", (json_int_t)m->flags,
+				      "size", (json_int_t)m->size,
+				      "fds", (json_int_t)m->nfds, "direction", "to-frontend",
+				      "latency_ns", matched ? json_integer((json_int_t)rec->latency_ns)
+							    : json_null());
+
+		if (o && rec->has_value &&
+		    json_object_set_new(o, "value", vm_json_hex(rec->value)))
+			json_decref(o), o = NULL;
+		if (o && rec->has_vring &&
+		    json_object_set_new(o, "vring", json_pack("{s:I, s:I}", "index",
+				(json_int_t)rec->vring[0], "num", (json_int_t)rec->vring[1])))
+			json_decref(o), o = NULL;
+		if (o && s->updates_total > updates_before &&
+		    json_object_set_new(o, "regions",
+					json_integer((json_int_t)s->table.umem.nregions)))
+			json_decref(o), o = NULL;
+		json_line(c, o);
+	} else {
+		text_head(c, m, "<- #", name, rec);
+		if (rec->has_vring)
+			fprintf(c->follow, " vring %" PRIu32 " num %" PRIu32, rec->vring[0],
+				rec->vring[1]);
+		if (matched)
+			fprintf(c->follow, "  %.3f ms", (double)rec->latency_ns / 1e6);
+		else
+			fprintf(c->follow, "  (no request awaits it)");
+		table_note(c, s, s->updates_total > updates_before);
+		fputc('\n', c->follow);
+	}
+	fflush(c->follow);
+}
+
+/* Forwarding: a message relayed on the backend's request channel: <= a
+ * backend request (B#n: its index there), => the frontend's reply. */
+void cli_capture_follow_channel(void *arg, struct vu_capture *vc, const struct vu_msg *m,
+			   const struct vu_reply_rec *rec)
+{
+	struct cli_capture *c = arg;
+	const char *name = vhost_user_backend_request_name(m->request);
+	bool req = rec->is_request, matched = rec->msg != SIZE_MAX;
+
+	(void)vc;
+	if (!c->follow)
+		return;
+	if (c->json) {
+		json_t *o = json_pack("{s:s, s:o, s:I, s:I, s:s, s:I, s:I, s:I, s:o}",
+				      "channel", "backend", req ? "backend_message" : "reply_to",
+				      matched ? json_integer((json_int_t)rec->msg) : json_null(),
+				      "time_ns", (json_int_t)m->time_ns,
+				      "request_id", (json_int_t)m->request,
+				      "request", name ? name : "unknown",
+				      "flags", (json_int_t)m->flags, "size", (json_int_t)m->size,
+				      "fds", (json_int_t)m->nfds,
+				      "latency_ns", !req && matched
+					? json_integer((json_int_t)rec->latency_ns) : json_null());
+
+		if (o && rec->has_value &&
+		    json_object_set_new(o, "value", vm_json_hex(rec->value)))
+			json_decref(o), o = NULL;
+		json_line(c, o);
+	} else {
+		text_head(c, m, req ? "<= B#" : "=> B#", name, rec);
+		if (!req && matched)
+			fprintf(c->follow, "  %.3f ms", (double)rec->latency_ns / 1e6);
+		else if (!req)
+			fprintf(c->follow, "  (no backend request awaits it)");
+		fputc('\n', c->follow);
+	}
+	fflush(c->follow);
+}
+
+/* A line outside a session (a frontend sent away). */
+void cli_capture_event(void *arg, struct vu_capture *vc, const char *line)
+{
+	struct cli_capture *c = arg;
+
+	(void)vc;
+	if (c->shell_name)
+		fprintf(stderr, "%s%s: %s\n", cli_status_start(), c->shell_name, line);
+	else
+		fprintf(stderr, "vmmap: capture: %s\n", line);
+}
