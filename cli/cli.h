@@ -339,7 +339,7 @@ struct capture_args {
 	const char *forward, *forward_listen;
 	const char *timeout, *updates, *max_slots, *sessions;
 	const char *type, *queues, *capacity, *cid;
-	bool no_mem_slots, follow, keep, no_backend_channel;
+	bool no_mem_slots, follow, keep, no_backend_channel, no_packed;
 	const char *extra;
 };
 

@@ -26,7 +26,7 @@ enum {
 	OPT_LISTEN = 1000, OPT_CONNECT, OPT_TIMEOUT, OPT_UPDATES, OPT_NO_MEM_SLOTS,
 	OPT_MAX_SLOTS, OPT_FOLLOW, OPT_KEEP, OPT_SESSIONS, OPT_RECORD, OPT_REPLAY,
 	OPT_FORWARD, OPT_FORWARD_LISTEN, OPT_NO_BACKEND_CHANNEL, OPT_TYPE, OPT_QUEUES,
-	OPT_CAPACITY, OPT_CID,
+	OPT_CAPACITY, OPT_CID, OPT_NO_PACKED,
 };
 
 
@@ -63,6 +63,9 @@ static const struct argp_option capture_options[] = {
 	{ "capacity", OPT_CAPACITY, "SIZE", 0,
 	  "blk: the disk's size in GET_CONFIG (default 1G)", 0 },
 	{ "cid", OPT_CID, "N", 0, "vsock: the guest CID in GET_CONFIG (default 3)", 0 },
+	{ "no-packed", OPT_NO_PACKED, NULL, 0,
+	  "Do not offer packed rings (VIRTIO_F_RING_PACKED): the frontend uses split "
+	  "ones", 0 },
 	{ "follow", OPT_FOLLOW, NULL, 0,
 	  "Print each message as it arrives (JSON lines under --json)", 0 },
 	{ "keep-listening", OPT_KEEP, NULL, 0,
@@ -91,6 +94,7 @@ static error_t capture_parse(int key, char *arg, struct argp_state *state)
 	case OPT_QUEUES: a->queues = arg; return 0;
 	case OPT_CAPACITY: a->capacity = arg; return 0;
 	case OPT_CID: a->cid = arg; return 0;
+	case OPT_NO_PACKED: a->no_packed = true; return 0;
 	case 'o': a->output = arg; return 0;
 	case OPT_TIMEOUT: a->timeout = arg; return 0;
 	case OPT_UPDATES: a->updates = arg; return 0;
@@ -319,13 +323,15 @@ static int check_args(struct vmmap_ctx *ctx, struct capture_args *a,
 				 a->forward ? "--forward" : "--forward-listen");
 	/* Forwarding, the backend answers: vmmap's own answers have no say. */
 	if ((a->forward || a->forward_listen) &&
-	    (a->no_mem_slots || a->max_slots || a->type || a->queues || a->capacity || a->cid))
+	    (a->no_mem_slots || a->max_slots || a->type || a->queues || a->capacity || a->cid ||
+	     a->no_packed))
 		return cli_error(ctx, "usage", "%s shapes vmmap's answers as a backend; "
 				 "with %s the real backend answers",
 				 a->no_mem_slots ? "--no-mem-slots" : a->max_slots ? "--max-slots"
 				 : a->type ? "--type" : a->queues ? "--queues"
-				 : a->capacity ? "--capacity" : "--cid",
+				 : a->capacity ? "--capacity" : a->cid ? "--cid" : "--no-packed",
 				 a->forward ? "--forward" : "--forward-listen");
+	o->cfg.no_packed = a->no_packed;
 	if (a->type && (int)(o->cfg.type = (unsigned)vu_device_type_parse(a->type)) < 0)
 		return cli_error(ctx, "usage", "invalid --type '%s': one of net, blk, scsi, "
 				 "fs, vsock, gpio, i2c, rng", a->type);

@@ -83,3 +83,4 @@ complete -c vmmap -n "__fish_seen_subcommand_from capture" -l type -x -a 'net bl
 complete -c vmmap -n "__fish_seen_subcommand_from capture" -l queues -x -d 'Answer GET_QUEUE_NUM with N'
 complete -c vmmap -n "__fish_seen_subcommand_from capture" -l capacity -x -d 'blk: the disk size in GET_CONFIG'
 complete -c vmmap -n "__fish_seen_subcommand_from capture" -l cid -x -d 'vsock: the guest CID in GET_CONFIG'
+complete -c vmmap -n "__fish_seen_subcommand_from capture" -l no-packed -d 'Do not offer packed rings'

@@ -155,6 +155,7 @@ const char *vhost_user_protocol_feature_name(unsigned bit);
 #define VIRTIO_RING_F_EVENT_IDX 29
 #define VHOST_USER_F_PROTOCOL_FEATURES 30
 #define VIRTIO_F_VERSION_1 32
+#define VIRTIO_F_RING_PACKED 34
 
 /* Protocol feature bits. */
 #define VHOST_USER_PROTOCOL_F_MQ 0
@@ -269,6 +270,7 @@ struct vu_config {
 	unsigned type;      /* enum vu_device_type */
 	uint64_t capacity;  /* blk: the disk's size in bytes (GET_CONFIG) */
 	uint64_t cid;       /* vsock: the guest's CID (GET_CONFIG) */
+	bool no_packed;     /* do not offer VIRTIO_F_RING_PACKED */
 	/* Forwarding: the session answers nothing; what the backend offers
 	 * and answers comes from its replies (vu_session_reply). */
 	bool observer;

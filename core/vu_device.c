@@ -52,6 +52,8 @@ void vu_device_offers(const struct vu_config *cfg, uint64_t *features, uint64_t 
 		    d->features;
 	if (d->mq_bit >= 0 && cfg->queues > 1)
 		*features |= BIT(d->mq_bit);
+	if (!cfg->no_packed)
+		*features |= BIT(VIRTIO_F_RING_PACKED);
 	*protocol = BIT(VHOST_USER_PROTOCOL_F_MQ) | BIT(VHOST_USER_PROTOCOL_F_REPLY_ACK);
 	if (cfg->mem_slots)
 		*protocol |= BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS);

@@ -40,7 +40,7 @@ check validate version -- vmmap help v
 check --force -- vmmap batch --fo
 check --interactive -- vmmap --inter
 check --listen -- vmmap capture --li
-check --no-backend-channel --no-mem-slots -- vmmap capture --listen /tmp/s --no
+check --no-backend-channel --no-mem-slots --no-packed -- vmmap capture --listen /tmp/s --no
 check --no-backend-channel -- vmmap capture --listen /tmp/s --no-b
 check vhost-kernel vhost-user vhost-user-slots kvm -- vmmap validate --profile ''
 check vhost-user vhost-user-slots -- vmmap validate -P vhost-u

@@ -1030,3 +1030,45 @@ Test(integration, type_net_queues_4)
 	cr_assert(alive, "QEMU accepted the queues");
 	cr_assert_eq(captured_regions(), 2, "%s", slurp(out_path));
 }
+
+/* ---- packed rings ---- */
+
+/* DPDK virtio-user with packed_vq=1 against vmmap: RING_PACKED is offered
+ * and negotiated, unless --no-packed, when the rings are split. */
+static void packed_case(bool no_packed)
+{
+	char vdev[256], prefix[64], vlog[160], dlog[160];
+	const char *vargv[12] = { VMMAP_BIN, "capture", "--listen", sock_path, "-o", out_path,
+				  "--timeout", "60", no_packed ? "--no-packed" : NULL, NULL };
+	json_t *doc;
+	pid_t vm, dpdk;
+	int status;
+	uint64_t acked;
+
+	if (!have("dpdk-testpmd"))
+		cr_skip_test("dpdk-testpmd is not installed");
+	snprintf(vlog, sizeof(vlog), "%s/vmmap.log", dir);
+	snprintf(dlog, sizeof(dlog), "%s/testpmd.log", dir);
+	snprintf(vdev, sizeof(vdev), "net_virtio_user0,path=%s,packed_vq=1", sock_path);
+	snprintf(prefix, sizeof(prefix), "vmmapp%d", (int)getpid());
+	const char *dargv[] = { "dpdk-testpmd", "-l", "0-1", "--no-pci", "--no-huge", "-m", "256",
+				"--no-shconf", "--file-prefix", prefix, "--vdev", vdev, "--",
+				"--total-num-mbufs=2048", NULL };
+
+	vm = spawn(vlog, vargv);
+	cr_assert(wait_file(sock_path, NULL, 10), "vmmap did not listen: %s", slurp(vlog));
+	dpdk = spawn(dlog, dargv);
+	status = finish(vm);
+	stop(dpdk);
+	cr_assert_eq(status, 0, "vmmap: %s\ntestpmd: %s", slurp(vlog), slurp(dlog));
+	doc = capture_doc();
+	acked = hex(json_object_get(json_object_get(doc, "capture"), "features"), "acked");
+	cr_assert_eq(!!(acked & (UINT64_C(1) << 34)), !no_packed,
+		     "acked features 0x%llx", (unsigned long long)acked);
+	cr_assert_eq(!!(hex(json_object_get(json_object_get(doc, "capture"), "features"),
+			    "offered") & (UINT64_C(1) << 34)), !no_packed);
+	json_decref(doc);
+}
+
+Test(dpdk, virtio_user_packed) { packed_case(false); }
+Test(dpdk, virtio_user_no_packed_is_split) { packed_case(true); }
