@@ -202,12 +202,20 @@ Test(integration, qemu_listen_set_mem_table) { qemu_case(0, 0); }
 Test(integration, qemu_connect_add_mem_reg) { qemu_case(1, 1); }
 Test(integration, qemu_connect_set_mem_table) { qemu_case(1, 0); }
 
-/* DPDK virtio-user with --no-huge: one memfd region whose guest-physical
- * address is the DPDK process's own address, and rings that translate. */
-Test(dpdk, testpmd_virtio_user)
+static bool wait_file(const char *path, const char *needle, int seconds);
+
+/*
+ * DPDK testpmd with virtio-user (vdev options opts after the path) against
+ * vmmap capture --listen (with the option opt, or NULL): testpmd starts its
+ * port (the whole vhost-user exchange happens while it probes the device),
+ * reads EOF on stdin, closes the port and exits, and the capture ends on
+ * that disconnect.  Returns the capture document.
+ */
+static json_t *virtio_user_capture(const char *opts, const char *opt)
 {
 	char vdev[256], prefix[64], vlog[160], dlog[160];
-	json_t *doc, *regions, *r, *rings;
+	const char *vargv[] = { VMMAP_BIN, "capture", "--listen", sock_path, "-o", out_path,
+				"--timeout", "60", opt, NULL };
 	pid_t vm, dpdk;
 	int status;
 
@@ -216,27 +224,29 @@ Test(dpdk, testpmd_virtio_user)
 			     "librte-net-virtio23, librte-mempool-ring23)");
 	snprintf(vlog, sizeof(vlog), "%s/vmmap.log", dir);
 	snprintf(dlog, sizeof(dlog), "%s/testpmd.log", dir);
-	snprintf(vdev, sizeof(vdev), "net_virtio_user0,path=%s", sock_path);
+	snprintf(vdev, sizeof(vdev), "net_virtio_user0,path=%s%s", sock_path, opts);
 	snprintf(prefix, sizeof(prefix), "vmmap%d", (int)getpid());
-
-	/* testpmd starts its port (the whole vhost-user exchange happens while
-	 * it probes the device), reads EOF on stdin, closes the port and
-	 * exits: the capture ends on that disconnect. */
-	const char *vargv[] = { VMMAP_BIN, "capture", "--listen", sock_path, "-o", out_path,
-				"--timeout", "60", NULL };
 	const char *dargv[] = { "dpdk-testpmd", "-l", "0-1", "--no-pci", "--no-huge", "-m", "256",
 				"--no-shconf", "--file-prefix", prefix, "--vdev", vdev, "--",
 				"--total-num-mbufs=2048", NULL };
 
 	vm = spawn(vlog, vargv);
-	usleep(200000);
+	cr_assert(wait_file(sock_path, NULL, 10), "vmmap did not listen: %s", slurp(vlog));
 	dpdk = spawn(dlog, dargv);
 	status = finish(vm);
 	stop(dpdk);
 	cr_assert_eq(status, 0, "vmmap capture exit %d\nvmmap: %s\ntestpmd: %s", status,
 		     slurp(vlog), slurp(dlog));
+	return capture_doc();
+}
 
-	doc = capture_doc();
+/* DPDK virtio-user with --no-huge: one memfd region whose guest-physical
+ * address is the DPDK process's own address, and rings that translate. */
+Test(dpdk, testpmd_virtio_user)
+{
+	json_t *doc, *regions, *r, *rings;
+
+	doc = virtio_user_capture("", NULL);
 	regions = json_object_get(json_object_get(doc, "memory"), "regions");
 	cr_assert_eq(json_array_size(regions), 1, "%s", slurp(out_path));
 	r = json_array_get(regions, 0);
@@ -1037,36 +1047,12 @@ Test(integration, type_net_queues_4)
  * and negotiated, unless --no-packed, when the rings are split. */
 static void packed_case(bool no_packed)
 {
-	char vdev[256], prefix[64], vlog[160], dlog[160];
-	const char *vargv[12] = { VMMAP_BIN, "capture", "--listen", sock_path, "-o", out_path,
-				  "--timeout", "60", no_packed ? "--no-packed" : NULL, NULL };
-	json_t *doc;
-	pid_t vm, dpdk;
-	int status;
-	uint64_t acked;
+	json_t *doc = virtio_user_capture(",packed_vq=1", no_packed ? "--no-packed" : NULL);
+	json_t *f = json_object_get(json_object_get(doc, "capture"), "features");
 
-	if (!have("dpdk-testpmd"))
-		cr_skip_test("dpdk-testpmd is not installed");
-	snprintf(vlog, sizeof(vlog), "%s/vmmap.log", dir);
-	snprintf(dlog, sizeof(dlog), "%s/testpmd.log", dir);
-	snprintf(vdev, sizeof(vdev), "net_virtio_user0,path=%s,packed_vq=1", sock_path);
-	snprintf(prefix, sizeof(prefix), "vmmapp%d", (int)getpid());
-	const char *dargv[] = { "dpdk-testpmd", "-l", "0-1", "--no-pci", "--no-huge", "-m", "256",
-				"--no-shconf", "--file-prefix", prefix, "--vdev", vdev, "--",
-				"--total-num-mbufs=2048", NULL };
-
-	vm = spawn(vlog, vargv);
-	cr_assert(wait_file(sock_path, NULL, 10), "vmmap did not listen: %s", slurp(vlog));
-	dpdk = spawn(dlog, dargv);
-	status = finish(vm);
-	stop(dpdk);
-	cr_assert_eq(status, 0, "vmmap: %s\ntestpmd: %s", slurp(vlog), slurp(dlog));
-	doc = capture_doc();
-	acked = hex(json_object_get(json_object_get(doc, "capture"), "features"), "acked");
-	cr_assert_eq(!!(acked & (UINT64_C(1) << 34)), !no_packed,
-		     "acked features 0x%llx", (unsigned long long)acked);
-	cr_assert_eq(!!(hex(json_object_get(json_object_get(doc, "capture"), "features"),
-			    "offered") & (UINT64_C(1) << 34)), !no_packed);
+	cr_assert_eq(!!(hex(f, "acked") & (UINT64_C(1) << 34)), !no_packed,
+		     "acked features 0x%llx", (unsigned long long)hex(f, "acked"));
+	cr_assert_eq(!!(hex(f, "offered") & (UINT64_C(1) << 34)), !no_packed);
 	json_decref(doc);
 }
 
