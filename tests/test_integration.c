@@ -288,6 +288,20 @@ static bool wait_file(const char *path, const char *needle, int seconds)
 	return false;
 }
 
+/* Waits up to seconds for a whole line holding needle in path (SeaBIOS
+ * writes its console a byte at a time). */
+static bool wait_line(const char *path, const char *needle, int seconds)
+{
+	for (int i = 0; i < seconds * 20; i++) {
+		const char *t = read_or_null(path), *p = t ? strstr(t, needle) : NULL;
+
+		if (p && strchr(p, '\n'))
+			return true;
+		usleep(50000);
+	}
+	return false;
+}
+
 /* Ends a child with SIGTERM (its clean exit), SIGKILL after 10 s. */
 static void terminate(pid_t pid)
 {
@@ -383,7 +397,7 @@ static void qsd_case(int connect_mode, bool pass_channel)
 		cr_assert(wait_file(sock_path, NULL, 10), "vmmap did not listen: %s", slurp(vlog));
 		qemu = start_qemu_blk(chardev, bios, qlog);
 	}
-	booted = wait_file(bios, "Boot failed", 90);
+	booted = wait_line(bios, "Boot failed", 90);
 	terminate(qemu); /* QEMU stops the device (GET_VRING_BASE) and leaves */
 	status = finish(vm);
 	stop(qsd);
@@ -457,7 +471,7 @@ Test(forward, qsd_killed)
 	vm = spawn(vlog, vargv);
 	cr_assert(wait_file(sock_path, NULL, 10), "vmmap did not listen: %s", slurp(vlog));
 	qemu = start_qemu_blk(chardev, bios, qlog);
-	up = wait_file(bios, "Boot failed", 90);
+	up = wait_line(bios, "Boot failed", 90);
 	stop(qsd);
 	status = finish(vm);
 	/* QEMU notices at once or when it next talks to the device. */
