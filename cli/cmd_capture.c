@@ -135,8 +135,8 @@ const struct argp cmd_capture_argp = {
 	       "disconnected, as is a frontend that leaves vmmap's own replies "
 	       "unread.\n"
 	       "Exit status: 0 captured cleanly, 1 protocol violations (in any "
-	       "session), no frontend, or the backend left, 2 usage, socket or "
-	       "output error.",
+	       "session), no frontend, no table in any session, or the backend "
+	       "left, 2 usage, socket or output error.",
 	.children = cli_global_children,
 };
 
@@ -260,6 +260,15 @@ static int session_end(void *arg, struct vu_capture *vc)
 			s->updates_total == 1 ? "" : "s", s->violations_total,
 			s->violations_total == 1 ? "" : "s",
 			s->warnings_total ? ", warnings (see \"warnings\")" : "");
+	else if (!rc && !c->ctx.quiet && !c->shell_name && vc->connected && !c->a.replay &&
+		 !s->updates_total)
+		/* No table: what the frontend last did says how far it got. */
+		fprintf(stderr, "vmmap: capture: %s%s after %zu message%s%s%s; no table was "
+			"sent, %zu violation%s\n", who,
+			!strcmp(vc->end, "disconnect") ? "the frontend left" : vc->end,
+			s->nmsgs, s->nmsgs == 1 ? "" : "s", s->nmsgs ? ", the last " : "",
+			s->nmsgs ? vu_request_label(s->last_request) : "", s->violations_total,
+			s->violations_total == 1 ? "" : "s");
 	else if (!rc && !c->ctx.quiet && !c->shell_name)
 		fprintf(stderr, "vmmap: capture: %s%s after %zu message%s: %zu region%s, "
 			"%zu table change%s, %zu violation%s%s\n", who, vc->end, s->nmsgs,
@@ -463,6 +472,11 @@ int cli_capture_status(struct cli_capture *c)
 				 strerror(vc->err));
 	if (vc->fatal)
 		return VMMAP_EXIT_ERROR;
+	/* As a backend, a capture is of a table: none in any session is a
+	 * negative answer (fs, vsock, gpio, i2c and rng send none without a
+	 * guest driver). */
+	if (!vc->forwarding && !c->a.replay && !vc->had_table)
+		return VMMAP_EXIT_NEGATIVE;
 	return (!vc->sessions || vc->violated || vc->backend_left) ? VMMAP_EXIT_NEGATIVE
 								    : VMMAP_EXIT_OK;
 }

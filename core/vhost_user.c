@@ -498,6 +498,7 @@ int vu_session_handle(struct vu_session *s, const struct vu_msg *m,
 	bool need_reply;
 
 	reply->len = 0;
+	s->last_request = m->request;
 	if (m->request <= VHOST_USER_MAX_REQUEST)
 		s->counts[m->request]++;
 	/* One order for every request: the header, the feature it needs, its

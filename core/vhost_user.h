@@ -356,6 +356,7 @@ struct vu_session {
 	struct vu_vring vring[VU_MAX_VRINGS];
 
 	size_t nmsgs;
+	uint32_t last_request;        /* the request of the last message */
 	size_t counts[VHOST_USER_MAX_REQUEST + 1]; /* messages per request */
 	struct vu_update *updates;   /* the first VU_MAX_UPDATES changes */
 	size_t nupdates, updates_total;

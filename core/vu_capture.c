@@ -62,6 +62,7 @@ void vu_capture_end_session(struct vu_capture *c, const char *end)
 		c->fatal = true;
 	c->sessions += c->connected;
 	c->violated |= c->s.violations_total > 0;
+	c->had_table |= c->connected && c->s.updates_total > 0;
 	c->backend_left |= !strcmp(end, "backend-disconnect");
 	c->updates_done += c->s.updates_total;
 	if (c->fatal || !c->o.keep || !frontend_left(end) || !c->o.listen ||

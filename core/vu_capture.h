@@ -133,6 +133,7 @@ struct vu_capture {
 	bool in_session;           /* s holds a session (begun, not ended) */
 	bool connected;            /* that session has a frontend */
 	bool violated;             /* a session had violations */
+	bool had_table;            /* a session got a table (a change of it) */
 	bool fatal;                /* out of memory, or a callback failed */
 	bool failed;               /* accept or connect failed: err, why */
 	const char *failed_path;   /* the socket that failed */

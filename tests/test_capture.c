@@ -489,7 +489,7 @@ Test(capture, type_blk_get_config)
 	memcpy(&q, rep + 12, 2);
 	cr_assert_eq(q, 2, "num_queues");
 	close(fd);
-	cr_assert_eq(wait_status(pid), 0, "%s", slurp(err_path));
+	cr_assert_eq(wait_status(pid), 1, "no table was sent: %s", slurp(err_path));
 }
 
 /* The default type, net: QEMU builds its config; a GET_CONFIG is a
@@ -504,5 +504,10 @@ Test(capture, type_net_has_no_config)
 	proto = read_reply((send_msg(fd, 15, 1, NULL, 0, 0), fd), 15, 8);
 	cr_assert(!(proto & (1u << 9)), "no CONFIG for net");
 	close(fd);
-	cr_assert_eq(wait_status(pid), 0);
+	/* A frontend that leaves before any table: exit 1, and the end line
+	 * says how far it got. */
+	cr_assert_eq(wait_status(pid), 1);
+	cr_assert(strstr(slurp(err_path), "vmmap: capture: the frontend left after 2 messages, "
+			 "the last GET_PROTOCOL_FEATURES; no table was sent, 0 violations"),
+		  "%s", slurp(err_path));
 }

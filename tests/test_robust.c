@@ -200,7 +200,7 @@ Test(robust, the_deadline_ends_a_capture_inside_a_message)
 	fd = connect_retry(sock_path);
 	handshake(fd, REPLY_ACK | MEM_SLOTS);
 	drip(fd, bytes, 8, 0.3);
-	cr_assert_eq(finish_within(3), 0, "%s", slurp(err_path));
+	cr_assert_eq(finish_within(3), 1, "no table was sent: %s", slurp(err_path));
 	took = now_s() - t0;
 	close(fd);
 	fprintf(stderr, "--timeout 1 inside a message: vmmap ended after %.2f s\n", took);
@@ -229,7 +229,7 @@ static void signal_inside_a_message(int sig)
 	usleep(300000);
 	t0 = now_s();
 	kill(vm, sig);
-	cr_assert_eq(finish_within(2), 0, "%s", slurp(err_path));
+	cr_assert_eq(finish_within(2), 1, "no table was sent: %s", slurp(err_path));
 	took = now_s() - t0;
 	close(fd);
 	fprintf(stderr, "signal %d inside a message: vmmap ended %.1f ms later\n", sig,
