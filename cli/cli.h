@@ -338,7 +338,7 @@ struct capture_args {
 	const char *listen, *connect, *output, *record, *replay;
 	const char *forward, *forward_listen;
 	const char *timeout, *updates, *max_slots, *sessions;
-	const char *type, *queues, *capacity, *cid;
+	const char *type, *queues, *capacity, *cid, *settle;
 	bool no_mem_slots, follow, keep, no_backend_channel, no_packed;
 	const char *extra;
 };

@@ -26,7 +26,7 @@ enum {
 	OPT_LISTEN = 1000, OPT_CONNECT, OPT_TIMEOUT, OPT_UPDATES, OPT_NO_MEM_SLOTS,
 	OPT_MAX_SLOTS, OPT_FOLLOW, OPT_KEEP, OPT_SESSIONS, OPT_RECORD, OPT_REPLAY,
 	OPT_FORWARD, OPT_FORWARD_LISTEN, OPT_NO_BACKEND_CHANNEL, OPT_TYPE, OPT_QUEUES,
-	OPT_CAPACITY, OPT_CID, OPT_NO_PACKED,
+	OPT_CAPACITY, OPT_CID, OPT_NO_PACKED, OPT_SETTLE,
 };
 
 
@@ -48,6 +48,9 @@ static const struct argp_option capture_options[] = {
 	{ "output", 'o', "FILE", 0,
 	  "Write the capture to FILE (atomically) instead of standard output", 0 },
 	{ "timeout", OPT_TIMEOUT, "SECONDS", 0, "Stop after SECONDS", 0 },
+	{ "settle", OPT_SETTLE, "SECONDS", 0,
+	  "Stop once a table and every enabled ring's addresses are there and no "
+	  "message came for SECONDS", 0 },
 	{ "updates", OPT_UPDATES, "N", 0,
 	  "Stop after N table changes (each SET_MEM_TABLE, ADD_MEM_REG, REM_MEM_REG)", 0 },
 	{ "no-mem-slots", OPT_NO_MEM_SLOTS, NULL, 0,
@@ -95,6 +98,7 @@ static error_t capture_parse(int key, char *arg, struct argp_state *state)
 	case OPT_CAPACITY: a->capacity = arg; return 0;
 	case OPT_CID: a->cid = arg; return 0;
 	case OPT_NO_PACKED: a->no_packed = true; return 0;
+	case OPT_SETTLE: a->settle = arg; return 0;
 	case 'o': a->output = arg; return 0;
 	case OPT_TIMEOUT: a->timeout = arg; return 0;
 	case OPT_UPDATES: a->updates = arg; return 0;
@@ -129,7 +133,7 @@ const struct argp cmd_capture_argp = {
 	       "\"capture\" section.\v"
 	       "The capture ends when the frontend disconnects (forwarding: when "
 	       "either side does; the other is then closed), with --keep-listening "
-	       "after --sessions, after --timeout, after --updates, or on "
+	       "after --sessions, after --timeout, --updates or --settle, or on "
 	       "SIGINT/SIGTERM; the output is written whole in every case.  A "
 	       "peer that stalls for 2 s in the middle of a message is "
 	       "disconnected, as is a frontend that leaves vmmap's own replies "
@@ -382,6 +386,11 @@ static int check_args(struct vmmap_ctx *ctx, struct capture_args *a,
 					&o->max_sessions)))
 		return VMMAP_EXIT_ERROR;
 	o->timeout_ns = timeout * 1000000000u;
+	if (a->settle && parse_count(ctx, "--settle", a->settle, TIMEOUT_MAX, &o->settle_ns))
+		return VMMAP_EXIT_ERROR;
+	if (a->settle && a->replay)
+		return cli_error(ctx, "usage", "--settle is for a live capture, not --replay");
+	o->settle_ns *= 1000000000u;
 	if (a->max_slots && parse_count(ctx, "--max-slots", a->max_slots, UINT64_MAX,
 					&o->cfg.max_slots))
 		return VMMAP_EXIT_ERROR;

@@ -47,7 +47,22 @@ static void begin_session(struct vu_capture *c, bool connected, uint64_t now_ns)
  * --updates. */
 static bool frontend_left(const char *end)
 {
-	return strcmp(end, "signal") && strcmp(end, "timeout") && strcmp(end, "updates");
+	return strcmp(end, "signal") && strcmp(end, "timeout") && strcmp(end, "updates") &&
+	       strcmp(end, "settled");
+}
+
+/* --settle: the session holds a table and every enabled ring has its
+ * addresses; the capture may end when that has held for settle_ns since
+ * the frontend's last message.  Returns when (0: not complete). */
+static uint64_t settle_at(const struct vu_capture *c)
+{
+	if (!c->o.settle_ns || !c->in_session || !c->connected ||
+	    !c->s.table.umem.nregions)
+		return 0;
+	for (int i = 0; i < VU_MAX_VRINGS; i++)
+		if (c->s.vring[i].enabled && !c->s.vring[i].has_addr)
+			return 0;
+	return c->last_msg_ns + c->o.settle_ns;
 }
 
 void vu_capture_end_session(struct vu_capture *c, const char *end)
@@ -143,6 +158,7 @@ bool vu_capture_handle(struct vu_capture *c, struct vu_msg *m, struct vu_conn *c
 	struct vu_reply reply;
 	int rc;
 
+	c->last_msg_ns = now_ns;
 	if (c->o.record && c->ops->record)
 		c->ops->record(c->arg, c, rec, vu_encode_record(m, rec));
 	if (vu_session_handle(&c->s, m, &reply))
@@ -351,6 +367,8 @@ int vu_capture_pollfds(struct vu_capture *c, struct pollfd *pfd, uint64_t *wake_
 	}
 	if (w && (!wake || w < wake))
 		wake = w;
+	if ((w = settle_at(c)) && (!wake || w < wake))
+		wake = w;
 	*wake_ns = c->phase == VU_CAPTURE_DONE ? 0 : wake;
 	return n;
 }
@@ -436,6 +454,10 @@ bool vu_capture_step(struct vu_capture *c, const struct pollfd *pfd, int n,
 		return false;
 	if (c->deadline_ns && now_ns >= c->deadline_ns) {
 		vu_capture_stop(c, "timeout", now_ns);
+		return false;
+	}
+	if (settle_at(c) && now_ns >= settle_at(c)) {
+		vu_capture_stop(c, "settled", now_ns);
 		return false;
 	}
 	if (c->phase == VU_CAPTURE_SESSION && c->forwarding) {

@@ -41,6 +41,9 @@ struct vu_capture_opts {
 	uint64_t max_updates;   /* 0: no limit (table changes, all sessions) */
 	uint64_t max_sessions;  /* 0: no limit (with keep) */
 	bool keep;              /* --keep-listening */
+	/* --settle: end once a table and every enabled ring's addresses are
+	 * there and no message came for this long (0: never). */
+	uint64_t settle_ns;
 	bool record;            /* hand each message to ops->record */
 };
 
@@ -126,6 +129,7 @@ struct vu_capture {
 	const char *unreached;
 	bool front_closed;
 	uint64_t start_ns, deadline_ns, connect_ns;
+	uint64_t last_msg_ns;      /* when the frontend's last message came */
 	size_t sessions;           /* sessions ended */
 	size_t updates_done;       /* table changes of the sessions before */
 	size_t reported;           /* violations of this session reported */

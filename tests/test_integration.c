@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "frontend.h"
@@ -1076,3 +1077,67 @@ static void packed_case(bool no_packed)
 
 Test(dpdk, virtio_user_packed) { packed_case(false); }
 Test(dpdk, virtio_user_no_packed_is_split) { packed_case(true); }
+
+/* ---- --settle ---- */
+
+static double mono_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/*
+ * --settle 2 on a q35 QEMU: the capture ends by itself once the table and
+ * the rings are there, within SECONDS + 1 of the last message (measured
+ * from QEMU's start, which is before the connection, so the bound is a
+ * little tighter than the one promised).
+ */
+Test(integration, settle_ends_a_q35_capture)
+{
+	char vlog[160], qlog[160], chardev[256];
+	const char *vargv[] = { VMMAP_BIN, "capture", "-o", out_path, "--timeout", "90",
+				"--settle", "2", "--follow", "--listen", sock_path, NULL };
+	const char *qargv[] = {
+		"qemu-system-x86_64", "-M", "q35", "-m", "256M", "-display", "none",
+		"-no-user-config", "-serial", "none", "-monitor", "none",
+		"-object", "memory-backend-memfd,id=mem,size=256M,share=on",
+		"-numa", "node,memdev=mem", "-chardev", chardev,
+		"-netdev", "vhost-user,id=n0,chardev=c0",
+		"-device", "virtio-net-pci,netdev=n0", "-boot", "n", NULL,
+	};
+	double t0, took, last = -1;
+	const char *t, *p;
+	json_t *doc;
+	pid_t vm, qemu;
+	int status;
+
+	if (!have("qemu-system-x86_64"))
+		cr_skip_test("qemu-system-x86_64 is not installed");
+	snprintf(vlog, sizeof(vlog), "%s/vmmap.log", dir);
+	snprintf(qlog, sizeof(qlog), "%s/qemu.log", dir);
+	snprintf(chardev, sizeof(chardev), "socket,id=c0,path=%s", sock_path);
+	vm = spawn(vlog, vargv);
+	cr_assert(wait_file(sock_path, NULL, 10), "vmmap did not listen: %s", slurp(vlog));
+	t0 = mono_s();
+	qemu = spawn(qlog, qargv);
+	status = finish(vm);
+	took = mono_s() - t0;
+	stop(qemu);
+	cr_assert_eq(status, 0, "%s", slurp(vlog));
+	t = slurp(vlog);
+	for (p = strstr(t, "\n+"); p; p = strstr(p + 1, "\n+"))
+		last = strtod(p + 2, NULL);
+	cr_assert_geq(last, 0, "%s", t);
+	fprintf(stderr, "--settle 2: last message at +%.3f s, capture ended %.3f s after "
+		"QEMU started\n", last, took);
+	cr_assert_leq(took - last, 3.0, "ended %.3f s after the last message", took - last);
+	cr_assert_geq(took - last, 2.0, "waited the 2 s");
+	doc = capture_doc();
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(doc, "capture"),
+							   "end")), "settled");
+	cr_assert_geq(json_array_size(json_object_get(json_object_get(doc, "memory"), "regions")),
+		      2);
+	json_decref(doc);
+}
