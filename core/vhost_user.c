@@ -38,15 +38,26 @@ const char *vhost_user_protocol_feature_name(unsigned bit)
 		? protocol_feature_names[bit] : NULL;
 }
 
+/* A request's name, or "<kind> N" when it has none (in a buffer of the
+ * calling thread that the next call reuses). */
+static const char *label(const char *name, const char *kind, uint32_t request)
+{
+	static __thread char buf[40];
+
+	if (name)
+		return name;
+	snprintf(buf, sizeof(buf), "%s %" PRIu32, kind, request);
+	return buf;
+}
+
 const char *vu_request_label(uint32_t request)
 {
-	static __thread char buf[24];
-	const char *n = vhost_user_request_name(request);
+	return label(vhost_user_request_name(request), "request", request);
+}
 
-	if (n)
-		return n;
-	snprintf(buf, sizeof(buf), "request %" PRIu32, request);
-	return buf;
+const char *vu_backend_request_label(uint32_t request)
+{
+	return label(vhost_user_backend_request_name(request), "backend request", request);
 }
 
 const char *vu_fd_type_name(unsigned type)

@@ -144,8 +144,10 @@ struct vu_request_info {
 /* The row of a front-end request, or NULL when unknown. */
 const struct vu_request_info *vu_request_info(uint32_t request);
 
-/* The name of a back-end request ("CONFIG_CHANGE_MSG"), or NULL. */
+/* The name of a back-end request ("CONFIG_CHANGE_MSG"), or NULL; and the
+ * same for messages: the name, or "backend request N". */
 const char *vhost_user_backend_request_name(uint32_t request);
+const char *vu_backend_request_label(uint32_t request);
 /* The name of a protocol feature bit ("REPLY_ACK"), or NULL. */
 const char *vhost_user_protocol_feature_name(unsigned bit);
 

@@ -18,17 +18,6 @@
 /* The most descriptors a channel message carries (QEMU's limit). */
 #define CHAN_MAX_FDS 8
 
-static const char *chan_name(uint32_t request)
-{
-	static __thread char buf[32];
-	const char *n = vhost_user_backend_request_name(request);
-
-	if (n)
-		return n;
-	snprintf(buf, sizeof(buf), "backend request %" PRIu32, request);
-	return buf;
-}
-
 /* A finding of the channel against message msg of the main channel (the
  * session numbers its findings by the frontend's messages: the last one). */
 __attribute__((format(printf, 3, 4)))
@@ -80,7 +69,7 @@ static int backend_request(struct vu_session *s, const struct vu_msg *m,
 			   struct vu_reply_rec *r)
 {
 	struct vu_backend_channel *ch = &s->chan;
-	const char *name = chan_name(m->request);
+	const char *name = vu_backend_request_label(m->request);
 	bool need = m->flags & VHOST_USER_NEED_REPLY_MASK;
 	int rc = 0;
 
@@ -163,7 +152,7 @@ static int frontend_reply(struct vu_session *s, const struct vu_msg *m,
 			  struct vu_reply_rec *r)
 {
 	struct vu_backend_channel *ch = &s->chan;
-	const char *name = chan_name(m->request);
+	const char *name = vu_backend_request_label(m->request);
 	uint32_t want;
 	int rc = 0;
 

@@ -95,6 +95,45 @@ static inline pid_t spawn_vmmap(const char *const *argv, va_list ap,
 	return pid;
 }
 
+/*
+ * Starts VMMAP_BIN capture -o OUT with the words first, ... (NULL-ended, at
+ * most 27), standard error to err and standard output to out_std.  Returns
+ * the pid.
+ */
+static inline pid_t spawn_capture(const char *out, const char *err, const char *out_std,
+				  const char *first, va_list ap)
+{
+	const char *argv[32] = { VMMAP_BIN, "capture", "-o", out };
+	int argc = 4;
+	pid_t pid;
+
+	for (const char *a = first; a && argc < 31; a = va_arg(ap, const char *))
+		argv[argc++] = a;
+	argv[argc] = NULL;
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int o = open(out_std, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		dup2(e, 2);
+		dup2(o, 1);
+		execv(VMMAP_BIN, (char **)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Waits for pid, which must exit (not die of a signal); its status. */
+static inline int wait_status(pid_t pid)
+{
+	int st;
+
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st), "vmmap died with signal %d", WTERMSIG(st));
+	return WEXITSTATUS(st);
+}
+
 /* Kills and reaps a child still running at the end of a test. */
 static inline void kill_child(pid_t *pid)
 {
@@ -177,28 +216,20 @@ static inline int connect_retry(const char *path)
 	return -1;
 }
 
-/* Sends one message with nfds fresh fds (of /dev/null). */
-static inline void send_msg(int fd, uint32_t request, uint32_t flags, const void *payload,
-		     uint32_t size, int nfds)
+/* Sends len bytes with nfds descriptors (at most 64; not closed) in one
+ * sendmsg, the descriptors with the first byte. */
+static inline void send_fds(int fd, const void *b, size_t len, const int *fds, size_t nfds)
 {
-	uint32_t hdr[3] = { request, flags, size };
-	char buf[12 + 8192];
 	union {
 		char b[CMSG_SPACE(64 * sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
-	struct iovec iov = { buf, 12 + size };
+	struct iovec iov = { (void *)b, len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	int fds[64];
 
-	memcpy(buf, hdr, 12);
-	if (size)
-		memcpy(buf + 12, payload, size);
 	if (nfds) {
 		struct cmsghdr *c;
 
-		for (int i = 0; i < nfds; i++)
-			fds[i] = open("/dev/null", O_RDONLY);
 		mh.msg_control = ctl.b;
 		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
 		c = CMSG_FIRSTHDR(&mh);
@@ -207,8 +238,24 @@ static inline void send_msg(int fd, uint32_t request, uint32_t flags, const void
 		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
 		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
 	}
-	cr_assert_eq(sendmsg(fd, &mh, MSG_NOSIGNAL), (ssize_t)(12 + size),
-		     "sendmsg: %s", strerror(errno));
+	cr_assert_eq(sendmsg(fd, &mh, MSG_NOSIGNAL), (ssize_t)len, "sendmsg: %s",
+		     strerror(errno));
+}
+
+/* Sends one message with nfds fresh fds (of /dev/null). */
+static inline void send_msg(int fd, uint32_t request, uint32_t flags, const void *payload,
+		     uint32_t size, int nfds)
+{
+	uint32_t hdr[3] = { request, flags, size };
+	char buf[12 + 8192];
+	int fds[64] = { 0 };
+
+	memcpy(buf, hdr, 12);
+	if (size)
+		memcpy(buf + 12, payload, size);
+	for (int i = 0; i < nfds; i++)
+		fds[i] = open("/dev/null", O_RDONLY);
+	send_fds(fd, buf, 12 + size, fds, (size_t)nfds);
 	for (int i = 0; i < nfds; i++)
 		close(fds[i]);
 }

@@ -51,37 +51,13 @@ TestSuite(capture, .init = setup, .fini = teardown, .timeout = 60);
 /* Starts vmmap capture with extra arguments (NULL-terminated). */
 static pid_t start_vmmap(const char *first, ...)
 {
-	const char *argv[32] = { VMMAP_BIN, "capture", "-o", out_path };
-	int argc = 4;
 	va_list ap;
 	pid_t pid;
 
 	va_start(ap, first);
-	for (const char *a = first; a && argc < 31; a = va_arg(ap, const char *))
-		argv[argc++] = a;
+	pid = spawn_capture(out_path, err_path, stdout_path, first, ap);
 	va_end(ap);
-	argv[argc] = NULL;
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int out = open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-		dup2(fd, 2);
-		dup2(out, 1);
-		execv(VMMAP_BIN, (char **)argv);
-		_exit(127);
-	}
 	return pid;
-}
-
-static int wait_status(pid_t pid)
-{
-	int st;
-
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_assert(WIFEXITED(st), "vmmap died with signal %d", WTERMSIG(st));
-	return WEXITSTATUS(st);
 }
 
 static json_t *load_output(void)

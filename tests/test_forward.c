@@ -52,37 +52,13 @@ TestSuite(forward, .init = setup, .fini = teardown, .timeout = 60);
  * standard output (the --follow lines) to follow_path. */
 static pid_t start_vmmap(const char *first, ...)
 {
-	const char *argv[32] = { VMMAP_BIN, "capture", "-o", out_path };
-	int argc = 4;
 	va_list ap;
 	pid_t pid;
 
 	va_start(ap, first);
-	for (const char *a = first; a && argc < 31; a = va_arg(ap, const char *))
-		argv[argc++] = a;
+	pid = spawn_capture(out_path, err_path, follow_path, first, ap);
 	va_end(ap);
-	argv[argc] = NULL;
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int o = open(follow_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-		dup2(e, 2);
-		dup2(o, 1);
-		execv(VMMAP_BIN, (char **)argv);
-		_exit(127);
-	}
 	return pid;
-}
-
-static int wait_status(pid_t pid)
-{
-	int st;
-
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_assert(WIFEXITED(st), "vmmap died with signal %d", WTERMSIG(st));
-	return WEXITSTATUS(st);
 }
 
 /* A listening socket at path (the scripted backend, or frontend). */
@@ -154,29 +130,17 @@ static void recv_wire(int fd, struct wire *w, const char *what)
 	}
 }
 
-/* Sends bytes with the given descriptors (not closed). */
-static void send_wire(int fd, const void *b, size_t len, const int *fds, size_t nfds)
+/* The problems of the document's violations, one a line, into all. */
+static void problems(json_t *doc, char *all, size_t len)
 {
-	union {
-		char b[CMSG_SPACE(8 * sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov = { (void *)b, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	json_t *v = jget(doc, "capture.violations");
 
-	if (nfds) {
-		struct cmsghdr *c;
-
-		mh.msg_control = ctl.b;
-		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+	all[0] = '\0';
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		strncat(all, json_string_value(json_object_get(json_array_get(v, i), "problem")),
+			len - strlen(all) - 2);
+		strcat(all, "\n");
 	}
-	cr_assert_eq(sendmsg(fd, &mh, MSG_NOSIGNAL), (ssize_t)len, "sendmsg: %s",
-		     strerror(errno));
 }
 
 /* A message: header and payload. */
@@ -210,7 +174,7 @@ static void through(int from, int to, uint32_t request, uint32_t flags, const vo
 	size_t len = build(b, request, flags, p, size);
 	struct wire w;
 
-	send_wire(from, b, len, fds, nfds);
+	send_fds(from, b, len, fds, nfds);
 	recv_wire(to, &w, what);
 	cr_assert_eq(w.len, len, "%s: %zu bytes arrived, %zu sent", what, w.len, len);
 	cr_assert_eq(memcmp(w.b, b, len), 0, "%s: the bytes differ", what);
@@ -557,7 +521,7 @@ static bool hand_over(int f, int b, int *fch, int *bch)
 	bool same;
 
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	send_wire(f, msg, len, &sv[1], 1);
+	send_fds(f, msg, len, &sv[1], 1);
 	recv_wire(b, &w, "SET_BACKEND_REQ_FD");
 	cr_assert_eq(w.len, len);
 	cr_assert_eq(memcmp(w.b, msg, len), 0, "the bytes are unchanged");
@@ -681,7 +645,7 @@ Test(forward, backend_channel_rules)
 	pid_t pid = start_vmmap("--listen", front_path, "--forward", back_path,
 				"--timeout", "50", NULL);
 	uint64_t notifier[3] = { 0, 8192, 100 };
-	json_t *doc, *v;
+	json_t *doc;
 	char all[4096] = "";
 
 	f = connect_retry(front_path);
@@ -693,7 +657,7 @@ Test(forward, backend_channel_rules)
 		uint8_t msg[12];
 
 		cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-		send_wire(f, msg, build(msg, 21, 0x1, NULL, 0), &sv[1], 1);
+		send_fds(f, msg, build(msg, 21, 0x1, NULL, 0), &sv[1], 1);
 		recv_wire(b, &w, "SET_BACKEND_REQ_FD");
 		close(sv[1]);
 		fch = sv[0];
@@ -711,12 +675,7 @@ Test(forward, backend_channel_rules)
 	cr_assert_eq(wait_status(pid), 1);
 	doc = json_load_file(out_path, 0, NULL);
 	cr_assert_not_null(doc);
-	v = jget(doc, "capture.violations");
-	for (size_t i = 0; i < json_array_size(v); i++) {
-		strncat(all, json_string_value(json_object_get(json_array_get(v, i), "problem")),
-			sizeof(all) - strlen(all) - 2);
-		strcat(all, "\n");
-	}
+	problems(doc, all, sizeof(all));
 	cr_assert(strstr(all, "NEED_REPLY without REPLY_ACK negotiated"), "%s", all);
 	cr_assert(strstr(all, "carries 1 descriptor without BACKEND_SEND_FD negotiated"), "%s", all);
 	cr_assert(strstr(all, "VRING_HOST_NOTIFIER_MSG without HOST_NOTIFIER negotiated"), "%s",
@@ -737,7 +696,7 @@ Test(forward, backend_reply_conformance)
 				"--timeout", "50", NULL);
 	uint64_t inflight_req[3] = { 0x1000, 1, 256 }, p16[2] = { 0x1000, 0 }, v = 0;
 	uint32_t num[2] = { 0, 256 };
-	json_t *doc, *viol;
+	json_t *doc;
 	char all[4096] = "";
 
 	f = connect_retry(front_path);
@@ -761,19 +720,14 @@ Test(forward, backend_reply_conformance)
 	cr_assert_eq(wait_status(pid), 1);
 	doc = json_load_file(out_path, 0, NULL);
 	cr_assert_not_null(doc);
-	viol = jget(doc, "capture.violations");
-	for (size_t i = 0; i < json_array_size(viol); i++) {
-		strncat(all, json_string_value(json_object_get(json_array_get(viol, i), "problem")),
-			sizeof(all) - strlen(all) - 2);
-		strcat(all, "\n");
-	}
+	problems(doc, all, sizeof(all));
 	cr_assert(strstr(all, "the backend's reply to GET_FEATURES has flags 0xd, not 0x5"),
 		  "%s", all);
 	cr_assert(strstr(all, "the backend's reply to GET_INFLIGHT_FD carries 16 payload "
 			 "bytes; QEMU expects 24"), "%s", all);
 	cr_assert(strstr(all, "the backend sent no reply to SET_VRING_NUM, which asked "
 			 "NEED_REPLY with REPLY_ACK negotiated"), "%s", all);
-	cr_assert_eq(json_array_size(viol), 3, "%s", all);
+	cr_assert_eq(json_array_size(jget(doc, "capture.violations")), 3, "%s", all);
 	json_decref(doc);
 }
 
@@ -783,7 +737,7 @@ Test(forward, backend_reply_not_due)
 	int lb = listen_at(back_path), f, b;
 	pid_t pid = start_vmmap("--listen", front_path, "--forward", back_path,
 				"--timeout", "50", NULL);
-	json_t *doc, *viol;
+	json_t *doc;
 	char all[4096] = "";
 
 	f = connect_retry(front_path);
@@ -798,12 +752,7 @@ Test(forward, backend_reply_not_due)
 	cr_assert_eq(wait_status(pid), 1);
 	doc = json_load_file(out_path, 0, NULL);
 	cr_assert_not_null(doc);
-	viol = jget(doc, "capture.violations");
-	for (size_t i = 0; i < json_array_size(viol); i++) {
-		strncat(all, json_string_value(json_object_get(json_array_get(viol, i), "problem")),
-			sizeof(all) - strlen(all) - 2);
-		strcat(all, "\n");
-	}
+	problems(doc, all, sizeof(all));
 	cr_assert(strstr(all, "NEED_REPLY without REPLY_ACK negotiated"), "frontend's: %s", all);
 	cr_assert(strstr(all, "the backend replied to SET_OWNER's NEED_REPLY without "
 			 "REPLY_ACK negotiated"), "%s", all);
@@ -862,7 +811,7 @@ Test(forward, backend_channel_handover_and_frontend_rules)
 	pid_t pid = start_vmmap("--listen", front_path, "--forward", back_path,
 				"--timeout", "50", NULL);
 	uint64_t acked = (UINT64_C(1) << 32) | (UINT64_C(1) << 30) | 0x46 | (1u << 20);
-	json_t *doc, *viol;
+	json_t *doc;
 	char all[4096] = "", c;
 
 	f = connect_retry(front_path);
@@ -890,12 +839,7 @@ Test(forward, backend_channel_handover_and_frontend_rules)
 	doc = json_load_file(out_path, 0, NULL);
 	cr_assert_not_null(doc);
 	cr_assert_eq(jint(doc, "capture.backend_channel.handovers"), 2);
-	viol = jget(doc, "capture.violations");
-	for (size_t i = 0; i < json_array_size(viol); i++) {
-		strncat(all, json_string_value(json_object_get(json_array_get(viol, i), "problem")),
-			sizeof(all) - strlen(all) - 2);
-		strcat(all, "\n");
-	}
+	problems(doc, all, sizeof(all));
 	cr_assert(strstr(all, "SET_FEATURES acks 0x100000, bits the backend did not offer"),
 		  "%s", all);
 	cr_assert(strstr(all, "backend channel: the frontend sent CONFIG_CHANGE_MSG without the "

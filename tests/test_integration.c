@@ -99,6 +99,26 @@ static void stop(pid_t pid)
 	waitpid(pid, NULL, 0);
 }
 
+/* QEMU 7.2 with virtio-net on a vhost-user chardev, guest RAM a shared
+ * memfd of mem, no guest OS: the network-boot ROM brings the device up
+ * (-boot n) and sends DHCP requests. */
+static pid_t start_qemu_net(const char *log, const char *machine, const char *mem,
+			    const char *chardev)
+{
+	char memdev[96];
+
+	snprintf(memdev, sizeof(memdev), "memory-backend-memfd,id=mem,size=%s,share=on", mem);
+	const char *argv[] = {
+		"qemu-system-x86_64", "-M", machine, "-m", mem, "-display", "none",
+		"-no-user-config", "-serial", "none", "-monitor", "none",
+		"-object", memdev, "-numa", "node,memdev=mem", "-chardev", chardev,
+		"-netdev", "vhost-user,id=n0,chardev=c0",
+		"-device", "virtio-net-pci,netdev=n0", "-boot", "n", NULL,
+	};
+
+	return spawn(log, argv);
+}
+
 static json_t *capture_doc(void)
 {
 	json_error_t e;
@@ -144,22 +164,12 @@ static void qemu_case(int connect_mode, int mem_slots)
 	vargv[vargc] = NULL;
 	snprintf(chardev, sizeof(chardev), "socket,id=c0,path=%s%s", sock_path,
 		 connect_mode ? ",server=on,wait=off" : ",reconnect=1");
-
-	const char *qargv[] = {
-		"qemu-system-x86_64", "-M", "pc", "-m", "128M", "-display", "none",
-		"-no-user-config", "-serial", "none", "-monitor", "none",
-		"-object", "memory-backend-memfd,id=mem,size=128M,share=on",
-		"-numa", "node,memdev=mem", "-chardev", chardev,
-		"-netdev", "vhost-user,id=n0,chardev=c0",
-		"-device", "virtio-net-pci,netdev=n0", "-boot", "n", NULL,
-	};
-
 	if (connect_mode) {
-		qemu = spawn(qlog, qargv);
+		qemu = start_qemu_net(qlog, "pc", "128M", chardev);
 		vm = spawn(vlog, vargv);
 	} else {
 		vm = spawn(vlog, vargv);
-		qemu = spawn(qlog, qargv);
+		qemu = start_qemu_net(qlog, "pc", "128M", chardev);
 	}
 	status = finish(vm);
 	stop(qemu);
@@ -554,20 +564,12 @@ Test(dpdk, qemu_net_testpmd_forward)
 				NULL };
 	const char *vargv[] = { VMMAP_BIN, "capture", "-o", out_path, "--timeout", "170",
 				"--listen", sock_path, "--forward", dv, NULL };
-	const char *qargv[] = {
-		"qemu-system-x86_64", "-M", "pc", "-m", "256M", "-display", "none",
-		"-no-user-config", "-serial", "none", "-monitor", "none",
-		"-object", "memory-backend-memfd,id=mem,size=256M,share=on",
-		"-numa", "node,memdev=mem", "-chardev", chardev,
-		"-netdev", "vhost-user,id=n0,chardev=c0",
-		"-device", "virtio-net-pci,netdev=n0", "-boot", "n", NULL,
-	};
 
 	dpdk = spawn(dlog, dargv);
 	cr_assert(wait_file(dv, NULL, 30), "testpmd did not listen: %s", slurp(dlog));
 	vm = spawn(vlog, vargv);
 	cr_assert(wait_file(sock_path, NULL, 10), "vmmap did not listen: %s", slurp(vlog));
-	qemu = spawn(qlog, qargv);
+	qemu = start_qemu_net(qlog, "pc", "256M", chardev);
 	/* Events, not fixed sleeps: the table (slow beside a busy-polling
 	 * testpmd on 2 cores), then the first packets. */
 	for (int i = 0; i < 150 * 10 && !(rx = rx_packets(dlog)); i++)
@@ -1099,14 +1101,6 @@ Test(integration, settle_ends_a_q35_capture)
 	char vlog[160], qlog[160], chardev[256];
 	const char *vargv[] = { VMMAP_BIN, "capture", "-o", out_path, "--timeout", "90",
 				"--settle", "2", "--follow", "--listen", sock_path, NULL };
-	const char *qargv[] = {
-		"qemu-system-x86_64", "-M", "q35", "-m", "256M", "-display", "none",
-		"-no-user-config", "-serial", "none", "-monitor", "none",
-		"-object", "memory-backend-memfd,id=mem,size=256M,share=on",
-		"-numa", "node,memdev=mem", "-chardev", chardev,
-		"-netdev", "vhost-user,id=n0,chardev=c0",
-		"-device", "virtio-net-pci,netdev=n0", "-boot", "n", NULL,
-	};
 	double t0, took, last = -1;
 	const char *t, *p;
 	json_t *doc;
@@ -1121,7 +1115,7 @@ Test(integration, settle_ends_a_q35_capture)
 	vm = spawn(vlog, vargv);
 	cr_assert(wait_file(sock_path, NULL, 10), "vmmap did not listen: %s", slurp(vlog));
 	t0 = mono_s();
-	qemu = spawn(qlog, qargv);
+	qemu = start_qemu_net(qlog, "q35", "256M", chardev);
 	status = finish(vm);
 	took = mono_s() - t0;
 	stop(qemu);
