@@ -355,7 +355,8 @@ static void set_status(struct hctx *h, struct vu_reply *r)
 	h->s->status = get_u64(h->m, 0);
 }
 
-/* SET_CONFIG: recorded; the config space vmmap answers with stays. */
+/* SET_CONFIG and SET_INFLIGHT_FD: recorded; vmmap keeps its config space,
+ * and never maps the in-flight area. */
 static void set_config(struct hctx *h, struct vu_reply *r)
 {
 	(void)h;
@@ -411,8 +412,9 @@ static const struct request_row rows[VHOST_USER_MAX_REQUEST] = {
 	ROW(POSTCOPY_ADVISE, EXACT, 0, NONE, ONE, F(PAGEFAULT), DATA, NULL),
 	ROW(POSTCOPY_LISTEN, EXACT, 0, NONE, NONE, F(PAGEFAULT), ACK, NULL),
 	ROW(POSTCOPY_END, EXACT, 0, NONE, NONE, F(PAGEFAULT), DATA, NULL),
-	ROW(GET_INFLIGHT_FD, EXACT, 24, NONE, ONE, F(INFLIGHT_SHMFD), DATA, NULL),
-	ROW(SET_INFLIGHT_FD, EXACT, 24, ONE, NONE, F(INFLIGHT_SHMFD), ACK, NULL),
+	ROW(GET_INFLIGHT_FD, EXACT, 24, NONE, ONE, F(INFLIGHT_SHMFD), DATA,
+	    vu_device_get_inflight),
+	ROW(SET_INFLIGHT_FD, EXACT, 24, ONE, NONE, F(INFLIGHT_SHMFD), ACK, set_config),
 	ROW(GPU_SET_SOCKET, EXACT, 0, ONE_SOCKET, NONE, -1, ACK, NULL),
 	ROW(RESET_DEVICE, EXACT, 0, NONE, NONE, F(RESET_DEVICE), ACK, NULL),
 	ROW(VRING_KICK, EXACT, 8, NONE, NONE, F(INBAND_NOTIFICATIONS), ACK, NULL),
@@ -509,6 +511,7 @@ int vu_session_handle(struct vu_session *s, const struct vu_msg *m,
 	bool need_reply;
 
 	reply->len = 0;
+	reply->memfd_size = 0;
 	s->last_request = m->request;
 	if (m->request <= VHOST_USER_MAX_REQUEST)
 		s->counts[m->request]++;

@@ -225,6 +225,9 @@ struct vu_msg {
 struct vu_reply {
 	uint8_t buf[VHOST_USER_HDR_SIZE + 12 + 256];
 	size_t len;
+	/* GET_INFLIGHT_FD: the reply carries a new memfd of this many bytes,
+	 * which the transport makes (0: no descriptor). */
+	uint64_t memfd_size;
 };
 
 struct vu_vring {

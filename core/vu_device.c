@@ -59,6 +59,41 @@ void vu_device_offers(const struct vu_config *cfg, uint64_t *features, uint64_t 
 		*protocol |= BIT(VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
 	if (d->config)
 		*protocol |= BIT(VHOST_USER_PROTOCOL_F_CONFIG);
+	if (cfg->type == VU_DEV_BLK)
+		*protocol |= BIT(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD);
+}
+
+/*
+ * GET_INFLIGHT_FD: the backend chooses the in-flight area's size from the
+ * queue count and size the frontend sent, as libvhost-user does for split
+ * rings: per queue, 16 bytes a descriptor plus a u16, rounded up to 64.
+ * The reply is QEMU 7.2's 24 bytes (mmap_size, mmap_offset, num_queues,
+ * queue_size) with a memfd of that size.
+ */
+void vu_device_get_inflight(struct hctx *h, struct vu_reply *r)
+{
+	const struct vu_msg *m = h->m;
+	uint8_t out[24] = { 0 };
+	uint16_t nq, qs;
+	uint64_t per, size, zero = 0;
+
+	if (h->s->cfg.observer || m->size != 24)
+		return;
+	memcpy(&nq, m->payload + 16, 2);
+	memcpy(&qs, m->payload + 18, 2);
+	if (!nq || !qs || nq > VU_MAX_VRINGS) {
+		vu_bad(h, "GET_INFLIGHT_FD for %u queue%s of %u descriptors", nq,
+		       vu_plural(nq), qs);
+		return;
+	}
+	per = ((uint64_t)qs * 16 + 2 + 63) & ~UINT64_C(63);
+	size = per * nq;
+	memcpy(out, &size, 8);
+	memcpy(out + 8, &zero, 8);
+	memcpy(out + 16, &nq, 2);
+	memcpy(out + 18, &qs, 2);
+	reply_bytes(r, m->request, out, sizeof(out));
+	r->memfd_size = size;
 }
 
 /* The device's config space, little-endian as virtio has it. */

@@ -78,6 +78,7 @@ struct vu_pending *vu_pending_of(struct hctx *h);
 /* The device type's offers (vu_device.c), and GET_CONFIG's answer. */
 void vu_device_offers(const struct vu_config *cfg, uint64_t *features, uint64_t *protocol);
 void vu_device_get_config(struct hctx *h, struct vu_reply *r);
+void vu_device_get_inflight(struct hctx *h, struct vu_reply *r);
 
 /* SET_MEM_TABLE, ADD_MEM_REG and REM_MEM_REG (vu_mem.c). */
 /* Undoes the change of a refused request p, recorded as a rollback at

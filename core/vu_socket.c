@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -433,5 +434,22 @@ int vu_conn_send_msg(struct vu_conn *c, const void *buf, size_t len, const int *
 
 int vu_conn_send(struct vu_conn *c, const struct vu_reply *r, uint64_t now_ns)
 {
-	return r->len ? vu_conn_send_msg(c, r->buf, r->len, NULL, 0, now_ns) : 0;
+	int fd;
+
+	if (!r->len)
+		return 0;
+	if (!r->memfd_size)
+		return vu_conn_send_msg(c, r->buf, r->len, NULL, 0, now_ns);
+	/* GET_INFLIGHT_FD: a new, zeroed area of the size the reply names;
+	 * vmmap keeps no copy (it never maps it). */
+	fd = memfd_create("vmmap-inflight", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)r->memfd_size)) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	return vu_conn_send_msg(c, r->buf, r->len, &fd, 1, now_ns);
 }

@@ -487,3 +487,47 @@ Test(capture, type_net_has_no_config)
 			 "the last GET_PROTOCOL_FEATURES; no table was sent, 0 violations"),
 		  "%s", slurp(err_path));
 }
+
+/* --type blk offers INFLIGHT_SHMFD: GET_INFLIGHT_FD gets QEMU's 24 bytes
+ * and a memfd sized from the queues the frontend sent; SET_INFLIGHT_FD is
+ * recorded. */
+Test(capture, type_blk_inflight_fd)
+{
+	pid_t pid = start_vmmap("--listen", sock_path, "--type", "blk", NULL);
+	int fd = connect_retry(sock_path), mfd;
+	uint8_t req[24] = { 0 };
+	uint64_t rep[3];
+	uint32_t hdr[3];
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov[2] = { { hdr, 12 }, { rep, 24 } };
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2, .msg_control = ctl.b,
+			     .msg_controllen = sizeof(ctl.b) };
+	struct stat st;
+	json_t *doc;
+
+	handshake(fd, REPLY_ACK | (1u << 12));
+	memcpy(req + 16, (uint16_t[]){ 2, 128 }, 4); /* 2 queues of 128 */
+	send_msg(fd, 31, 1, req, sizeof(req), 0);
+	cr_assert_eq(recvmsg(fd, &mh, MSG_WAITALL), 36);
+	cr_assert_eq(hdr[0], 31);
+	cr_assert_eq(hdr[1], 0x5);
+	cr_assert_eq(hdr[2], 24, "QEMU 7.2 reads 24 bytes");
+	cr_assert_not_null(CMSG_FIRSTHDR(&mh), "a descriptor came with the reply");
+	memcpy(&mfd, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(int));
+	cr_assert_eq(fstat(mfd, &st), 0);
+	/* (16 * 128 + 2) rounded up to 64 = 2112 a queue, 2 queues. */
+	cr_assert_eq(rep[0], 4224, "mmap_size %llu", (unsigned long long)rep[0]);
+	cr_assert_eq(st.st_size, 4224);
+	cr_assert_eq(rep[1], 0, "mmap_offset");
+	close(mfd);
+	send_msg(fd, 32, 1, rep, 24, 1); /* SET_INFLIGHT_FD with an fd */
+	close(fd);
+	cr_assert_eq(wait_status(pid), 1, "no table was sent");
+	doc = load_output();
+	cr_assert_eq(json_array_size(jget(doc, "capture.violations")), 0, "%s", slurp(out_path));
+	cr_assert_eq(jint(doc, "capture.requests.SET_INFLIGHT_FD"), 1);
+	json_decref(doc);
+}

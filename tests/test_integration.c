@@ -1006,6 +1006,9 @@ Test(integration, type_blk)
 	cr_assert_eq(status, 0, "%s", slurp(out_path));
 	cr_assert_eq(captured_regions(), 2, "%s", slurp(out_path));
 	cr_assert(file_has(out_path, "\"GET_CONFIG\""), "QEMU asked GET_CONFIG");
+	cr_assert(file_has(out_path, "\"GET_INFLIGHT_FD\"") &&
+		  file_has(out_path, "\"SET_INFLIGHT_FD\""),
+		  "QEMU took the in-flight area: %s", slurp(out_path));
 	cr_assert(file_has(out_path, "\"violations\": []"), "%s", slurp(out_path));
 	char bios[160];
 
