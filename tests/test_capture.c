@@ -439,7 +439,7 @@ Test(capture, type_blk_get_config)
 	int fd = connect_retry(sock_path);
 	uint8_t req[12 + 57] = { 0 }, rep[12 + 57];
 	uint32_t hdr[3];
-	uint64_t features;
+	uint64_t features, capacity;
 	uint16_t q;
 
 	features = read_reply((send_msg(fd, 1, 1, NULL, 0, 0), fd), 1, 8);
@@ -454,7 +454,8 @@ Test(capture, type_blk_get_config)
 	cr_assert_eq(hdr[2], 69, "the reply has the requested size, not a fixed one");
 	cr_assert_eq(recv(fd, rep, 69, MSG_WAITALL), 69);
 	cr_assert_eq(memcmp(rep, req, 12), 0, "the config header is echoed");
-	cr_assert_eq(*(uint64_t *)(rep + 12), 0x20000, "64 MiB in 512-byte sectors");
+	memcpy(&capacity, rep + 12, 8);
+	cr_assert_eq(capacity, 0x20000, "64 MiB in 512-byte sectors");
 	/* num_queues alone, at its offset. */
 	memset(req, 0, 12);
 	memcpy(req, (uint32_t[]){ 34, 2 }, 8);

@@ -823,9 +823,12 @@ static void blk_backend(int lfd, const char *log)
 		if (p[1].revents) {
 			if (!read_msg(ch, hdr, pl, fds, &nfds))
 				ch = -1;
-			else
-				fprintf(out, "reply %u 0x%llx\n", hdr[0],
-					(unsigned long long)*(uint64_t *)pl);
+			else {
+				uint64_t v;
+
+				memcpy(&v, pl, 8);
+				fprintf(out, "reply %u 0x%llx\n", hdr[0], (unsigned long long)v);
+			}
 		}
 		if (!p[0].revents)
 			continue;
@@ -847,9 +850,13 @@ static void blk_backend(int lfd, const char *log)
 			write_msg(fd, 24, 0x5, cfg, hdr[2], -1);
 			break;
 		}
-		case 11: /* GET_VRING_BASE */
-			write_msg(fd, 11, 0x5, (uint32_t[]){ *(uint32_t *)pl, 0 }, 8, -1);
+		case 11: { /* GET_VRING_BASE */
+			uint32_t st[2] = { 0, 0 };
+
+			memcpy(st, pl, 4);
+			write_msg(fd, 11, 0x5, st, 8, -1);
 			break;
+		}
 		case 21: /* SET_BACKEND_REQ_FD */
 			ch = fds[0];
 			nfds = 0;
