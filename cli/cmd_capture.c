@@ -335,19 +335,28 @@ static int check_args(struct vmmap_ctx *ctx, struct capture_args *a,
 				 "one replays as such without %s",
 				 a->forward ? "--forward" : "--forward-listen");
 	/* Forwarding, the backend answers: vmmap's own answers have no say. */
-	if ((a->forward || a->forward_listen) &&
-	    (a->no_mem_slots || a->max_slots || a->type || a->queues || a->capacity || a->cid ||
-	     a->no_packed))
-		return cli_error(ctx, "usage", "%s shapes vmmap's answers as a backend; "
-				 "with %s the real backend answers",
-				 a->no_mem_slots ? "--no-mem-slots" : a->max_slots ? "--max-slots"
-				 : a->type ? "--type" : a->queues ? "--queues"
-				 : a->capacity ? "--capacity" : a->cid ? "--cid" : "--no-packed",
-				 a->forward ? "--forward" : "--forward-listen");
+	const struct { bool given; const char *name; } own[] = {
+		{ a->no_mem_slots, "--no-mem-slots" }, { a->max_slots, "--max-slots" },
+		{ a->type, "--type" }, { a->queues, "--queues" },
+		{ a->capacity, "--capacity" }, { a->cid, "--cid" },
+		{ a->no_packed, "--no-packed" },
+	};
+
+	for (size_t i = 0; (a->forward || a->forward_listen) && i < sizeof(own) / sizeof(*own);
+	     i++)
+		if (own[i].given)
+			return cli_error(ctx, "usage", "%s shapes vmmap's answers as a backend; "
+					 "with %s the real backend answers", own[i].name,
+					 a->forward ? "--forward" : "--forward-listen");
 	o->cfg.no_packed = a->no_packed;
-	if (a->type && (int)(o->cfg.type = (unsigned)vu_device_type_parse(a->type)) < 0)
-		return cli_error(ctx, "usage", "invalid --type '%s': one of net, blk, scsi, "
-				 "fs, vsock, gpio, i2c, rng", a->type);
+	if (a->type && (int)(o->cfg.type = (unsigned)vu_device_type_parse(a->type)) < 0) {
+		char list[128] = "";
+
+		for (const char *const *t = vu_device_type_names; *t; t++)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+				 t == vu_device_type_names ? "" : ", ", *t);
+		return cli_error(ctx, "usage", "invalid --type '%s': one of %s", a->type, list);
+	}
 	if ((a->capacity && o->cfg.type != VU_DEV_BLK) || (a->cid && o->cfg.type != VU_DEV_VSOCK))
 		return cli_error(ctx, "usage", "%s is for --type %s", a->capacity ? "--capacity"
 				 : "--cid", a->capacity ? "blk" : "vsock");

@@ -355,9 +355,10 @@ static void set_status(struct hctx *h, struct vu_reply *r)
 	h->s->status = get_u64(h->m, 0);
 }
 
-/* SET_CONFIG and SET_INFLIGHT_FD: recorded; vmmap keeps its config space,
- * and never maps the in-flight area. */
-static void set_config(struct hctx *h, struct vu_reply *r)
+/* Requests that are checked and recorded, and change nothing vmmap
+ * answers: SET_CONFIG (vmmap keeps its config space) and SET_INFLIGHT_FD
+ * (it never maps the in-flight area). */
+static void record_only(struct hctx *h, struct vu_reply *r)
 {
 	(void)h;
 	(void)r;
@@ -406,7 +407,7 @@ static const struct request_row rows[VHOST_USER_MAX_REQUEST] = {
 	ROW(IOTLB_MSG, ANY, 0, NONE, NONE, -1, ACK, NULL),
 	ROW(SET_VRING_ENDIAN, EXACT, 8, NONE, NONE, F(CROSS_ENDIAN), ACK, NULL),
 	ROW(GET_CONFIG, MIN, 12, NONE, NONE, F(CONFIG), DATA, vu_device_get_config),
-	ROW(SET_CONFIG, MIN, 12, NONE, NONE, F(CONFIG), ACK, set_config),
+	ROW(SET_CONFIG, MIN, 12, NONE, NONE, F(CONFIG), ACK, record_only),
 	ROW(CREATE_CRYPTO_SESSION, ANY, 0, NONE, NONE, F(CRYPTO_SESSION), DATA, NULL),
 	ROW(CLOSE_CRYPTO_SESSION, EXACT, 8, NONE, NONE, F(CRYPTO_SESSION), ACK, NULL),
 	ROW(POSTCOPY_ADVISE, EXACT, 0, NONE, ONE, F(PAGEFAULT), DATA, NULL),
@@ -414,7 +415,7 @@ static const struct request_row rows[VHOST_USER_MAX_REQUEST] = {
 	ROW(POSTCOPY_END, EXACT, 0, NONE, NONE, F(PAGEFAULT), DATA, NULL),
 	ROW(GET_INFLIGHT_FD, EXACT, 24, NONE, ONE, F(INFLIGHT_SHMFD), DATA,
 	    vu_device_get_inflight),
-	ROW(SET_INFLIGHT_FD, EXACT, 24, ONE, NONE, F(INFLIGHT_SHMFD), ACK, set_config),
+	ROW(SET_INFLIGHT_FD, EXACT, 24, ONE, NONE, F(INFLIGHT_SHMFD), ACK, record_only),
 	ROW(GPU_SET_SOCKET, EXACT, 0, ONE_SOCKET, NONE, -1, ACK, NULL),
 	ROW(RESET_DEVICE, EXACT, 0, NONE, NONE, F(RESET_DEVICE), ACK, NULL),
 	ROW(VRING_KICK, EXACT, 8, NONE, NONE, F(INBAND_NOTIFICATIONS), ACK, NULL),

@@ -39,8 +39,7 @@ void vu_forward_close(struct vu_capture *c)
 	c->inflight_fd = -1;
 }
 
-static int pass_on(struct vu_conn *from, struct vu_conn *to, uint64_t now_ns);
-static void vu_capture_stalled_channel(struct vu_capture *c, struct vu_conn *conn,
+static void channel_stalled(struct vu_capture *c, struct vu_conn *conn,
 				       const char *who);
 
 int vu_forward_pollfds(struct vu_capture *c, struct pollfd *pfd, uint64_t *wake_ns)
@@ -101,11 +100,12 @@ static int relay_channel(struct vu_capture *c)
 	vu_conn_close(&c->cfront);
 	vu_conn_close(&c->cback);
 	if (vu_conn_init(&c->cfront, f->fds[0]) || vu_conn_init(&c->cback, sv[0])) {
-		/* The frontend's socket is the conn's now: the backend gets
-		 * nothing rather than a dead end. */
+		/* Out of memory: the frontend's socket stays the message's and
+		 * goes to the backend as it was; the pair is dropped. */
+		c->cfront.fd = -1;
 		vu_conn_close(&c->cfront);
 		vu_conn_close(&c->cback);
-		f->fds[0] = sv[1];
+		close(sv[1]);
 		return -ENOMEM;
 	}
 	f->fds[0] = sv[1]; /* forwarded, then closed by the backend's conn */
@@ -144,7 +144,7 @@ static void channel_step(struct vu_capture *c, struct vu_conn *from, struct vu_c
 	from->m->time_ns = now_ns - c->connect_ns;
 	from->m->direction = direction;
 	from->m->channel = VU_BACKEND_CHANNEL;
-	rc = pass_on(from, to, now_ns);
+	rc = vu_conn_pass(from, to, now_ns);
 	if (!vu_capture_take_channel(c, from->m)) {
 		vu_capture_end_session(c, c->end);
 		return;
@@ -229,25 +229,6 @@ static int keep_region_fds(struct vu_capture *c, const struct vu_msg *m, int *du
 	return rc;
 }
 
-/*
- * Sends the message just read on from (its header and payload as
- * received, its descriptors, which pass to the other connection).
- * Returns 0 or -errno of the send.
- */
-static int pass_on(struct vu_conn *from, struct vu_conn *to, uint64_t now_ns)
-{
-	static _Thread_local uint8_t buf[VHOST_USER_HDR_SIZE + VU_MAX_PAYLOAD];
-	size_t nfds = from->nfds;
-	int rc;
-
-	memcpy(buf, from->hdr, VHOST_USER_HDR_SIZE);
-	memcpy(buf + VHOST_USER_HDR_SIZE, from->m->payload, from->m->size);
-	from->nfds = 0; /* the other connection owns them now */
-	rc = vu_conn_send_msg(to, buf, VHOST_USER_HDR_SIZE + from->m->size, from->fds, nfds,
-			      now_ns);
-	return rc;
-}
-
 /* A read that did not give a message: the session ends or goes on. */
 static bool read_failed(struct vu_capture *c, enum vu_read rr, bool front, const char *why)
 {
@@ -317,7 +298,7 @@ static void from_frontend(struct vu_capture *c, uint64_t now_ns)
 		vu_session_violation(&c->s, c->s.nmsgs, m->request, "backend channel: "
 				     "cannot relay it (%s); the frontend's socket went to "
 				     "the backend as it was", strerror(-rc));
-	rc = pass_on(f, b, now_ns);
+	rc = vu_conn_pass(f, b, now_ns);
 	if (!vu_capture_handle(c, m, NULL, now_ns)) {
 		for (size_t i = 0; i < ndup; i++)
 			if (dup[i] >= 0)
@@ -352,7 +333,7 @@ static void from_backend(struct vu_capture *c, uint64_t now_ns)
 			close(c->inflight_fd);
 		c->inflight_fd = fcntl(b->fds[0], F_DUPFD_CLOEXEC, 0);
 	}
-	rc = pass_on(b, f, now_ns);
+	rc = vu_conn_pass(b, f, now_ns);
 	if (!vu_capture_take_reply(c, m)) {
 		vu_capture_end_session(c, c->end);
 		return;
@@ -361,7 +342,7 @@ static void from_backend(struct vu_capture *c, uint64_t now_ns)
 		send_failed(c, rc, true);
 }
 
-static void vu_capture_stalled_channel(struct vu_capture *c, struct vu_conn *conn,
+static void channel_stalled(struct vu_capture *c, struct vu_conn *conn,
 				       const char *who)
 {
 	char why[256];
@@ -404,7 +385,7 @@ void vu_forward_step(struct vu_capture *c, const short ev[4], uint64_t now_ns)
 		short e = ev[i ? 2 : 3], eto = ev[i ? 3 : 2];
 
 		if (from->started_ns && now_ns >= from->started_ns + STALL_NS) {
-			vu_capture_stalled_channel(c, from, i ? "frontend" : "backend");
+			channel_stalled(c, from, i ? "frontend" : "backend");
 			channel_closed(c);
 			break;
 		}

@@ -407,8 +407,9 @@ int vu_conn_flush(struct vu_conn *c, uint64_t now_ns)
 	return 0;
 }
 
-int vu_conn_send_msg(struct vu_conn *c, const void *buf, size_t len, const int *fds,
-		     size_t nfds, uint64_t now_ns)
+/* Whether c can take a message of len bytes and nfds descriptors now:
+ * 0, or -errno (the descriptors are closed then). */
+static int can_send(struct vu_conn *c, size_t len, const int *fds, size_t nfds)
 {
 	int rc = 0;
 
@@ -418,18 +419,47 @@ int vu_conn_send_msg(struct vu_conn *c, const void *buf, size_t len, const int *
 		rc = -EBUSY;
 	else if (len > sizeof(c->out) || nfds > VU_MAX_FDS)
 		rc = -EMSGSIZE;
-	if (rc) {
-		for (size_t i = 0; i < nfds; i++)
-			close(fds[i]);
-		return rc;
-	}
-	memcpy(c->out, buf, len);
-	if (nfds)
-		memcpy(c->out_fds, fds, nfds * sizeof(*fds));
+	for (size_t i = 0; rc && i < nfds; i++)
+		close(fds[i]);
+	return rc;
+}
+
+/* Sends the len bytes now in c->out with the nfds descriptors now in
+ * c->out_fds. */
+static int start_send(struct vu_conn *c, size_t len, size_t nfds, uint64_t now_ns)
+{
 	c->out_nfds = nfds;
 	c->out_len = len;
 	c->out_off = 0;
 	return vu_conn_flush(c, now_ns);
+}
+
+int vu_conn_send_msg(struct vu_conn *c, const void *buf, size_t len, const int *fds,
+		     size_t nfds, uint64_t now_ns)
+{
+	int rc = can_send(c, len, fds, nfds);
+
+	if (rc)
+		return rc;
+	memcpy(c->out, buf, len);
+	if (nfds)
+		memcpy(c->out_fds, fds, nfds * sizeof(*fds));
+	return start_send(c, len, nfds, now_ns);
+}
+
+int vu_conn_pass(struct vu_conn *from, struct vu_conn *to, uint64_t now_ns)
+{
+	size_t len = VHOST_USER_HDR_SIZE + from->m->size, nfds = from->nfds;
+	int rc;
+
+	from->nfds = 0; /* the other connection owns them now */
+	if ((rc = can_send(to, len, from->fds, nfds)))
+		return rc;
+	memcpy(to->out, from->hdr, VHOST_USER_HDR_SIZE);
+	memcpy(to->out + VHOST_USER_HDR_SIZE, from->m->payload, from->m->size);
+	if (nfds)
+		memcpy(to->out_fds, from->fds, nfds * sizeof(*from->fds));
+	return start_send(to, len, nfds, now_ns);
 }
 
 int vu_conn_send(struct vu_conn *c, const struct vu_reply *r, uint64_t now_ns)

@@ -113,6 +113,12 @@ void vu_conn_partial(const struct vu_conn *c, char *why, size_t whylen,
  */
 int vu_conn_send_msg(struct vu_conn *c, const void *buf, size_t len, const int *fds,
 		     size_t nfds, uint64_t now_ns);
+/*
+ * The same for the message just read on from (forwarding): its header and
+ * payload as received, straight into to's buffer, and its descriptors,
+ * which to owns from here.
+ */
+int vu_conn_pass(struct vu_conn *from, struct vu_conn *to, uint64_t now_ns);
 /* The same for a reply of vmmap's own: with no descriptors, or a new
  * memfd of r->memfd_size bytes (GET_INFLIGHT_FD). */
 int vu_conn_send(struct vu_conn *c, const struct vu_reply *r, uint64_t now_ns);
