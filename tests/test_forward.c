@@ -848,3 +848,62 @@ Test(forward, backend_channel_handover_and_frontend_rules)
 			 "carries 4 payload bytes, not 8"), "%s", all);
 	json_decref(doc);
 }
+
+/* A message above the 4096-byte payload limit is not read: both sides
+ * are closed, and the document says why (end "framing"). */
+Test(forward, payload_above_the_limit)
+{
+	int lb = listen_at(back_path), f, b;
+	pid_t pid = start_vmmap("--listen", front_path, "--forward", back_path,
+				"--timeout", "50", NULL);
+	uint32_t hdr[3] = { 24, 1, 5000 };
+	json_t *doc;
+	char c;
+
+	f = connect_retry(front_path);
+	b = accept_one(lb, "vmmap's connection to the backend");
+	handshake_through(f, b, REPLY_ACK);
+	send_fds(f, hdr, sizeof(hdr), NULL, 0);
+	wait_readable(b, "the backend");
+	cr_assert_eq(recv(b, &c, 1, 0), 0, "the backend is closed, nothing forwarded");
+	wait_readable(f, "the frontend");
+	cr_assert_eq(recv(f, &c, 1, 0), 0, "the frontend is closed");
+	close(f);
+	close(b);
+	close(lb);
+	cr_assert_eq(wait_status(pid), 1);
+	doc = json_load_file(out_path, 0, NULL);
+	cr_assert_not_null(doc);
+	cr_assert_str_eq(jstr(doc, "capture.end"), "framing");
+	cr_assert(strstr(jstr(doc, "capture.violations.0.problem"), "5000-byte payload"),
+		  "%s", jstr(doc, "capture.violations.0.problem"));
+	json_decref(doc);
+}
+
+/* A reply slower than 2 s is reported, never cut: it reaches the
+ * frontend, and the session goes on. */
+Test(forward, slow_reply_is_a_warning)
+{
+	int lb = listen_at(back_path), f, b;
+	pid_t pid = start_vmmap("--listen", front_path, "--forward", back_path,
+				"--timeout", "50", NULL);
+	json_t *doc;
+
+	f = connect_retry(front_path);
+	b = accept_one(lb, "vmmap's connection to the backend");
+	through(f, b, 1, 1, NULL, 0, NULL, 0, "GET_FEATURES");
+	usleep(2100000);
+	reply_u64(b, f, 1, UINT64_C(1) << 32, "the reply, 2.1 s later");
+	through(f, b, 3, 1, NULL, 0, NULL, 0, "SET_OWNER: the session goes on");
+	close(f);
+	wait_readable(b, "the backend");
+	close(b);
+	close(lb);
+	cr_assert_eq(wait_status(pid), 0, "a slow reply is no violation: %s", slurp(err_path));
+	doc = json_load_file(out_path, 0, NULL);
+	cr_assert_not_null(doc);
+	cr_assert(strstr(jstr(doc, "capture.warnings.0.problem"), "the backend took 2."),
+		  "%s", slurp(out_path));
+	cr_assert_geq(jint(doc, "capture.forward.replies.0.latency_ns"), 2000000000);
+	json_decref(doc);
+}
