@@ -300,13 +300,19 @@ int vm_table_apply(struct vm_table *t, const struct vm_diff *d)
 	for (size_t i = 0; i < d->nchanges; i++) {
 		const struct vm_region *to = &d->changes[i].new->region;
 		char *name = NULL;
+		struct vm_fd_id *fd = NULL;
 
 		if (!(n = vm_umem_find_exact(&t->umem, &d->changes[i].old->region)))
 			return -ENOENT;
-		if (to->name && !(name = strdup(to->name)))
+		if ((to->name && !(name = strdup(to->name))) ||
+		    (to->fd && !(fd = vm_fd_id_dup(to->fd)))) {
+			free(name);
 			return -ENOMEM;
+		}
 		free(n->region.name);
 		n->region.name = name;
+		free(n->region.fd);
+		n->region.fd = fd;
 		n->region.mmap_offset = to->mmap_offset;
 	}
 	for (size_t i = d->nrem; i < d->nops; i++)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 
 #include "input.h"
 #include "json_pull.h"
@@ -30,6 +31,24 @@ static int unknown_key(struct lex *lx, const struct objit *it,
 	return fail_at(lx, it->key_line, it->key_col,
 		       "unknown key \"%s\" in %s (expected %s)", it->key, where,
 		       known);
+}
+
+/* The index of the current key in keys[0..n), marked seen; -1 (the
+ * error set) for an unknown key, named with where and known, or a
+ * repeated one. */
+static int key_index(struct lex *lx, const struct objit *it, const char *const *keys,
+		     int n, bool *seen, const char *where, const char *known)
+{
+	int k = 0;
+
+	while (k < n && strcmp(it->key, keys[k]))
+		k++;
+	if (k == n)
+		return unknown_key(lx, it, where, known);
+	if (seen[k])
+		return dup_key(lx, it);
+	seen[k] = true;
+	return k;
 }
 
 /* A lenient load keeps what the table cannot hold, for validate. */
@@ -54,7 +73,9 @@ static int keep_invalid(struct lex *lx, struct vm_table *t, const char *rule,
 	if (r) {
 		v->region = *r;
 		v->region.name = NULL;
-		if (r->name && !(v->region.name = strdup(r->name)))
+		v->region.fd = NULL;
+		if ((r->name && !(v->region.name = strdup(r->name))) ||
+		    (r->fd && !(v->region.fd = vm_fd_id_dup(r->fd))))
 			return fail_at(lx, line, col, "out of memory");
 	} else {
 		v->io = *io;
@@ -156,12 +177,95 @@ no:
 	return false;
 }
 
+/* "MAJOR:MINOR" in hex, as /proc/<pid>/maps prints a device. */
+static int get_dev(struct lex *lx, uint64_t *out)
+{
+	const struct token *tk = &lx->tok;
+	uint64_t part[2] = { 0, 0 };
+	size_t i = 0, digits = 0;
+	int k = 0;
+
+	if (tk->t != T_STRING)
+		return fail_tok(lx, tk, "\"dev\" must be a \"MAJOR:MINOR\" string, not %s",
+				tok_desc(tk->t));
+	for (; i < tk->slen; i++) {
+		int d = vm_hex_digit(tk->str[i]);
+
+		if (tk->str[i] == ':' && k == 0 && digits) {
+			k = 1;
+			digits = 0;
+		} else if (d >= 0 && digits < 8) {
+			part[k] = part[k] << 4 | (uint64_t)d;
+			digits++;
+		} else {
+			break;
+		}
+	}
+	if (i < tk->slen || k != 1 || !digits)
+		return fail_tok(lx, tk, "\"dev\" must be \"MAJOR:MINOR\" in hex (as "
+				"/proc/PID/maps prints it), not \"%.*s\"", (int)tk->slen,
+				tk->str);
+	*out = (uint64_t)makedev((unsigned)part[0], (unsigned)part[1]);
+	return next(lx);
+}
+
+/* A region's "fd": the identity of the descriptor it came with. */
+static int parse_fd(struct lex *lx, struct vm_fd_id **out)
+{
+	static const char *const keys[] = { "type", "path", "dev", "ino", "size" };
+	unsigned line = lx->tok.line, col = lx->tok.col;
+	uint64_t dev = 0, ino = 0, size = 0;
+	bool seen[5] = { false };
+	char *path = NULL;
+	int k, rc, type = 0;
+	struct objit it;
+
+	if (obj_begin(lx, &it, "the \"fd\" object"))
+		return -1;
+	while ((rc = obj_key(lx, &it)) > 0) {
+		k = key_index(lx, &it, keys, 5, seen, "\"fd\"", "type, path, dev, ino, size");
+		if (k < 0) {
+			rc = -1;
+			break;
+		}
+		if (k == 0) {
+			const char *name = lx->tok.t == T_STRING ? tok_cstr(lx) : NULL;
+
+			if (lx->tok.t != T_STRING || (name && (type = vm_fd_type_from_key(name)) < 0)) {
+				rc = fail_tok(lx, &lx->tok, "unknown descriptor type (expected file, "
+					      "memfd, shm, socket, fifo, chr, blk, dir, other or "
+					      "unknown)");
+				break;
+			}
+			if (!name) {
+				rc = fail_tok(lx, &lx->tok, "out of memory");
+				break;
+			}
+			rc = next(lx);
+		} else {
+			rc = k == 1 ? get_name(lx, "path", &path)
+			   : k == 2 ? get_dev(lx, &dev)
+			   : get_u64(lx, keys[k], k == 3 ? &ino : &size);
+		}
+		if (rc < 0)
+			break;
+		rc = 1;
+	}
+	for (k = 0; rc == 0 && k < 5; k++)
+		if (!seen[k] && k != 1)
+			rc = fail_at(lx, line, col, "\"fd\" is missing \"%s\"", keys[k]);
+	if (rc == 0 && !(*out = vm_fd_id_new((unsigned)type, dev, ino, size, path)))
+		rc = fail_at(lx, line, col, "out of memory");
+	free(path);
+	return rc < 0 ? -1 : 0;
+}
+
 static int parse_region(struct lex *lx, struct vm_table *t)
 {
 	unsigned line = lx->tok.line, col = lx->tok.col;
 	unsigned size_line = 0, size_col = 0;
 	uint64_t v[4] = { 0 };
-	bool seen[5] = { false };
+	bool seen[6] = { false };
 	struct vm_region r = { 0 };
 	struct vm_umem_node *node;
 	struct objit it;
@@ -183,9 +287,11 @@ static int parse_region(struct lex *lx, struct vm_table *t)
 		return -1;
 	while ((rc = obj_key(lx, &it)) > 0) {
 		k = region_key(it.key, strlen(it.key));
-		if (k == 4 && strcmp(it.key, "name")) {
-			rc = unknown_key(lx, &it, "region",
-					 "guest_phys_addr, memory_size, userspace_addr, mmap_offset, name");
+		if (k == 4 && !strcmp(it.key, "fd"))
+			k = 5;
+		else if (k == 4 && strcmp(it.key, "name")) {
+			rc = unknown_key(lx, &it, "region", "guest_phys_addr, memory_size, "
+					 "userspace_addr, mmap_offset, name, fd");
 			break;
 		}
 		if (seen[k]) {
@@ -197,7 +303,8 @@ static int parse_region(struct lex *lx, struct vm_table *t)
 			size_line = lx->tok.line;
 			size_col = lx->tok.col;
 		}
-		if (k < 4 ? get_u64(lx, region_keys[k], &v[k]) : get_name(lx, "name", &r.name)) {
+		if (k < 4 ? get_u64(lx, region_keys[k], &v[k])
+			  : k == 4 ? get_name(lx, "name", &r.name) : parse_fd(lx, &r.fd)) {
 			rc = -1;
 			break;
 		}
@@ -246,6 +353,7 @@ static int parse_region(struct lex *lx, struct vm_table *t)
 	}
 out:
 	free(r.name);
+	free(r.fd);
 	return rc < 0 ? -1 : 0;
 }
 
@@ -305,17 +413,11 @@ static int parse_io_range(struct lex *lx, struct vm_table *t, int bus)
 	if (obj_begin(lx, &it, "a registration object"))
 		return -1;
 	while ((rc = obj_key(lx, &it)) > 0) {
-		for (k = 0; k < 4 && strcmp(it.key, keys[k]); k++)
-			;
-		if (k == 4) {
-			rc = unknown_key(lx, &it, "registration", "addr, len, device, kind");
+		k = key_index(lx, &it, keys, 4, seen, "registration", "addr, len, device, kind");
+		if (k < 0) {
+			rc = -1;
 			break;
 		}
-		if (seen[k]) {
-			rc = dup_key(lx, &it);
-			break;
-		}
-		seen[k] = true;
 		if (k == 3 && lx->tok.t == T_STRING) {
 			const char *name = tok_cstr(lx);
 

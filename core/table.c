@@ -3,7 +3,10 @@
  */
 #include "table.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
 
 #include "num.h"
 
@@ -23,6 +26,7 @@ void vm_table_clean(struct vm_table *t)
 		vm_io_bus_clean(&t->bus[i]);
 	for (size_t i = 0; i < t->ninvalid; i++) {
 		free(t->invalid[i].region.name);
+		free(t->invalid[i].region.fd);
 		free(t->invalid[i].io.dev);
 	}
 	free(t->invalid);
@@ -48,6 +52,69 @@ static int append(json_t *arr, json_t *v)
 	return !v || json_array_append_new(arr, v);
 }
 
+/* A count that jq and JavaScript read exactly: an integer up to 2^53-1,
+ * a "0x..." string above (the loader takes both). */
+static json_t *json_count(uint64_t v)
+{
+	return v < (1ull << 53) ? json_integer((json_int_t)v) : vm_json_hex(v);
+}
+
+/* A path as a JSON string: the kernel's bytes need not be UTF-8, so a
+ * path that is not gets each byte outside printable ASCII as "\\xNN". */
+static json_t *json_path(const char *path)
+{
+	json_t *s = json_string(path);
+	char *buf;
+
+	if (s)
+		return s;
+	buf = malloc(4 * strlen(path) + 1);
+	if (!buf)
+		return NULL;
+	for (size_t i = 0, o = 0;; i++) {
+		unsigned char c = (unsigned char)path[i];
+
+		if (!c) {
+			buf[o] = '\0';
+			break;
+		}
+		if (c >= 0x20 && c < 0x7f)
+			buf[o++] = (char)c;
+		else
+			o += (size_t)snprintf(buf + o, 5, "\\x%02x", c);
+	}
+	s = json_string(buf);
+	free(buf);
+	return s;
+}
+
+void vm_fmt_dev(char buf[VM_DEV_MAX], uint64_t dev)
+{
+	snprintf(buf, VM_DEV_MAX, "%02x:%02x", major((dev_t)dev), minor((dev_t)dev));
+}
+
+json_t *vm_json_fd_id(const struct vm_fd_id *id)
+{
+	char dev[VM_DEV_MAX];
+	json_t *o = json_object();
+	int bad = !o;
+
+	if (bad)
+		return NULL;
+	vm_fmt_dev(dev, id->dev);
+	bad |= set(o, "type", json_string(vm_fd_type_key(id->type)));
+	if (id->path[0])
+		bad |= set(o, "path", json_path(id->path));
+	bad |= set(o, "dev", json_string(dev));
+	bad |= set(o, "ino", json_count(id->ino));
+	bad |= set(o, "size", vm_json_hex(id->size));
+	if (bad) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 json_t *vm_json_region(const struct vm_region *r)
 {
 	json_t *o = json_object();
@@ -61,6 +128,8 @@ json_t *vm_json_region(const struct vm_region *r)
 	bad |= set(o, "mmap_offset", vm_json_hex(r->mmap_offset));
 	if (r->name)
 		bad |= set(o, "name", json_string(r->name));
+	if (r->fd)
+		bad |= set(o, "fd", vm_json_fd_id(r->fd));
 	if (bad) {
 		json_decref(o);
 		return NULL;

@@ -86,6 +86,13 @@ json_t *vm_table_to_json(const struct vm_table *t, int with_holes);
 /* JSON helpers shared with the CLI: a u64 as a canonical "0x..." string. */
 json_t *vm_json_hex(uint64_t v);
 json_t *vm_json_region(const struct vm_region *r);
+/* A descriptor identity: {"type", "path" (when known), "dev", "ino",
+ * "size"}; dev and ino as /proc/<pid>/maps prints them. */
+json_t *vm_json_fd_id(const struct vm_fd_id *id);
+/* A device number as /proc/<pid>/maps prints it: "MAJOR:MINOR" in hex,
+ * two digits at least ("00:01"). */
+#define VM_DEV_MAX 20
+void vm_fmt_dev(char buf[VM_DEV_MAX], uint64_t dev);
 json_t *vm_json_io_range(const struct vm_io_range *r);
 
 #endif

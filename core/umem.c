@@ -29,10 +29,75 @@ void vm_umem_init(struct vm_umem *umem)
 	umem->generation = next_generation();
 }
 
+const char *vm_fd_type_name(unsigned type)
+{
+	static const char *const names[VM_FD_NTYPES] = {
+		"unknown", "regular file", "memfd", "shared memory object", "socket",
+		"pipe", "character device", "block device", "directory", "other file",
+	};
+
+	return type < VM_FD_NTYPES ? names[type] : "other file";
+}
+
+static const char *const fd_keys[VM_FD_NTYPES] = {
+	"unknown", "file", "memfd", "shm", "socket", "fifo", "chr", "blk", "dir", "other",
+};
+
+const char *vm_fd_type_key(unsigned type)
+{
+	return type < VM_FD_NTYPES ? fd_keys[type] : "other";
+}
+
+int vm_fd_type_from_key(const char *key)
+{
+	for (int i = 0; i < VM_FD_NTYPES; i++)
+		if (!strcmp(fd_keys[i], key))
+			return i;
+	return -1;
+}
+
+struct vm_fd_id *vm_fd_id_new(unsigned type, uint64_t dev, uint64_t ino,
+			      uint64_t size, const char *path)
+{
+	size_t len = path ? strlen(path) : 0;
+	struct vm_fd_id *id = malloc(sizeof(*id) + len + 1);
+
+	if (!id)
+		return NULL;
+	*id = (struct vm_fd_id){ .dev = dev, .ino = ino, .size = size, .type = type };
+	if (len)
+		memcpy(id->path, path, len);
+	id->path[len] = '\0';
+	return id;
+}
+
+struct vm_fd_id *vm_fd_id_dup(const struct vm_fd_id *id)
+{
+	return id ? vm_fd_id_new(id->type, id->dev, id->ino, id->size, id->path) : NULL;
+}
+
+/* Copies r's name and descriptor identity into n (whose region is a
+ * copy of r): 0 or -ENOMEM, with nothing left allocated. */
+static int own_strings(struct vm_region *n, const struct vm_region *r)
+{
+	n->name = NULL;
+	n->fd = NULL;
+	if (r->name && !(n->name = strdup(r->name)))
+		return -ENOMEM;
+	if (r->fd && !(n->fd = vm_fd_id_dup(r->fd))) {
+		free(n->name);
+		n->name = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static void node_free(struct vm_umem *umem, struct vm_umem_node *node)
 {
 	free(node->region.name);
 	node->region.name = NULL;
+	free(node->region.fd);
+	node->region.fd = NULL;
 	if (node->uaddr_heap) {
 		umem->nheap--;
 		free(node->uaddr);
@@ -119,8 +184,7 @@ int vm_umem_add(struct vm_umem *umem, const struct vm_region *r,
 		return -ENOMEM;
 	}
 	node->region = *r;
-	node->region.name = NULL;
-	if (r->name && !(node->region.name = strdup(r->name))) {
+	if (own_strings(&node->region, r)) {
 		free(un);
 		free(node);
 		return -ENOMEM;
@@ -171,10 +235,9 @@ struct vm_umem_node *vm_umem_bulk_add(struct vm_umem *umem,
 	node = &slab->nodes[slab->used];
 	memset(node, 0, sizeof(*node));
 	node->region = *r;
-	node->region.name = NULL;
-	if (r->name && !(node->region.name = strdup(r->name)))
+	if (own_strings(&node->region, r))
 		return NULL;
-	umem->slab_names |= r->name != NULL;
+	umem->slab_names |= r->name || r->fd;
 	slab->used++; /* only now: a failed name leaves nothing half-made */
 	node->in_slab = 1;
 	node->gpa.start = r->guest_phys_addr;

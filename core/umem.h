@@ -19,12 +19,53 @@
 
 #include "itree.h"
 
+/* What a descriptor is (fstat's file type; a regular file that
+ * /proc/self/fd names "/memfd:..." or "/dev/shm/..." is a memfd or a
+ * shared memory object). */
+enum vm_fd_type {
+	VM_FD_UNKNOWN, /* not known: a recording without facts, a fuzzer */
+	VM_FD_FILE, VM_FD_MEMFD, VM_FD_SHM, VM_FD_SOCKET, VM_FD_FIFO, VM_FD_CHR,
+	VM_FD_BLK, VM_FD_DIR, VM_FD_OTHER,
+	VM_FD_NTYPES,
+};
+/* "regular file", "memfd", "pipe", ... */
+const char *vm_fd_type_name(unsigned type);
+/* The JSON token of a type: "file", "memfd", "shm", "socket", "fifo",
+ * "chr", "blk", "dir", "other" ("unknown" for VM_FD_UNKNOWN). */
+const char *vm_fd_type_key(unsigned type);
+/* The type of a JSON token, or -1. */
+int vm_fd_type_from_key(const char *key);
+
+/*
+ * The identity of the descriptor a captured region came with, as the
+ * backend saw it: device and inode tell apart what names cannot (QEMU
+ * names every memfd "memory-backend-memfd", so two NUMA nodes differ by
+ * inode only), and path is what /proc/<pid>/fd and /proc/<pid>/maps show
+ * for it on either side ("/memfd:memory-backend-memfd (deleted)", a
+ * hugetlbfs file's path).  One allocation, path included.
+ */
+struct vm_fd_id {
+	uint64_t dev;  /* st_dev */
+	uint64_t ino;  /* st_ino */
+	uint64_t size; /* st_size when it arrived */
+	unsigned type; /* enum vm_fd_type */
+	char path[];   /* "" when not known */
+};
+/* A copy of id (NULL for NULL), or NULL with errno ENOMEM. */
+struct vm_fd_id *vm_fd_id_dup(const struct vm_fd_id *id);
+struct vm_fd_id *vm_fd_id_new(unsigned type, uint64_t dev, uint64_t ino,
+			      uint64_t size, const char *path);
+
 struct vm_region {
 	uint64_t guest_phys_addr;
 	uint64_t memory_size;
 	uint64_t userspace_addr;
 	uint64_t mmap_offset;
 	char *name; /* NULL when unnamed; owned by the table */
+	/* The descriptor it came with (a capture), or NULL; owned by the
+	 * table.  Not part of the region's value: diff and equality leave
+	 * it out, since every run of one VM has new descriptors. */
+	struct vm_fd_id *fd;
 };
 
 struct vm_umem_unode;
@@ -84,7 +125,8 @@ struct vm_umem {
 	/* The user-address nodes made at once when that tree was built. */
 	struct vm_umem_unode *ubulk;
 	/* Nodes (region or user-address) not in a bulk allocation, and
-	 * whether a slab node got a name: when both are none, cleaning up frees the slabs without visiting the nodes. */
+	 * whether a slab node got a name or a descriptor identity: when
+	 * neither, cleaning up frees the slabs without visiting the nodes. */
 	size_t nheap;
 	bool slab_names;
 	bool bulk; /* between vm_umem_bulk_begin and _end: trees not built */

@@ -60,16 +60,6 @@ const char *vu_backend_request_label(uint32_t request)
 	return label(vhost_user_backend_request_name(request), "backend request", request);
 }
 
-const char *vu_fd_type_name(unsigned type)
-{
-	static const char *const names[VU_FD_NTYPES] = {
-		"unknown", "regular file", "memfd", "shared memory object", "socket",
-		"pipe", "character device", "block device", "directory", "other file",
-	};
-
-	return type < VU_FD_NTYPES ? names[type] : "other file";
-}
-
 void vu_session_init(struct vu_session *s, const struct vu_config *cfg)
 {
 	memset(s, 0, sizeof(*s));
@@ -488,9 +478,9 @@ static void fds_ok(struct hctx *h, const struct vu_request_info *ri)
 	case VU_FDS_ONE_SOCKET:
 		vu_want_fds(h, 1);
 		if (ri->fds == VU_FDS_ONE_SOCKET && m->nfds == 1 &&
-		    m->fd_facts[0].type != VU_FD_UNKNOWN && m->fd_facts[0].type != VU_FD_SOCKET)
+		    m->fd_facts[0].type != VM_FD_UNKNOWN && m->fd_facts[0].type != VM_FD_SOCKET)
 			vu_bad(h, "%s carries a %s; the protocol says a socket", ri->name,
-			    vu_fd_type_name((unsigned)m->fd_facts[0].type));
+			    vm_fd_type_name((unsigned)m->fd_facts[0].type));
 		break;
 	case VU_FDS_OPTIONAL:
 		if (m->nfds > 1)

@@ -28,6 +28,8 @@
 #define VU_MAX_PAYLOAD 4096
 /* File descriptors accepted with one message (rust-vmm's limit). */
 #define VU_MAX_FDS 32
+/* The longest descriptor path kept, with its NUL (vu_fd_fact). */
+#define VU_FD_PATH_MAX 256
 /* SET_MEM_TABLE carries at most this many regions. */
 #define VHOST_MEMORY_BASELINE_NREGIONS 8
 #define VU_MAX_VRINGS 32
@@ -187,19 +189,13 @@ const char *vhost_user_request_name(uint32_t request);
 const char *vu_request_label(uint32_t request);
 
 /* What a received descriptor is (vu_fd_fact in vu_socket.h finds out). */
-enum vu_fd_type {
-	VU_FD_UNKNOWN, /* not known: a recording without facts, a fuzzer */
-	VU_FD_FILE, VU_FD_MEMFD, VU_FD_SHM, VU_FD_SOCKET, VU_FD_FIFO, VU_FD_CHR,
-	VU_FD_BLK, VU_FD_DIR, VU_FD_OTHER,
-	VU_FD_NTYPES,
-};
-/* "regular file", "memfd", "pipe", ... */
-const char *vu_fd_type_name(unsigned type);
-
 struct vu_fd_fact {
-	uint64_t type; /* enum vu_fd_type */
+	uint64_t type; /* enum vm_fd_type (umem.h) */
 	uint64_t size; /* st_size */
 	uint64_t dev, ino;
+	/* What /proc/self/fd names it ("/memfd:NAME (deleted)", a file's
+	 * path), cut at VU_FD_PATH_MAX - 1 bytes; "" when not known. */
+	char path[VU_FD_PATH_MAX];
 };
 
 /* Which way a message went, and on which channel (a recording keeps
@@ -404,30 +400,34 @@ int vu_decode_header(struct vu_msg *m, const uint8_t hdr[VHOST_USER_HDR_SIZE],
 /*
  * A recorded session (capture --record, --replay, the fuzzers' input).
  *
- * Version 2 starts with the 8 bytes "VMMAPREC" and a u32 version (2), then
+ * Version 3 starts with the 8 bytes "VMMAPREC" and a u32 version (3), then
  * holds records: a flags byte (bit 0: backend to frontend, bit 1: the
  * backend's request channel, bit 7: the control data was truncated), the
  * number of descriptors (u8, at most VU_MAX_FDS), 2 zero bytes, the time
  * in ns since the connection (u64), the 12-byte header as received, the
  * payload, and for each descriptor its facts (type, size, device, inode:
- * four u64).  Numbers are in host order, as on the wire.
+ * four u64) and its path (a u16 length below VU_FD_PATH_MAX, then that
+ * many bytes, no NUL).  Numbers are in host order, as on the wire.
+ *
+ * Version 2 is version 3 without the paths; it still replays.
  *
  * Version 1 (no magic) is a sequence of records of one byte (bits 0-5: how
  * many fds came with the message, bit 7: the control data was truncated),
  * the 12-byte header and the payload; it still replays.
  */
 #define VU_RECORD_MAGIC "VMMAPREC"
-#define VU_RECORD_VERSION 2
+#define VU_RECORD_VERSION 3
 #define VU_RECORD_FILE_HDR 12
 #define VU_RECORD_FDS_MASK 0x3fu
 #define VU_RECORD_TRUNCATED 0x80u
 #define VU_RECORD_BACK_TO_FRONT 0x01u
 #define VU_RECORD_BACKEND_CHANNEL 0x02u
 /* The most bytes one record takes. */
-#define VU_RECORD_MAX (12 + VHOST_USER_HDR_SIZE + VU_MAX_PAYLOAD + VU_MAX_FDS * 32)
+#define VU_RECORD_MAX (12 + VHOST_USER_HDR_SIZE + VU_MAX_PAYLOAD + \
+		       VU_MAX_FDS * (32 + 2 + VU_FD_PATH_MAX - 1))
 
 /*
- * The version of the recording that starts at buf[0..len) (1 or 2); *skip
+ * The version of the recording that starts at buf[0..len) (1 to 3); *skip
  * is the length of its file header (0 for version 1).  Returns 0 for a
  * version this vmmap does not read (why says so).
  */
@@ -441,7 +441,7 @@ size_t vu_encode_record(const struct vu_msg *m, uint8_t *out);
 /*
  * Decodes the record of the given version at buf[0..len): returns its
  * length (m filled; m->nfds at most VU_MAX_FDS; facts unknown in version
- * 1), 0 when the stream ends inside it or a header is refused (why says
+ * 1, paths in versions before 3), 0 when the stream ends inside it or a header is refused (why says
  * which), and never reads outside buf.
  */
 size_t vu_decode_record(struct vu_msg *m, int version, const uint8_t *buf,

@@ -203,6 +203,6 @@ int vu_session_channel(struct vu_session *s, const struct vu_msg *m,
 bool vu_session_relays_channel(const struct vu_session *s, const struct vu_msg *m)
 {
 	return s->cfg.relay_channel && m->request == VHOST_USER_SET_BACKEND_REQ_FD &&
-	       m->nfds == 1 && (m->fd_facts[0].type == VU_FD_SOCKET ||
-				m->fd_facts[0].type == VU_FD_UNKNOWN);
+	       m->nfds == 1 && (m->fd_facts[0].type == VM_FD_SOCKET ||
+				m->fd_facts[0].type == VM_FD_UNKNOWN);
 }

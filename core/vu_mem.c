@@ -57,19 +57,35 @@ static void region_fd(struct hctx *h, const struct vm_region *r, size_t i)
 {
 	const struct vu_fd_fact *f = &h->m->fd_facts[i];
 
-	if (i >= h->m->nfds || f->type == VU_FD_UNKNOWN)
+	if (i >= h->m->nfds || f->type == VM_FD_UNKNOWN)
 		return;
-	if (f->type != VU_FD_FILE && f->type != VU_FD_MEMFD && f->type != VU_FD_SHM) {
+	if (f->type != VM_FD_FILE && f->type != VM_FD_MEMFD && f->type != VM_FD_SHM) {
 		vu_warn(h, "the descriptor of region 0x%" PRIx64 "+0x%" PRIx64 " is a %s, "
 		     "not a regular file, memfd or shared memory object",
-		     r->guest_phys_addr, r->memory_size, vu_fd_type_name((unsigned)f->type));
+		     r->guest_phys_addr, r->memory_size, vm_fd_type_name((unsigned)f->type));
 		return;
 	}
 	if (r->memory_size > f->size || r->mmap_offset > f->size - r->memory_size)
 		vu_warn(h, "region 0x%" PRIx64 "+0x%" PRIx64 " maps up to offset 0x%" PRIx64
 		     " of a %s of 0x%" PRIx64 " bytes: it runs past the end of the file",
 		     r->guest_phys_addr, r->memory_size, r->mmap_offset + r->memory_size,
-		     vu_fd_type_name((unsigned)f->type), f->size);
+		     vm_fd_type_name((unsigned)f->type), f->size);
+}
+
+/* The identity of descriptor i of the message, to go with its region
+ * (NULL when unknown); the caller frees it.  Allocation failure is
+ * noted in h. */
+static struct vm_fd_id *fd_identity(struct hctx *h, size_t i)
+{
+	const struct vu_fd_fact *f = &h->m->fd_facts[i];
+	struct vm_fd_id *id;
+
+	if (i >= h->m->nfds || f->type == VM_FD_UNKNOWN)
+		return NULL;
+	id = vm_fd_id_new((unsigned)f->type, f->dev, f->ino, f->size, f->path);
+	if (!id)
+		h->nomem = 1;
+	return id;
 }
 
 static struct vm_region *copy_regions(const struct vm_region *const *v, size_t n)
@@ -80,6 +96,7 @@ static struct vm_region *copy_regions(const struct vm_region *const *v, size_t n
 		for (size_t i = 0; i < n; i++) {
 			out[i] = *v[i];
 			out[i].name = NULL;
+			out[i].fd = NULL;
 		}
 	return out;
 }
@@ -162,6 +179,7 @@ int vu_mem_undo(struct vu_session *s, const struct vu_pending *p, uint64_t time_
 			continue; /* removed since */
 		keep[ngone] = n->region;
 		keep[ngone].name = NULL;
+		keep[ngone].fd = NULL;
 		gone[ngone] = &keep[ngone];
 		ngone++;
 		vm_umem_remove(&s->table.umem, n);
@@ -231,8 +249,10 @@ static void set_mem_table(struct hctx *h)
 		if (!region_ok(h, &r))
 			continue;
 		region_fd(h, &r, i);
+		r.fd = fd_identity(h, i);
 		if (vm_umem_add(&next.umem, &r, NULL))
 			h->nomem = 1;
+		free(r.fd);
 	}
 	if (!vm_table_diff(&s->table, &next, &d)) {
 		const struct vm_region **v = malloc((d.nops + 1) * sizeof(*v));
@@ -295,10 +315,13 @@ static void add_mem_reg(struct hctx *h)
 		if (!keep)
 			return;
 	}
+	r.fd = fd_identity(h, 0);
 	if (vm_umem_add(&s->table.umem, &r, &node)) {
+		free(r.fd);
 		h->nomem = 1;
 		return;
 	}
+	free(r.fd);
 	added = &node->region;
 	record_update(h, NULL, 0, &added, 1);
 }
@@ -321,6 +344,7 @@ static void rem_mem_reg(struct hctx *h)
 	}
 	r = node->region;
 	r.name = NULL;
+	r.fd = NULL;
 	vm_umem_remove(&s->table.umem, node);
 	record_update(h, &removed, 1, NULL, 0);
 }

@@ -201,33 +201,34 @@ void vu_conn_close(struct vu_conn *c)
 
 void vu_fd_fact(int fd, struct vu_fd_fact *f)
 {
-	char link[64], name[64];
+	char link[64];
 	struct stat st;
 	ssize_t n;
 
 	memset(f, 0, sizeof(*f));
 	if (fstat(fd, &st))
-		return; /* VU_FD_UNKNOWN */
+		return; /* VM_FD_UNKNOWN */
 	f->dev = (uint64_t)st.st_dev;
 	f->ino = (uint64_t)st.st_ino;
 	f->size = st.st_size > 0 ? (uint64_t)st.st_size : 0;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	/* readlink cuts a longer path at the buffer's end. */
+	n = readlink(link, f->path, sizeof(f->path) - 1);
+	f->path[n > 0 ? n : 0] = '\0';
 	switch (st.st_mode & S_IFMT) {
 	case S_IFREG:
-		f->type = VU_FD_FILE;
-		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-		n = readlink(link, name, sizeof(name) - 1);
-		name[n > 0 ? n : 0] = '\0';
-		if (!strncmp(name, "/memfd:", 7))
-			f->type = VU_FD_MEMFD;
-		else if (!strncmp(name, "/dev/shm/", 9))
-			f->type = VU_FD_SHM;
+		f->type = VM_FD_FILE;
+		if (!strncmp(f->path, "/memfd:", 7))
+			f->type = VM_FD_MEMFD;
+		else if (!strncmp(f->path, "/dev/shm/", 9))
+			f->type = VM_FD_SHM;
 		break;
-	case S_IFSOCK: f->type = VU_FD_SOCKET; break;
-	case S_IFIFO: f->type = VU_FD_FIFO; break;
-	case S_IFCHR: f->type = VU_FD_CHR; break;
-	case S_IFBLK: f->type = VU_FD_BLK; break;
-	case S_IFDIR: f->type = VU_FD_DIR; break;
-	default: f->type = VU_FD_OTHER; break;
+	case S_IFSOCK: f->type = VM_FD_SOCKET; break;
+	case S_IFIFO: f->type = VM_FD_FIFO; break;
+	case S_IFCHR: f->type = VM_FD_CHR; break;
+	case S_IFBLK: f->type = VM_FD_BLK; break;
+	case S_IFDIR: f->type = VM_FD_DIR; break;
+	default: f->type = VM_FD_OTHER; break;
 	}
 }
 

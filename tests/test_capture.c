@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -287,6 +288,68 @@ Test(capture, fds_are_closed_after_each_message)
 		     after, base);
 	close(fd);
 	cr_assert_eq(wait_status(pid), 1, "the stray fds are violations");
+}
+
+/*
+ * Two regions from two memfds of one name (QEMU names every memfd
+ * "memory-backend-memfd", one per NUMA node): each region carries its own
+ * descriptor's identity, and the recording keeps it for a replay.
+ */
+Test(capture, regions_carry_their_descriptor_identity)
+{
+	char rec[160], replayed[160], cmd[512];
+	pid_t pid;
+	int fd, m[2];
+	struct stat st[2];
+	json_t *doc, *again;
+
+	snprintf(rec, sizeof(rec), "%s/s.bin", dir);
+	snprintf(replayed, sizeof(replayed), "%s/replayed.json", dir);
+	pid = start_vmmap("--listen", sock_path, "--record", rec, NULL);
+	fd = connect_retry(sock_path);
+	handshake(fd, REPLY_ACK | MEM_SLOTS);
+	for (int i = 0; i < 2; i++) {
+		uint32_t hdr[3] = { 37, 0x9, 40 };
+		uint64_t p[5] = { 0, (uint64_t)i << 27, 1u << 27, 0x7f0000000000 + ((uint64_t)i << 28), 0 };
+		uint8_t buf[52];
+
+		m[i] = memfd_create("memory-backend-memfd", 0);
+		cr_assert_geq(m[i], 0);
+		cr_assert_eq(ftruncate(m[i], 1 << 27), 0);
+		cr_assert_eq(fstat(m[i], &st[i]), 0);
+		memcpy(buf, hdr, 12);
+		memcpy(buf + 12, p, 40);
+		send_fds(fd, buf, sizeof(buf), &m[i], 1);
+		cr_assert_eq(read_reply(fd, 37, 8), 0);
+		close(m[i]);
+	}
+	close(fd);
+	cr_assert_eq(wait_status(pid), 0, "stderr: %s", slurp(err_path));
+	doc = load_output();
+	for (int i = 0; i < 2; i++) {
+		char key[64];
+
+		snprintf(key, sizeof(key), "memory.regions.%d.fd.path", i);
+		cr_assert_str_eq(jstr(doc, key), "/memfd:memory-backend-memfd (deleted)");
+		snprintf(key, sizeof(key), "memory.regions.%d.fd.type", i);
+		cr_assert_str_eq(jstr(doc, key), "memfd");
+		snprintf(key, sizeof(key), "memory.regions.%d.fd.ino", i);
+		cr_assert_eq((uint64_t)jint(doc, key), (uint64_t)st[i].st_ino);
+		snprintf(key, sizeof(key), "memory.regions.%d.fd.size", i);
+		cr_assert_str_eq(jstr(doc, key), "0x8000000");
+	}
+	cr_assert_neq(st[0].st_ino, st[1].st_ino);
+
+	/* The recording (format 3) keeps the identities. */
+	snprintf(cmd, sizeof(cmd), "%s capture --replay %s -o %s 2>/dev/null", VMMAP_BIN, rec,
+		 replayed);
+	cr_assert_eq(system(cmd), 0);
+	again = json_load_file(replayed, 0, NULL);
+	cr_assert_not_null(again);
+	cr_assert(json_equal(json_object_get(again, "memory"), json_object_get(doc, "memory")),
+		  "%s", slurp(replayed));
+	json_decref(again);
+	json_decref(doc);
 }
 
 Test(capture, connect_mode_and_updates_limit)

@@ -245,7 +245,7 @@ Test(diff, apply_gives_the_new_table_random_pairs)
 static void add_region(struct vm_table *t, uint64_t gpa, uint64_t size,
 		       uint64_t uaddr, uint64_t off, const char *name)
 {
-	struct vm_region r = { gpa, size, uaddr, off, (char *)name };
+	struct vm_region r = { gpa, size, uaddr, off, (char *)name, NULL };
 
 	cr_assert_eq(vm_umem_add(&t->umem, &r, NULL), 0);
 }

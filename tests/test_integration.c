@@ -9,6 +9,8 @@
  * resource lock: two busy-polling testpmds on 2 cores starve QEMU.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <poll.h>
 #include <signal.h>
@@ -1103,6 +1105,24 @@ static double mono_s(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+/* Starts vmmap (vargv) listening on sock_path for a QEMU started next:
+ * its log path in vlog, QEMU's in qlog, the chardev QEMU is to use.
+ * Skips the test without QEMU. */
+static pid_t listening_capture(const char *const *vargv, char vlog[160], char qlog[160],
+			       char chardev[256])
+{
+	pid_t vm;
+
+	if (!have("qemu-system-x86_64"))
+		cr_skip_test("qemu-system-x86_64 is not installed");
+	snprintf(vlog, 160, "%s/vmmap.log", dir);
+	snprintf(qlog, 160, "%s/qemu.log", dir);
+	snprintf(chardev, 256, "socket,id=c0,path=%s", sock_path);
+	vm = spawn(vlog, vargv);
+	cr_assert(wait_file(sock_path, NULL, 10), "vmmap did not listen: %s", slurp(vlog));
+	return vm;
+}
+
 /*
  * --settle 2 on a q35 QEMU: the capture ends by itself once the table and
  * the rings are there, within SECONDS + 1 of the last message (measured
@@ -1120,13 +1140,7 @@ Test(integration, settle_ends_a_q35_capture)
 	pid_t vm, qemu;
 	int status;
 
-	if (!have("qemu-system-x86_64"))
-		cr_skip_test("qemu-system-x86_64 is not installed");
-	snprintf(vlog, sizeof(vlog), "%s/vmmap.log", dir);
-	snprintf(qlog, sizeof(qlog), "%s/qemu.log", dir);
-	snprintf(chardev, sizeof(chardev), "socket,id=c0,path=%s", sock_path);
-	vm = spawn(vlog, vargv);
-	cr_assert(wait_file(sock_path, NULL, 10), "vmmap did not listen: %s", slurp(vlog));
+	vm = listening_capture(vargv, vlog, qlog, chardev);
 	t0 = mono_s();
 	qemu = start_qemu_net(qlog, "q35", "256M", chardev);
 	status = finish(vm);
@@ -1146,5 +1160,96 @@ Test(integration, settle_ends_a_q35_capture)
 							   "end")), "settled");
 	cr_assert_geq(json_array_size(json_object_get(json_object_get(doc, "memory"), "regions")),
 		      2);
+	json_decref(doc);
+}
+
+/* The whole of a file (QEMU's maps pass 64 KiB), malloc'ed. */
+static char *read_all(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = 0, cap = 1 << 16, k;
+	char *buf = malloc(cap);
+
+	cr_assert(f && buf, "%s: %s", path, strerror(errno));
+	while ((k = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+		n += k;
+		if (cap - n - 1 == 0) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+			cr_assert_not_null(buf);
+		}
+	}
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+/*
+ * Two NUMA nodes, each its own memory-backend-memfd: QEMU names both
+ * memfds "memory-backend-memfd", so only device and inode tell them apart.
+ * Each captured region carries the identity of the memfd it came with, and
+ * these match the memfds QEMU's own /proc/PID/maps shows.
+ */
+Test(integration, numa_memfds_have_their_own_identity)
+{
+	char vlog[160], qlog[160], chardev[256], maps[64];
+	const char *vargv[] = { VMMAP_BIN, "capture", "-o", out_path, "--timeout", "90",
+				"--settle", "2", "--listen", sock_path, NULL };
+	const char *qargv[] = {
+		"qemu-system-x86_64", "-M", "pc", "-m", "256M", "-display", "none",
+		"-no-user-config", "-serial", "none", "-monitor", "none",
+		"-object", "memory-backend-memfd,id=m0,size=128M,share=on",
+		"-object", "memory-backend-memfd,id=m1,size=128M,share=on",
+		"-numa", "node,memdev=m0", "-numa", "node,memdev=m1",
+		"-chardev", chardev, "-netdev", "vhost-user,id=n0,chardev=c0",
+		"-device", "virtio-net-pci,netdev=n0", "-boot", "n", NULL,
+	};
+	json_t *doc, *regions, *low = NULL, *high = NULL;
+	char *qmaps, want[128];
+	pid_t vm, qemu;
+	int status;
+
+	vm = listening_capture(vargv, vlog, qlog, chardev);
+	qemu = spawn(qlog, qargv);
+	status = finish(vm);
+	snprintf(maps, sizeof(maps), "/proc/%d/maps", (int)qemu);
+	qmaps = read_all(maps);
+	cr_assert_eq(status, 0, "%s\nqemu: %s", slurp(vlog), slurp(qlog));
+	doc = capture_doc();
+	regions = json_object_get(json_object_get(doc, "memory"), "regions");
+	for (size_t i = 0; i < json_array_size(regions); i++) {
+		json_t *r = json_array_get(regions, i);
+
+		if (hex(r, "guest_phys_addr") == 0)
+			low = r;
+		if (hex(r, "guest_phys_addr") == 0x8000000)
+			high = r;
+	}
+	cr_assert(low && high, "node 0 at 0 and node 1 at 128M: %s", slurp(out_path));
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(low, "fd"), "path")),
+			 "/memfd:memory-backend-memfd (deleted)");
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(high, "fd"), "path")),
+			 "/memfd:memory-backend-memfd (deleted)");
+	cr_assert_neq(json_integer_value(json_object_get(json_object_get(low, "fd"), "ino")),
+		      json_integer_value(json_object_get(json_object_get(high, "fd"), "ino")),
+		      "two memfds, two inodes: %s", slurp(out_path));
+	/* QEMU maps each at the region's user address (minus its offset):
+	 * "START-END rw-s 00000000 DEV INO /memfd:memory-backend-memfd". */
+	for (int k = 0; k < 2; k++) {
+		json_t *r = k ? high : low, *fd = json_object_get(r, "fd");
+
+		snprintf(want, sizeof(want), "%" PRIx64 "-", hex(r, "userspace_addr") -
+			 hex(r, "mmap_offset"));
+		const char *line = strstr(qmaps, want);
+
+		cr_assert_not_null(line, "no mapping at %s in QEMU's maps:\n%s", want, qmaps);
+		snprintf(want, sizeof(want), " %s %" JSON_INTEGER_FORMAT " ",
+			 json_string_value(json_object_get(fd, "dev")),
+			 json_integer_value(json_object_get(fd, "ino")));
+		cr_assert(strstr(line, want) && strstr(line, want) < strchr(line, '\n'),
+			  "QEMU maps %.*s, not%s", (int)(strchr(line, '\n') - line), line, want);
+	}
+	stop(qemu);
+	free(qmaps);
 	json_decref(doc);
 }

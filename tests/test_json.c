@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 
 #include "table.h"
 
@@ -41,7 +42,7 @@ static const struct bad_case bad[] = {
 	  "t:3:3: region is missing \"memory_size\"" },
 	{ "{\"vmmap\":1,\"memory\":{\"regions\":[{" R4 ",\"slot\":1}]}}",
 	  "t:1:142: unknown key \"slot\" in region (expected guest_phys_addr, "
-	  "memory_size, userspace_addr, mmap_offset, name)" },
+	  "memory_size, userspace_addr, mmap_offset, name, fd)" },
 	{ "{\"vmmap\":1,\"memory\":{\"regions\":[{\"guest_phys_addr\": -1}]}}",
 	  "t:1:53: \"guest_phys_addr\" is negative" },
 	{ "{\"vmmap\":1,\"memory\":{\"regions\":[{\"guest_phys_addr\": 1e3}]}}",
@@ -78,6 +79,22 @@ static const struct bad_case bad[] = {
 	  "t:1:150: invalid UTF-8 in string" },
 	{ "{\"vmmap\":1,\"memory\":{\"regions\":[{" R4 ",\"name\":\"abc",
 	  "t:1:149: unterminated string" },
+	{ "{\"vmmap\":1,\"memory\":{\"regions\":[{" R4 ",\"fd\":[]}]}}",
+	  "t:1:147: expected the \"fd\" object, found an array" },
+	{ "{\"vmmap\":1,\"memory\":{\"regions\":[{" R4 ",\"fd\":{\"type\":\"memfd\"}}]}}",
+	  "t:1:147: \"fd\" is missing \"dev\"" },
+	{ "{\"vmmap\":1,\"memory\":{\"regions\":[{" R4 ",\"fd\":{\"type\":\"pipe\"}}]}}",
+	  "t:1:155: unknown descriptor type (expected file, memfd, shm, socket, fifo, chr, "
+	  "blk, dir, other or unknown)" },
+	{ "{\"vmmap\":1,\"memory\":{\"regions\":[{" R4 ",\"fd\":{\"inode\":1}}]}}",
+	  "t:1:148: unknown key \"inode\" in \"fd\" (expected type, path, dev, ino, size)" },
+	{ "{\"vmmap\":1,\"memory\":{\"regions\":[{" R4 ",\"fd\":{\"dev\":\"0:1:2\"}}]}}",
+	  "t:1:154: \"dev\" must be \"MAJOR:MINOR\" in hex (as /proc/PID/maps prints it), "
+	  "not \"0:1:2\"" },
+	{ "{\"vmmap\":1,\"memory\":{\"regions\":[{" R4 ",\"fd\":{\"dev\":1}}]}}",
+	  "t:1:154: \"dev\" must be a \"MAJOR:MINOR\" string, not a number" },
+	{ "{\"vmmap\":1,\"memory\":{\"regions\":[{" R4 ",\"fd\":{\"ino\":-1}}]}}",
+	  "t:1:154: \"ino\" is negative" },
 	{ "{\"vmmap\":1,\"buses\":{\"isa\":[]}}",
 	  "t:1:21: unknown key \"isa\" in \"buses\" (expected mmio, pio, virtio-ccw, fast-mmio)" },
 	{ "{\"vmmap\":1,\"buses\":{\"pio\":[],\"pio\":[]}}", "t:1:30: duplicate key \"pio\"" },
@@ -338,12 +355,48 @@ static char *dump(const struct vm_table *t)
 	return s;
 }
 
+/* A captured region's descriptor identity loads, and writes back in the
+ * same form. */
+Test(json, region_fd_identity)
+{
+	struct vm_table t;
+	char *s;
+
+	/* dev as /proc/PID/maps
+	 * prints it, ino an integer or (above 2^53-1) a hex string. */
+	load_ok(&t, "{\"vmmap\": 1, \"memory\": {\"regions\": [{" R4 ", \"fd\": {\"type\": "
+		    "\"memfd\", \"path\": \"/memfd:memory-backend-memfd (deleted)\", \"dev\": "
+		    "\"fd:1a\", \"ino\": \"0xffffffffffffffff\", \"size\": \"0x8000000\"}},"
+		    "{" R4 ", \"fd\": {\"size\": 0, \"ino\": 7, \"dev\": \"0:0\", \"type\": \"file\"}}]}}");
+	cr_assert_eq(t.umem.nregions, 2);
+	const struct vm_region *r = &t.umem.head->region;
+	cr_assert_not_null(r->fd);
+	cr_expect_eq(r->fd->type, VM_FD_MEMFD);
+	cr_expect_str_eq(r->fd->path, "/memfd:memory-backend-memfd (deleted)");
+	cr_expect_eq(r->fd->dev, (uint64_t)makedev(0xfd, 0x1a));
+	cr_expect_eq(r->fd->ino, UINT64_MAX);
+	cr_expect_eq(r->fd->size, 0x8000000);
+	r = &t.umem.tail->region;
+	cr_expect_eq(r->fd->type, VM_FD_FILE);
+	cr_expect_str_eq(r->fd->path, "");
+	cr_expect_eq(r->fd->ino, 7);
+	s = dump(&t);
+	cr_expect(strstr(s, "\"fd\":{\"type\":\"memfd\",\"path\":\"/memfd:memory-backend-memfd "
+			 "(deleted)\",\"dev\":\"fd:1a\",\"ino\":\"0xffffffffffffffff\","
+			 "\"size\":\"0x8000000\"}"), "%s", s);
+	cr_expect(strstr(s, "\"fd\":{\"type\":\"file\",\"dev\":\"00:00\",\"ino\":7,"
+			 "\"size\":\"0x0\"}"), "%s", s);
+	free(s);
+	vm_table_clean(&t);
+}
+
 Test(json, fixtures_round_trip_byte_stable)
 {
 	static const char *const files[] = {
 		"qemu-pc-128m.json", "qemu-q35-4g.json", "dpdk-virtio-user-nohuge.json",
 		"pc-iobus.json", "edge-u64.json", "overlap.json",
 		"captured/qemu-pc-128m.json", "captured/dpdk-testpmd-nohuge.json",
+		"captured/qemu-pc-256m-numa-2-memfd.json",
 	};
 
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {

@@ -89,7 +89,7 @@ Test(requests, checks_run_in_one_order)
 	struct vu_config cfg = { .mem_slots = true, .max_slots = 8, .queues = 1 };
 
 	vu_session_init(&s, &cfg);
-	feed(VHOST_USER_ADD_MEM_REG, 1, 16, 2, VU_FD_MEMFD);
+	feed(VHOST_USER_ADD_MEM_REG, 1, 16, 2, VM_FD_MEMFD);
 	cr_assert_str_eq(problem(0), "ADD_MEM_REG without CONFIGURE_MEM_SLOTS negotiated");
 	cr_assert_str_eq(problem(1), "ADD_MEM_REG carries 16 payload bytes, the protocol "
 			 "says 40");
@@ -99,15 +99,15 @@ Test(requests, checks_run_in_one_order)
 	cr_assert_str_eq(problem(3), "SET_STATUS without STATUS negotiated");
 	cr_assert_str_eq(problem(4), "SET_STATUS carries 4 payload bytes, the protocol "
 			 "says 8");
-	feed(VHOST_USER_GPU_SET_SOCKET, 1, 0, 1, VU_FD_FIFO);
+	feed(VHOST_USER_GPU_SET_SOCKET, 1, 0, 1, VM_FD_FIFO);
 	cr_assert_str_eq(problem(5), "GPU_SET_SOCKET carries a pipe; the protocol says "
 			 "a socket");
 	cr_assert_str_eq(problem(6), "GPU_SET_SOCKET is not served by this backend "
 			 "(recorded)");
-	feed(VHOST_USER_ADD_MEM_REG, 1, 8, 1, VU_FD_MEMFD);
+	feed(VHOST_USER_ADD_MEM_REG, 1, 8, 1, VM_FD_MEMFD);
 	cr_assert_str_eq(problem(8), "ADD_MEM_REG carries 8 payload bytes: an 8-byte "
 			 "payload is the postcopy end marker, but postcopy was not set up");
-	feed(VHOST_USER_SET_LOG_BASE, 1, 16, 1, VU_FD_MEMFD);
+	feed(VHOST_USER_SET_LOG_BASE, 1, 16, 1, VM_FD_MEMFD);
 	cr_assert_str_eq(problem(9), "SET_LOG_BASE without LOG_SHMFD negotiated");
 	cr_assert_eq(s.nviolations, 10, "one violation: no handler, feature missing");
 	vu_session_clean(&s);

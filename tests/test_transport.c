@@ -124,7 +124,7 @@ Test(transport, a_whole_message_with_descriptors_through_a_full_socket)
 	cr_assert_eq(rx.nfds, 3);
 	for (int i = 0; i < 3; i++)
 		cr_assert_eq(rx.m->fd_facts[i].ino, ino[i], "descriptor %d", i);
-	cr_assert_eq(rx.m->fd_facts[0].type, VU_FD_MEMFD);
+	cr_assert_eq(rx.m->fd_facts[0].type, VM_FD_MEMFD);
 	vu_conn_drop_fds(&rx);
 	vu_conn_close(&tx);
 	vu_conn_close(&rx);

@@ -312,7 +312,7 @@ static void bench_updates(size_t n, int ops, double out[3])
 
 	vm_umem_init(&u);
 	for (size_t i = 0; i < n; i++) {
-		struct vm_region v = { r[i].gpa, r[i].size, r[i].uaddr, 0, NULL };
+		struct vm_region v = { r[i].gpa, r[i].size, r[i].uaddr, 0, NULL, NULL };
 
 		vm_umem_add(&u, &v, &nodes[i]);
 	}
@@ -455,7 +455,7 @@ int main(int argc, char **argv)
 			e.end[i] = r[i].gpa + r[i].size;
 		vm_umem_init(&u);
 		for (size_t i = 0; i < n; i++) {
-			struct vm_region v = { r[i].gpa, r[i].size, r[i].uaddr, 0, NULL };
+			struct vm_region v = { r[i].gpa, r[i].size, r[i].uaddr, 0, NULL, NULL };
 
 			vm_umem_add(&u, &v, NULL);
 		}
