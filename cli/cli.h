@@ -340,6 +340,7 @@ struct capture_args {
 	const char *timeout, *updates, *max_slots, *sessions;
 	const char *type, *queues, *capacity, *cid, *settle;
 	bool no_mem_slots, follow, keep, no_backend_channel, no_packed;
+	bool output_stdout; /* -o -: standard output, even in the shell or quiet */
 	const char *extra;
 };
 

@@ -46,7 +46,8 @@ static const struct argp_option capture_options[] = {
 	  "Forwarding: pass the frontend's SET_BACKEND_REQ_FD socket to the backend "
 	  "as it is, instead of relaying the backend's request channel", 0 },
 	{ "output", 'o', "FILE", 0,
-	  "Write the capture to FILE (atomically) instead of standard output", 0 },
+	  "Write the capture to FILE (atomically) instead of standard output (- is "
+	  "standard output)", 0 },
 	{ "timeout", OPT_TIMEOUT, "SECONDS", 0, "Stop after SECONDS", 0 },
 	{ "settle", OPT_SETTLE, "SECONDS", 0,
 	  "Stop once a table and every enabled ring's addresses are there and no "
@@ -99,7 +100,12 @@ static error_t capture_parse(int key, char *arg, struct argp_state *state)
 	case OPT_CID: a->cid = arg; return 0;
 	case OPT_NO_PACKED: a->no_packed = true; return 0;
 	case OPT_SETTLE: a->settle = arg; return 0;
-	case 'o': a->output = arg; return 0;
+	case 'o':
+		/* "-" is standard output, as for every other tool; a file
+		 * named "-" is still "./-". */
+		a->output_stdout = !strcmp(arg, "-");
+		a->output = a->output_stdout ? NULL : arg;
+		return 0;
 	case OPT_TIMEOUT: a->timeout = arg; return 0;
 	case OPT_UPDATES: a->updates = arg; return 0;
 	case OPT_NO_MEM_SLOTS: a->no_mem_slots = true; return 0;
@@ -210,7 +216,7 @@ int cli_capture_write(struct cli_capture *c, const char *end)
 	char *text;
 	int rc = 0;
 
-	if (!c->a.output && (c->shell_name || c->ctx.quiet))
+	if (!c->a.output && !c->a.output_stdout && (c->shell_name || c->ctx.quiet))
 		return 0;
 	doc = vu_session_to_json(&vc->s, end);
 	if (doc && c->a.keep &&
