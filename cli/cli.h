@@ -397,6 +397,9 @@ int cli_parse_query(struct vmmap_ctx *ctx, char **args, int n,
  * call after this one.  JSON output takes names as they are.
  */
 const char *cli_safe(const char *s);
+/* show of a capture file: its capture section (JSON text) after the
+ * table (show_capture.c). */
+void cli_show_capture(const char *capture);
 
 /* Fixed-width inclusive range "%016x-%016x". */
 #define CLI_RANGE_MAX 40

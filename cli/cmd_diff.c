@@ -76,7 +76,7 @@ static void region_line(char sign, const char *what, const struct vm_region *r)
 
 	cli_fmt_range(range, r->guest_phys_addr, vm_region_last(r));
 	vm_fmt_size(size, r->memory_size);
-	printf("%c %-11s %s %8s  uaddr %016" PRIx64 "  offset 0x%-10" PRIx64 " %s\n",
+	printf("%c %-11s %s %9s  uaddr %016" PRIx64 "  offset 0x%-16" PRIx64 " %s\n",
 	       sign, what, range, size, r->userspace_addr, r->mmap_offset,
 	       name_or_dash(r->name));
 }
@@ -87,7 +87,7 @@ static void io_line(char sign, const struct vm_io_range *io)
 
 	cli_fmt_io_range(range, io);
 	vm_fmt_size(size, io->len);
-	printf("%c %-33s %8s  %-10s %s\n", sign, range, size,
+	printf("%c %-33s %9s  %-10s %s\n", sign, range, size,
 	       vm_io_kind_name(io->kind), cli_safe(io->dev));
 }
 

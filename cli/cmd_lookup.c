@@ -85,7 +85,7 @@ static void lookup_print_plain(const void *arg)
 
 			cli_fmt_io_range(range, io);
 			vm_fmt_size(size, io->len);
-			printf("  #%-4zu %-33s %8s  %-10s %s\n", lq->match[k], range,
+			printf("  #%-4zu %-33s %9s  %-10s %s\n", lq->match[k], range,
 			       size, vm_io_kind_name(io->kind), cli_safe(io->dev));
 		}
 	}

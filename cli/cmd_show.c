@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "num.h"
@@ -13,13 +14,25 @@
 struct show_args {
 	struct vmmap_ctx *ctx;
 	const char *file;
+	bool by_uaddr;
 };
 
 struct show_result {
 	const struct vm_table *t;
-	struct vm_umem_node **sorted; /* guest-physical order */
+	struct vm_umem_node **sorted; /* guest-physical order (--by uaddr: user) */
+	bool *overlaps;               /* per sorted region: it overlaps another */
+	size_t noverlaps;
 	struct vm_hole *holes;
-	long nholes;
+	long nholes;                  /* 0 with --by uaddr: holes are guest's */
+	bool by_uaddr;
+};
+
+enum { OPT_BY = 0x100 };
+
+static const struct argp_option show_options[] = {
+	{ "by", OPT_BY, "ORDER", 0, "List the regions by gpa (the default: guest-physical "
+	  "address, with the holes) or uaddr (the frontend's user address)", 0 },
+	{ 0 }
 };
 
 static error_t show_parse(int key, char *arg, struct argp_state *state)
@@ -27,6 +40,11 @@ static error_t show_parse(int key, char *arg, struct argp_state *state)
 	struct show_args *a = state->input;
 
 	switch (key) {
+	case OPT_BY:
+		if (strcmp(arg, "gpa") && strcmp(arg, "uaddr"))
+			argp_error(state, "invalid --by '%s' (expected gpa or uaddr)", arg);
+		a->by_uaddr = !strcmp(arg, "uaddr");
+		return 0;
 	case ARGP_KEY_ARG:
 		return cli_arg_once(state, &a->file, arg);
 	default:
@@ -35,11 +53,13 @@ static error_t show_parse(int key, char *arg, struct argp_state *state)
 }
 
 const struct argp cmd_show_argp = {
+	.options = show_options,
 	.parser = show_parse,
 	.args_doc = "[FILE]",
 	.doc = "Print a table: memory regions sorted by guest-physical address with "
 	       "inclusive ranges, the holes between them, then every bus's "
-	       "registrations in bus order.  FILE may be - for standard input; "
+	       "registrations in bus order.  A region that overlaps another in "
+	       "guest-physical space is marked '!'.  FILE may be - for standard input; "
 	       "inside the shell it may name a loaded table, or be left out for "
 	       "the current one.",
 	.children = cli_global_children,
@@ -52,10 +72,10 @@ static void show_print_plain(const void *arg)
 	char range[CLI_RANGE_MAX], urange[CLI_RANGE_MAX], size[VM_SIZE_MAX];
 	long h = 0;
 
-	printf("memory: %zu region%s\n", umem->nregions,
-	       umem->nregions == 1 ? "" : "s");
+	printf("memory: %zu region%s%s\n", umem->nregions,
+	       umem->nregions == 1 ? "" : "s", r->by_uaddr ? ", by userspace_addr" : "");
 	if (umem->nregions)
-		printf("  %-33s %8s  %-33s  %-12s %s\n", "GUEST_PHYS_ADDR", "SIZE",
+		printf("  %-33s %9s  %-33s  %-18s %s\n", "GUEST_PHYS_ADDR", "SIZE",
 		       "USERSPACE_ADDR", "MMAP_OFFSET", "NAME");
 	for (size_t i = 0; i < umem->nregions; i++) {
 		const struct vm_region *reg = &r->sorted[i]->region;
@@ -64,14 +84,19 @@ static void show_print_plain(const void *arg)
 		for (; h < r->nholes && r->holes[h].last < reg->guest_phys_addr; h++) {
 			cli_fmt_range(range, r->holes[h].start, r->holes[h].last);
 			vm_fmt_size(size, r->holes[h].last - r->holes[h].start + 1);
-			printf("  %-33s %8s  (hole)\n", range, size);
+			printf("  %-33s %9s  (hole)\n", range, size);
 		}
 		cli_fmt_range(range, reg->guest_phys_addr, vm_region_last(reg));
 		cli_fmt_range(urange, reg->userspace_addr, vm_region_ulast(reg));
 		vm_fmt_size(size, reg->memory_size);
-		printf("  %-33s %8s  %-33s  0x%-10" PRIx64 " %s\n", range, size,
-		       urange, reg->mmap_offset, reg->name ? cli_safe(reg->name) : "-");
+		printf("%c %-33s %9s  %-33s  0x%-16" PRIx64 " %s\n", r->overlaps[i] ? '!' : ' ',
+		       range, size, urange, reg->mmap_offset,
+		       reg->name ? cli_safe(reg->name) : "-");
 	}
+	if (r->noverlaps)
+		printf("  ! %zu region%s overlap%s another in guest-physical space: lookups "
+		       "take the lowest start, then the first listed\n", r->noverlaps,
+		       r->noverlaps == 1 ? "" : "s", r->noverlaps == 1 ? "s" : "");
 
 	for (int b = 0; b < VM_NR_BUSES; b++) {
 		const struct vm_io_bus *bus = &r->t->bus[b];
@@ -80,16 +105,48 @@ static void show_print_plain(const void *arg)
 			continue;
 		printf("bus %s: %zu registration%s\n", vm_bus_name(b),
 		       bus->dev_count, bus->dev_count == 1 ? "" : "s");
-		printf("  %-33s %8s  %-10s %s\n", "ADDR", "SIZE", "KIND", "DEVICE");
+		printf("  %-33s %9s  %-10s %s\n", "ADDR", "SIZE", "KIND", "DEVICE");
 		for (size_t i = 0; i < bus->dev_count; i++) {
 			const struct vm_io_range *io = &bus->range[i];
 
 			cli_fmt_io_range(range, io);
 			vm_fmt_size(size, io->len);
-			printf("  %-33s %8s  %-10s %s\n", range, size,
+			printf("  %-33s %9s  %-10s %s\n", range, size,
 			       vm_io_kind_name(io->kind), cli_safe(io->dev));
 		}
 	}
+	if (r->t->capture)
+		cli_show_capture(r->t->capture);
+}
+
+/* Marks each region that shares a guest-physical byte with another (an
+ * interval-tree query per region: two or more hits). */
+static void mark_overlaps(struct show_result *r)
+{
+	const struct vm_umem *umem = &r->t->umem;
+
+	for (size_t i = 0; i < umem->nregions; i++) {
+		const struct vm_itree_node *n = &r->sorted[i]->gpa;
+		const struct vm_itree_node *it = vm_itree_iter_first(&umem->gpa_tree, n->start,
+								     n->last);
+
+		if (it && (it != n || vm_itree_iter_next(it, n->start, n->last))) {
+			r->overlaps[i] = true;
+			r->noverlaps++;
+		}
+	}
+}
+
+/* The frontend's address order (the sort is stable enough: equal
+ * addresses keep no order the output depends on beyond the name). */
+static int by_uaddr(const void *a, const void *b)
+{
+	const struct vm_region *x = &(*(struct vm_umem_node *const *)a)->region;
+	const struct vm_region *y = &(*(struct vm_umem_node *const *)b)->region;
+
+	if (x->userspace_addr != y->userspace_addr)
+		return x->userspace_addr < y->userspace_addr ? -1 : 1;
+	return x->guest_phys_addr < y->guest_phys_addr ? -1 : x->guest_phys_addr > y->guest_phys_addr;
 }
 
 static json_t *show_json(const void *arg)
@@ -114,13 +171,20 @@ int cmd_show(struct vmmap_ctx *ctx, int argc, char **argv)
 	}
 
 	r.t = tb.t;
+	r.by_uaddr = a.by_uaddr;
 	r.sorted = vm_umem_sorted(&tb.t->umem);
-	r.nholes = vm_umem_holes(&tb.t->umem, &r.holes);
-	if (!r.sorted || r.nholes < 0)
+	r.overlaps = calloc(tb.t->umem.nregions + 1, sizeof(*r.overlaps));
+	r.nholes = a.by_uaddr ? 0 : vm_umem_holes(&tb.t->umem, &r.holes);
+	if (!r.sorted || !r.overlaps || r.nholes < 0) {
 		rc = cli_error(ctx, "nomem", "out of memory");
-	else
+	} else {
+		mark_overlaps(&r);
+		if (a.by_uaddr)
+			qsort(r.sorted, tb.t->umem.nregions, sizeof(*r.sorted), by_uaddr);
 		rc = cli_emit(ctx, &r, show_json, show_print_plain, VMMAP_EXIT_OK);
+	}
 	free(r.sorted);
+	free(r.overlaps);
 	free(r.holes);
 	cli_table_close(&tb);
 	return rc;

@@ -102,8 +102,9 @@ const struct argp cmd_translate_argp = {
 	       "or the first unmapped address.\v"
 	       "With one or two plain numbers they are ADDR and LEN (default 1).  "
 	       "Otherwise each QUERY is ADDR, ADDR+LEN or FIRST-LAST (inclusive).  "
-	       "Addresses are 0x hex or decimal; LEN also takes K, M, G, T "
-	       "suffixes.  When regions overlap, the one with the lowest start "
+	       "Addresses are 0x hex or decimal; LEN also takes K, M, G, T, P, E "
+	       "suffixes (or KiB .. EiB), with decimals that make whole bytes "
+	       "(2047.25M).  When regions overlap, the one with the lowest start "
 	       "(then the first listed) maps the address.\n"
 	       "Exit status: 0 all mapped, 1 a query is unmapped or needs too "
 	       "many pieces, 2 usage or input error.",
@@ -148,7 +149,7 @@ static void translate_print_plain(const void *arg)
 			cli_fmt_range(range, p->guest_phys_addr,
 				      p->guest_phys_addr + p->len - 1);
 			vm_fmt_size(size, p->len);
-			printf("  gpa %s %8s  uaddr %016" PRIx64 "  offset 0x%-10" PRIx64
+			printf("  gpa %s %9s  uaddr %016" PRIx64 "  offset 0x%-16" PRIx64
 			       " %s\n", range, size, p->userspace_addr, p->mmap_offset,
 			       p->region->name ? cli_safe(p->region->name) : "-");
 		}

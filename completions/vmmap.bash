@@ -31,7 +31,7 @@ _vmmap()
     local profiles='vhost-kernel vhost-user vhost-user-slots kvm'
     local types='net blk scsi fs vsock gpio i2c rng'
     case $prev in
-        --from) COMPREPLY=($(compgen -W 'gpa uaddr' -- "$cur")); return ;;
+        --from|--by) COMPREPLY=($(compgen -W 'gpa uaddr' -- "$cur")); return ;;
         --profile|-P) COMPREPLY=($(compgen -W "$profiles" -- "$cur")); return ;;
         --type) COMPREPLY=($(compgen -W "$types" -- "$cur")); return ;;
         --max-pieces|--max-slots|--timeout|--updates|--sessions|--queues|--capacity|--cid|--settle) return ;;
@@ -40,11 +40,13 @@ _vmmap()
     esac
     case $cur in
         --from=*) COMPREPLY=($(compgen -W 'gpa uaddr' -- "${cur#--from=}")); return ;;
+        --by=*) COMPREPLY=($(compgen -W 'gpa uaddr' -- "${cur#--by=}")); return ;;
         --profile=*) COMPREPLY=($(compgen -W "$profiles" -- "${cur#--profile=}")); return ;;
         --type=*) COMPREPLY=($(compgen -W "$types" -- "${cur#--type=}")); return ;;
     esac
 
     local opts="-j --json -p --pretty -q --quiet -h --help --usage"
+    [[ $cmd == show ]] && opts+=" --by"
     [[ $cmd == translate ]] && opts+=" --from --max-pieces --batch"
     [[ $cmd == validate ]] && opts+=" --profile --max-slots --strict"
     [[ $cmd == capture ]] && opts+=" --listen --connect --output --timeout --updates --no-mem-slots --max-slots --follow --keep-listening --sessions --record --replay --forward --forward-listen --no-backend-channel --type --queues --capacity --cid --no-packed --settle"
@@ -58,7 +60,7 @@ _vmmap()
     local npos=0 file=''
     for ((i = cmd_index + 1; i < cword; i++)); do
         case ${words[i]} in
-            --from|--max-pieces|--batch|--profile|-P|--max-slots|--listen|--connect|-o|--output|--timeout|--updates|--sessions|--record|--replay|--forward|--forward-listen|--type|--queues|--capacity|--cid|--settle) ((i++)) ;;
+            --from|--by|--max-pieces|--batch|--profile|-P|--max-slots|--listen|--connect|-o|--output|--timeout|--updates|--sessions|--record|--replay|--forward|--forward-listen|--type|--queues|--capacity|--cid|--settle) ((i++)) ;;
             -*) ;;
             *) ((npos == 0)) && file=${words[i]}; ((npos++)) ;;
         esac

@@ -556,6 +556,31 @@ static int mixed(struct lex *lx, const struct objit *it)
 		       it->key);
 }
 
+/* The "capture" object, checked as JSON and kept as text: from its '{'
+ * (the current token) to its '}' (the one before the token that follows).
+ * The input is not released under it meanwhile. */
+static int keep_capture(struct lex *lx, struct vm_table *t)
+{
+	const char *start = lx->p - 1, *map = lx->map, *end;
+	int rc;
+
+	if (expect(lx, T_LBRACE, "the \"capture\" object"))
+		return -1;
+	lx->map = NULL;
+	rc = skip_value(lx, 0);
+	lx->map = map;
+	if (rc)
+		return -1;
+	end = lx->tok.t == T_EOF ? lx->end : lx->p - 1;
+	free(t->capture);
+	t->capture = malloc((size_t)(end - start) + 1);
+	if (!t->capture)
+		return fail_tok(lx, &lx->tok, "out of memory");
+	memcpy(t->capture, start, (size_t)(end - start));
+	t->capture[end - start] = '\0';
+	return 0;
+}
+
 static int parse_document(struct lex *lx, struct vm_table *t, int wrapped)
 {
 	/* vmmap, memory, buses, capture | schema, command, result */
@@ -596,8 +621,7 @@ static int parse_document(struct lex *lx, struct vm_table *t, int wrapped)
 		if ((doc_key == 0 && get_version(lx, "vmmap")) ||
 		    (doc_key == 1 && parse_memory(lx, t)) ||
 		    (doc_key == 2 && parse_buses(lx, t)) ||
-		    (doc_key == 3 && (expect(lx, T_LBRACE, "the \"capture\" object") ||
-				      skip_value(lx, 0))))
+		    (doc_key == 3 && keep_capture(lx, t)))
 			return -1;
 	}
 	if (rc < 0)

@@ -4,6 +4,7 @@
 #include "num.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -80,11 +81,32 @@ int vm_parse_size(const char *s, uint64_t *out, const char **why)
 {
 	static const char units[] = "KMGTPE";
 	const char *end, *u;
-	uint64_t v;
+	uint64_t v, frac = 0, scale = 1;
+	unsigned __int128 part;
 	int hex, shift;
 
 	if (parse_number(s, &v, &end, &hex, why))
 		return -EINVAL;
+	/* Decimals, as the sizes vmmap prints ("2047.25M"): with a unit,
+	 * and a whole number of bytes. */
+	if (*end == '.' && !hex) {
+		if (end[1] < '0' || end[1] > '9') {
+			*why = "a decimal point needs digits after it";
+			return -EINVAL;
+		}
+		for (end++; *end >= '0' && *end <= '9'; end++) {
+			if (scale >= UINT64_C(1000000000000000000)) {
+				*why = "too many decimals";
+				return -EINVAL;
+			}
+			frac = frac * 10 + (uint64_t)(*end - '0');
+			scale *= 10;
+		}
+		if (!*end) {
+			*why = "a size with decimals needs a unit (K, M, G, T, P or E)";
+			return -EINVAL;
+		}
+	}
 	if (!*end) {
 		*out = v;
 		return 0;
@@ -99,27 +121,56 @@ int vm_parse_size(const char *s, uint64_t *out, const char **why)
 		return -EINVAL;
 	}
 	shift = 10 * (int)(u - units + 1);
-	if (v > UINT64_MAX >> shift) {
+	part = (unsigned __int128)frac << shift;
+	if (part % scale) {
+		*why = "not a whole number of bytes";
+		return -EINVAL;
+	}
+	if (v > UINT64_MAX >> shift || (v << shift) > UINT64_MAX - (uint64_t)(part / scale)) {
 		*why = "too large for 64 bits";
 		return -EINVAL;
 	}
-	*out = v << shift;
+	*out = (v << shift) + (uint64_t)(part / scale);
 	return 0;
+}
+
+/* v in unit 2^(10*u) to two decimals at most, cut down: whole part and
+ * hundredths; whether that is exact. */
+static bool in_unit(uint64_t v, int u, uint64_t *whole, uint64_t *frac)
+{
+	unsigned __int128 x = (unsigned __int128)v * 100;
+	unsigned shift = 10 * (unsigned)u;
+
+	*whole = (uint64_t)((x >> shift) / 100);
+	*frac = (uint64_t)((x >> shift) % 100);
+	return (x & (((unsigned __int128)1 << shift) - 1)) == 0;
 }
 
 void vm_fmt_size(char buf[VM_SIZE_MAX], uint64_t v)
 {
-	static const char units[] = "KMGTPE";
-	int i = -1;
+	static const char units[] = " KMGTPE";
+	uint64_t whole, frac;
+	int top = 0, u, n;
 
-	while (v && i < 5 && (v & 1023) == 0) {
-		v >>= 10;
-		i++;
+	while (top < 6 && v >> (10 * (top + 1)))
+		top++;
+	/* The largest unit that says v exactly in at most 4 digits and two
+	 * decimals; else the largest unit v reaches, cut down. */
+	for (u = top; u >= 0; u--)
+		if (in_unit(v, u, &whole, &frac) && whole < 10000)
+			break;
+	if (u < 0)
+		in_unit(v, u = top, &whole, &frac);
+	n = snprintf(buf, VM_SIZE_MAX, "%s%" PRIu64, u == top &&
+		     !in_unit(v, u, &whole, &frac) ? "~" : "", whole);
+	if (frac % 10)
+		n += snprintf(buf + n, VM_SIZE_MAX - (size_t)n, ".%02" PRIu64, frac);
+	else if (frac)
+		n += snprintf(buf + n, VM_SIZE_MAX - (size_t)n, ".%" PRIu64, frac / 10);
+	if (u > 0) {
+		buf[n] = units[u];
+		buf[n + 1] = '\0';
 	}
-	if (i < 0)
-		snprintf(buf, VM_SIZE_MAX, "%" PRIu64, v);
-	else
-		snprintf(buf, VM_SIZE_MAX, "%" PRIu64 "%c", v, units[i]);
 }
 
 /* Length of the valid UTF-8 sequence at p (at most end - p), or 0. */

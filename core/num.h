@@ -45,8 +45,10 @@ static inline size_t vm_fmt_hex(char buf[VM_HEX_MAX], uint64_t v)
 	return n;
 }
 
-/* Exact human size: the largest binary unit that divides v (640K, 2G,
- * 127232K, 4095); never rounded. */
+/* A size readable at a glance: bytes below 1K, else the largest binary
+ * unit v reaches, with at most two decimals (640K, 2047.25M, 1.5G); a
+ * size those do not give exactly is cut down and marked "~" (~3.99K for
+ * 4095).  At most 9 characters ("~1023.99K"). */
 #define VM_SIZE_MAX 24
 void vm_fmt_size(char buf[VM_SIZE_MAX], uint64_t v);
 

@@ -17,6 +17,7 @@ void vm_table_init(struct vm_table *t)
 		vm_io_bus_init(&t->bus[i]);
 	t->invalid = NULL;
 	t->ninvalid = 0;
+	t->capture = NULL;
 }
 
 void vm_table_clean(struct vm_table *t)
@@ -30,6 +31,7 @@ void vm_table_clean(struct vm_table *t)
 		free(t->invalid[i].io.dev);
 	}
 	free(t->invalid);
+	free(t->capture);
 	vm_table_init(t);
 }
 

@@ -43,6 +43,9 @@ struct vm_table {
 	struct vm_io_bus bus[VM_NR_BUSES];
 	struct vm_invalid *invalid; /* only after a lenient load */
 	size_t ninvalid;
+	/* A capture's "capture" section as it was loaded (JSON text, NUL
+	 * ended), for what shows it; NULL when the document had none. */
+	char *capture;
 };
 
 /* Load flags. */

@@ -221,14 +221,15 @@ static struct vu_vring *vring_at(struct hctx *h, uint32_t index)
 	return NULL;
 }
 
-static void vring_fd(struct hctx *h)
+/* SET_VRING_KICK, _CALL, _ERR: the ring, or NULL (a violation). */
+static struct vu_vring *vring_fd(struct hctx *h)
 {
 	uint64_t v = get_u64(h->m, 0);
 	if (v & ~UINT64_C(0x1ff))
 		vu_bad(h, "%s value 0x%" PRIx64 " sets bits above the index and the "
 		    "no-fd flag", name_of(h->m->request), v);
 	vu_want_fds(h, v & 0x100 ? 0 : 1);
-	vring_at(h, (uint32_t)(v & 0xff));
+	return vring_at(h, (uint32_t)(v & 0xff));
 }
 
 /* ---- the request table ---- */
@@ -328,15 +329,19 @@ static void get_vring_base(struct hctx *h, struct vu_reply *r)
 	if (h->size_ok && (vr = vring_at(h, get_u32(h->m, 0)))) {
 		st[0] = get_u32(h->m, 0);
 		st[1] = vr->base;
-		vr->enabled = false; /* GET_VRING_BASE stops the ring */
+		vr->started = false; /* GET_VRING_BASE stops the ring */
 	}
 	reply_bytes(r, h->m->request, st, sizeof(st));
 }
 
 static void vring_fd_handler(struct hctx *h, struct vu_reply *r)
 {
+	struct vu_vring *vr;
+
 	(void)r;
-	vring_fd(h);
+	vr = vring_fd(h);
+	if (vr && h->m->request == VHOST_USER_SET_VRING_KICK)
+		vr->started = true;
 }
 
 static void set_status(struct hctx *h, struct vu_reply *r)

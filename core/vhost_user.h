@@ -227,7 +227,9 @@ struct vu_reply {
 };
 
 struct vu_vring {
-	bool has_num, has_base, has_addr, enabled;
+	/* enabled: SET_VRING_ENABLE's value; started: a kick came
+	 * (SET_VRING_KICK) and no GET_VRING_BASE stopped it since. */
+	bool has_num, has_base, has_addr, enabled, started;
 	uint32_t num, base;
 	uint32_t addr_flags;
 	uint64_t desc, used, avail, log; /* frontend user addresses */
@@ -446,6 +448,41 @@ size_t vu_encode_record(const struct vu_msg *m, uint8_t *out);
  */
 size_t vu_decode_record(struct vu_msg *m, int version, const uint8_t *buf,
 			size_t len, char *why, size_t whylen);
+
+/*
+ * What a message's payload says, as a JSON object of named fields
+ * (vu_decode.c): regions (with the identity of their descriptors, from
+ * facts), vring index, num, base (a packed ring's as indexes and wrap
+ * counters) and addresses (in the frontend's space and, where the
+ * session's table maps them, the guest's), enable values, features,
+ * protocol features and status bits by name (bits without a name as one
+ * "0x..." string), config bytes, a reply's value.  Device feature bits are
+ * named for the session's device type, and left as bits when forwarding
+ * (the type is the backend's).  {} when there is nothing to decode; NULL
+ * when out of memory.
+ */
+enum vu_decode_kind {
+	VU_DECODE_REQUEST,         /* the frontend's request */
+	VU_DECODE_REPLY,           /* the reply to it */
+	VU_DECODE_BACKEND_REQUEST, /* a backend request on its channel */
+	VU_DECODE_BACKEND_REPLY,   /* the frontend's reply to one */
+};
+json_t *vu_decode_payload(const struct vu_session *s, enum vu_decode_kind kind,
+			  uint32_t request, const uint8_t *p, uint32_t size,
+			  const struct vu_fd_fact *facts, size_t nfds);
+/* A virtio feature bit's name ("VERSION_1", net's "MRG_RXBUF") for a
+ * device type (enum vu_device_type; -1: unknown, transport bits only),
+ * or NULL. */
+const char *vu_feature_name(int type, unsigned bit);
+/* The set bits of v by name, as a JSON array of strings; those without
+ * a name as one "0x..." string at the end.  type as for vu_feature_name. */
+enum vu_bits {
+	VU_BITS_FEATURES,   /* virtio feature bits */
+	VU_BITS_PROTOCOL,   /* vhost-user protocol features */
+	VU_BITS_STATUS,     /* virtio device status */
+	VU_BITS_VRING_ADDR, /* SET_VRING_ADDR flags */
+};
+json_t *vu_bit_names(enum vu_bits which, uint64_t v, int type);
 
 void vu_session_init(struct vu_session *s, const struct vu_config *cfg);
 void vu_session_clean(struct vu_session *s);

@@ -166,8 +166,8 @@ json_t *vu_session_to_json(const struct vu_session *s, const char *end)
 
 		if (!v->has_num && !v->has_base && !v->has_addr)
 			continue;
-		o = json_pack("{s:i, s:i, s:i, s:b}", "index", i, "num", (int)v->num,
-			      "base", (int)v->base, "enabled", v->enabled);
+		o = json_pack("{s:i, s:i, s:i, s:b, s:b}", "index", i, "num", (int)v->num,
+			      "base", (int)v->base, "enabled", v->enabled, "started", v->started);
 		if (o && v->has_addr &&
 		    (json_object_set_new(o, "flags", json_integer(v->addr_flags)) ||
 		     json_object_set_new(o, "desc", ring_addr_json(&s->table.umem, v->desc)) ||
@@ -235,6 +235,12 @@ json_t *vu_session_to_json(const struct vu_session *s, const char *end)
 	    json_object_set_new(cap, "warnings_unlisted",
 				json_integer((json_int_t)(s->warnings_total -
 							  s->nwarnings))))
+		json_decref(cap), cap = NULL;
+	/* As the backend: the device type vmmap answered as. */
+	if (cap && !s->cfg.observer &&
+	    json_object_set_new(cap, "device",
+				json_string(vu_device_type_names[s->cfg.type < VU_DEV_NTYPES
+								 ? s->cfg.type : 0])))
 		json_decref(cap), cap = NULL;
 	if (cap && s->cfg.observer &&
 	    json_object_set_new(cap, "forward", forward_json(s)))

@@ -22,6 +22,7 @@ check "vmmap tr" translate
 check "vmmap " show translate lookup diff validate capture shell batch help version
 check "vmmap translate --" --from --max-pieces --json
 check "vmmap translate --from " gpa uaddr
+check "vmmap show --by " gpa uaddr
 check "vmmap validate --profile " vhost-kernel vhost-user vhost-user-slots kvm
 check "vmmap capture --" --listen --connect --no-mem-slots --follow
 check "vmmap batch --" --force

@@ -39,7 +39,7 @@ ParameterizedTestParameters(cli, golden)
 {
 	FILE *f = fopen(VMMAP_SRC "/tests/cli/cases.txt", "r");
 	struct cli_case *cases;
-	size_t n = 0, cap = 256;
+	size_t n = 0, cap = 512;
 	char line[4096];
 	int lineno = 0;
 

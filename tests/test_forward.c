@@ -322,7 +322,7 @@ Test(forward, transparent_both_ways)
 	/* The trace shows both directions with each reply's latency. */
 	cr_assert(strstr(slurp(follow_path), "-> #7 ADD_MEM_REG flags 0x9 size 40 fds 1"),
 		  "%s", slurp(follow_path));
-	cr_assert(strstr(slurp(follow_path), "<- #7 ADD_MEM_REG flags 0x5 size 8 fds 0 value 0x1  "),
+	cr_assert(strstr(slurp(follow_path), "<- #7 ADD_MEM_REG flags 0x5 size 8 fds 0 ack 0x1  "),
 		  "%s", slurp(follow_path));
 	cr_assert(strstr(slurp(follow_path), "table: refused, undone: +0 -1 = 1 region"),
 		  "%s", slurp(follow_path));

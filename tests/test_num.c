@@ -35,6 +35,7 @@ static const struct case_ok size_ok[] = {
 	{ "1", 1 },
 	{ "0x30000", 0x30000 },
 	{ "640K", 640 << 10 },
+	{ "1.5G", UINT64_C(3) << 29 }, /* as vmmap prints sizes */
 	{ "640k", 640 << 10 },
 	{ "2G", UINT64_C(2) << 30 },
 	{ "1KiB", 1024 },
@@ -45,7 +46,7 @@ static const struct case_ok size_ok[] = {
 };
 
 static const char *const size_bad[] = {
-	"0x20M", "1.5G", "4Q", "16E", "16384P", "1KB", "1Ki", "K", "-4K",
+	"0x20M", "4Q", "16E", "16384P", "1KB", "1Ki", "K", "-4K",
 	"17179869184G", "010K",
 };
 
@@ -91,14 +92,42 @@ Test(num, octal_is_explained)
 	cr_assert(why && strstr(why, "octal"), "%s", why);
 }
 
+/* Sizes as vmmap prints them parse back: decimals with a unit, whole
+ * bytes only. */
+Test(num, decimal_sizes)
+{
+	uint64_t v;
+	const char *why;
+
+	cr_assert_eq(vm_parse_size("2047.25M", &v, &why), 0);
+	cr_assert_eq(v, UINT64_C(2096384) << 10);
+	cr_assert_eq(vm_parse_size("1.5KiB", &v, &why), 0);
+	cr_assert_eq(v, 1536);
+	cr_assert_eq(vm_parse_size("15.5E", &v, &why), 0);
+	cr_assert_eq(v, UINT64_C(31) << 59);
+	cr_assert_neq(vm_parse_size("16.5E", &v, &why), 0);
+	cr_assert_str_eq(why, "too large for 64 bits");
+	cr_assert_neq(vm_parse_size("1.3K", &v, &why), 0);
+	cr_assert_str_eq(why, "not a whole number of bytes");
+	cr_assert_neq(vm_parse_size("1.5", &v, &why), 0);
+	cr_assert(strstr(why, "needs a unit"), "%s", why);
+	cr_assert_neq(vm_parse_size("1.K", &v, &why), 0);
+	cr_assert_neq(vm_parse_size("0x1.8K", &v, &why), 0);
+	cr_assert_neq(vm_parse_size("~4K", &v, &why), 0);
+	cr_assert_neq(vm_parse_addr("1.5K", &v, &why), 0);
+}
+
 Test(num, formats)
 {
 	char buf[VM_SIZE_MAX], hex[VM_HEX_MAX];
 	static const struct { uint64_t v; const char *s; } sizes[] = {
-		{ 0, "0" }, { 1, "1" }, { 4095, "4095" }, { 640 << 10, "640K" },
-		{ 0x7f40000, "130304K" }, { UINT64_C(2) << 30, "2G" },
-		{ UINT64_C(1) << 60, "1E" }, { UINT64_MAX, "18446744073709551615" },
-		{ UINT64_MAX - 1023, "18014398509481983K" },
+		{ 0, "0" }, { 1, "1" }, { 1023, "1023" }, { 1024, "1K" }, { 1536, "1.5K" },
+		{ 4095, "4095" }, { 9999, "9999" }, { 10000, "~9.76K" }, { 640 << 10, "640K" },
+		{ 0x7f40000, "127.25M" }, { 2096384ull << 10, "2047.25M" },
+		{ UINT64_C(2) << 30, "2G" }, { (UINT64_C(3) << 30) / 4 * 5, "3.75G" },
+		{ (UINT64_C(1) << 40) + 1, "~1T" }, { UINT64_C(1) << 60, "1E" },
+		{ UINT64_MAX, "~15.99E" }, { UINT64_MAX - 1023, "~15.99E" },
+		{ (UINT64_C(1) << 20) - 1, "~1023.99K" }, /* the widest */
 	};
 
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {

@@ -4,6 +4,7 @@
  * leaves out, and one order of checks for every request.
  */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vhost_user.h"
@@ -110,5 +111,91 @@ Test(requests, checks_run_in_one_order)
 	feed(VHOST_USER_SET_LOG_BASE, 1, 16, 1, VM_FD_MEMFD);
 	cr_assert_str_eq(problem(9), "SET_LOG_BASE without LOG_SHMFD negotiated");
 	cr_assert_eq(s.nviolations, 10, "one violation: no handler, feature missing");
+	vu_session_clean(&s);
+}
+
+/* What the trace shows: a decoded payload as compact JSON. */
+static char *decoded(enum vu_decode_kind kind, uint32_t request, const void *p,
+		     uint32_t size, const struct vu_fd_fact *facts, size_t nfds)
+{
+	json_t *o = vu_decode_payload(&s, kind, request, p, size, facts, nfds);
+	char *t;
+
+	cr_assert_not_null(o);
+	t = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	cr_assert_not_null(t);
+	return t;
+}
+
+#define EXPECT_DECODED(want, ...) do { \
+		char *got_ = decoded(__VA_ARGS__); \
+		cr_expect_str_eq(got_, want); \
+		free(got_); \
+	} while (0)
+
+Test(requests, payloads_decode_by_name)
+{
+	struct vu_config cfg = { .mem_slots = true, .max_slots = 8, .queues = 1,
+				 .type = VU_DEV_BLK };
+	uint64_t v = (UINT64_C(1) << 32) | (UINT64_C(1) << 12) | (UINT64_C(1) << 9) |
+		     (UINT64_C(1) << 22) | (UINT64_C(1) << 45);
+	uint32_t st[2] = { 1, 0x80058003 };
+	uint8_t reg[40] = { 0 }, iotlb[32] = { 0 }, table[8 + 9 * 32] = { 0 };
+	struct vu_fd_fact fact = { .type = VM_FD_MEMFD, .size = 0x1000, .dev = 1, .ino = 42,
+				   .path = "/memfd:memory-backend-memfd (deleted)" };
+	uint64_t r[4] = { 0x1000, 0x2000, 0x7f0000000000, 0 };
+	uint32_t nine = 9;
+
+	vu_session_init(&s, &cfg);
+	/* Device bits by the device type, unnamed ones as one hex string. */
+	EXPECT_DECODED("{\"value\":\"0x200100401200\",\"features\":[\"FLUSH\",\"MQ\",\"VERSION_1\","
+		       "\"0x200000400000\"]}", VU_DECODE_REQUEST, VHOST_USER_SET_FEATURES,
+		       &v, 8, NULL, 0);
+	/* A packed ring's base, once RING_PACKED is acked. */
+	s.acked_features = UINT64_C(1) << VIRTIO_F_RING_PACKED;
+	s.has_acked_features = true;
+	EXPECT_DECODED("{\"index\":1,\"base\":\"0x80058003\",\"last_avail_idx\":3,"
+		       "\"last_avail_wrap\":1,\"last_used_idx\":5,\"last_used_wrap\":1}",
+		       VU_DECODE_REQUEST, VHOST_USER_SET_VRING_BASE, st, 8, NULL, 0);
+	/* A region with its descriptor's identity. */
+	memcpy(reg + 8, r, 32);
+	EXPECT_DECODED("{\"region\":{\"guest_phys_addr\":\"0x1000\",\"memory_size\":\"0x2000\","
+		       "\"userspace_addr\":\"0x7f0000000000\",\"mmap_offset\":\"0x0\",\"fd\":"
+		       "{\"type\":\"memfd\",\"path\":\"/memfd:memory-backend-memfd (deleted)\","
+		       "\"dev\":\"00:01\",\"ino\":42,\"size\":\"0x1000\"}}}",
+		       VU_DECODE_REQUEST, VHOST_USER_ADD_MEM_REG, reg, 40, &fact, 1);
+	/* A table that announces more regions than it carries: only those
+	 * there are read. */
+	memcpy(table, &nine, 4);
+	EXPECT_DECODED("{\"nregions\":9,\"regions\":[{\"guest_phys_addr\":\"0x0\",\"memory_size\":"
+		       "\"0x0\",\"userspace_addr\":\"0x0\",\"mmap_offset\":\"0x0\"}]}",
+		       VU_DECODE_REQUEST, VHOST_USER_SET_MEM_TABLE, table, 40, NULL, 0);
+	/* Too short for its request: named, not read. */
+	EXPECT_DECODED("{\"undecoded\":\"payload shorter than the request's\"}",
+		       VU_DECODE_REQUEST, VHOST_USER_SET_VRING_ADDR, reg, 39, NULL, 0);
+	/* REPLY_ACK's status, and a data reply. */
+	v = 0;
+	EXPECT_DECODED("{\"ack\":\"success\"}", VU_DECODE_REPLY, VHOST_USER_ADD_MEM_REG, &v,
+		       8, NULL, 0);
+	v = 1;
+	EXPECT_DECODED("{\"ack\":\"0x1\"}", VU_DECODE_REPLY, VHOST_USER_SET_MEM_TABLE, &v, 8,
+		       NULL, 0);
+	v = 0xf;
+	EXPECT_DECODED("{\"value\":\"0xf\",\"status\":[\"ACKNOWLEDGE\",\"DRIVER\",\"DRIVER_OK\","
+		       "\"FEATURES_OK\"]}", VU_DECODE_REQUEST, VHOST_USER_SET_STATUS, &v, 8,
+		       NULL, 0);
+	/* The backend's channel. */
+	memcpy(iotlb, (uint64_t[3]){ 0x1000, 0x1000, 0 }, 24);
+	iotlb[24] = 3;
+	iotlb[25] = 1;
+	EXPECT_DECODED("{\"iova\":\"0x1000\",\"size\":\"0x1000\",\"uaddr\":\"0x0\",\"perm\":\"RW\","
+		       "\"type\":\"MISS\"}", VU_DECODE_BACKEND_REQUEST,
+		       VHOST_USER_BACKEND_IOTLB_MSG, iotlb, 32, NULL, 0);
+	/* Forwarding, the device type is the backend's: device bits stay bits. */
+	s.cfg.observer = true;
+	v = UINT64_C(1) << 9;
+	EXPECT_DECODED("{\"value\":\"0x200\",\"features\":[\"0x200\"]}", VU_DECODE_REPLY,
+		       VHOST_USER_GET_FEATURES, &v, 8, NULL, 0);
 	vu_session_clean(&s);
 }

@@ -21,8 +21,10 @@ static void roundtrip(uint64_t v)
 	vm_fmt_hex(hex, v);
 	CHECK(vm_parse_addr(hex, &back, &why) == 0 && back == v);
 	CHECK(vm_parse_size(hex, &back, &why) == 0 && back == v);
+	/* A printed size parses back to itself unless marked "~" (cut). */
 	vm_fmt_size(size, v);
-	CHECK(vm_parse_size(size, &back, &why) == 0 && back == v);
+	CHECK(strlen(size) <= 9);
+	CHECK(size[0] == '~' || (vm_parse_size(size, &back, &why) == 0 && back == v));
 }
 
 /* Plain decimal without leading zeros, checked for overflow here. */
