@@ -397,6 +397,13 @@ int cli_parse_query(struct vmmap_ctx *ctx, char **args, int n,
  * call after this one.  JSON output takes names as they are.
  */
 const char *cli_safe(const char *s);
+/* Why addr is unmapped in space s (translate_why.c): the regions below
+ * and above its hole ({"below", "above"}: {"region", "distance"} or
+ * null) and, for a capture file, its "history" in the timeline; NULL
+ * when out of memory.  And the same as text lines. */
+json_t *cli_why_unmapped(const struct vm_table *t, enum vm_space s, uint64_t addr,
+			 const struct vm_translation *tr);
+void cli_why_unmapped_print(json_t *why, enum vm_space s);
 /* show of a capture file: its capture section (JSON text) after the
  * table (show_capture.c). */
 void cli_show_capture(const char *capture);

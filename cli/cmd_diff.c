@@ -15,12 +15,23 @@
 struct diff_args {
 	struct vmmap_ctx *ctx;
 	const char *old, *new;
+	bool layout;
 };
 
 struct diff_result {
 	const char *old_name, *new_name;
 	const struct vm_table *old, *new;
 	struct vm_diff d;
+	bool layout;
+};
+
+enum { OPT_LAYOUT = 0x100 };
+
+static const struct argp_option diff_options[] = {
+	{ "layout", OPT_LAYOUT, NULL, 0, "Compare the guest's memory layout only: "
+	  "guest range, size and mmap_offset (no user addresses, names or buses), "
+	  "so two runs of one VM compare equal", 0 },
+	{ 0 }
 };
 
 static error_t diff_parse(int key, char *arg, struct argp_state *state)
@@ -28,6 +39,9 @@ static error_t diff_parse(int key, char *arg, struct argp_state *state)
 	struct diff_args *a = state->input;
 
 	switch (key) {
+	case OPT_LAYOUT:
+		a->layout = true;
+		return 0;
 	case ARGP_KEY_ARG:
 		if (!a->old)
 			a->old = arg;
@@ -51,6 +65,7 @@ static error_t diff_parse(int key, char *arg, struct argp_state *state)
 }
 
 const struct argp cmd_diff_argp = {
+	.options = diff_options,
 	.parser = diff_parse,
 	.args_doc = "OLD NEW",
 	.doc = "Show what changed from table OLD to table NEW.  Regions are "
@@ -70,15 +85,20 @@ static const char *name_or_dash(const char *s)
 	return s ? cli_safe(s) : "-";
 }
 
-static void region_line(char sign, const char *what, const struct vm_region *r)
+static void region_line(char sign, const char *what, const struct vm_region *r,
+			bool layout)
 {
 	char range[CLI_RANGE_MAX], size[VM_SIZE_MAX];
 
 	cli_fmt_range(range, r->guest_phys_addr, vm_region_last(r));
 	vm_fmt_size(size, r->memory_size);
-	printf("%c %-11s %s %9s  uaddr %016" PRIx64 "  offset 0x%-16" PRIx64 " %s\n",
-	       sign, what, range, size, r->userspace_addr, r->mmap_offset,
-	       name_or_dash(r->name));
+	if (layout)
+		printf("%c %-11s %s %9s  offset 0x%" PRIx64 "\n", sign, what, range, size,
+		       r->mmap_offset);
+	else
+		printf("%c %-11s %s %9s  uaddr %016" PRIx64 "  offset 0x%-16" PRIx64 " %s\n",
+		       sign, what, range, size, r->userspace_addr, r->mmap_offset,
+		       name_or_dash(r->name));
 }
 
 static void io_line(char sign, const struct vm_io_range *io)
@@ -101,13 +121,15 @@ static void diff_print_plain(const void *arg)
 	printf("--- %s\n", cli_safe(r->old_name));
 	printf("+++ %s\n", cli_safe(r->new_name));
 	if (d->nops || d->nchanges) {
-		printf("@@ memory: %zu -> %zu regions, %zu unchanged\n",
-		       r->old->umem.nregions, r->new->umem.nregions, d->unchanged);
+		printf("@@ memory%s: %zu -> %zu regions, %zu unchanged\n",
+		       r->layout ? " layout" : "", r->old->umem.nregions,
+		       r->new->umem.nregions, d->unchanged);
 		for (size_t i = 0; i < d->nops; i++) {
 			int rem = d->ops[i].op == VM_REM_MEM_REG;
 
-			region_line(rem ? '-' : '+', rem ? "REM_MEM_REG" : "ADD_MEM_REG",
-				    &d->ops[i].node->region);
+			region_line(rem ? '-' : '+', r->layout ? (rem ? "only in old" : "only in new")
+				    : rem ? "REM_MEM_REG" : "ADD_MEM_REG", &d->ops[i].node->region,
+				    r->layout);
 		}
 		for (size_t i = 0; i < d->nchanges; i++) {
 			const struct vm_region *o = &d->changes[i].old->region;
@@ -202,8 +224,8 @@ static json_t *diff_json(const void *arg)
 			buses = NULL;
 		}
 	}
-	res = json_pack("{s:b, s:{s:I, s:I, s:I, s:o, s:o}, s:o}",
-			"identical", vm_diff_empty(d),
+	res = json_pack("{s:b, s:b, s:{s:I, s:I, s:I, s:o, s:o}, s:o}",
+			"identical", vm_diff_empty(d), "layout", r->layout,
 			"memory",
 			"old_regions", (json_int_t)r->old->umem.nregions,
 			"new_regions", (json_int_t)r->new->umem.nregions,
@@ -235,7 +257,8 @@ int cmd_diff(struct vmmap_ctx *ctx, int argc, char **argv)
 	r.new_name = new.name;
 	r.old = old.t;
 	r.new = new.t;
-	rc = vm_table_diff(old.t, new.t, &r.d)
+	r.layout = a.layout;
+	rc = vm_table_diff_flags(old.t, new.t, a.layout ? VM_DIFF_LAYOUT : 0, &r.d)
 		? cli_error(ctx, "nomem", "out of memory")
 		: cli_emit(ctx, &r, diff_json, diff_print_plain,
 			   vm_diff_empty(&r.d) ? VMMAP_EXIT_OK : VMMAP_EXIT_NEGATIVE);

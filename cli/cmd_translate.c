@@ -38,6 +38,7 @@ struct translate_query {
 };
 
 struct translate_result {
+	const struct vm_table *t;
 	enum vm_space from;
 	uint64_t max_pieces;
 	size_t n;
@@ -127,11 +128,13 @@ static void translate_print_plain(const void *arg)
 
 	for (size_t i = 0; i < r->n; i++) {
 		const struct translate_query *tq = &r->q[i];
+		json_t *why = NULL;
 
 		cli_fmt_range(range, tq->q.addr, tq->q.addr + tq->q.len - 1);
 		vm_fmt_size(size, tq->q.len);
 		printf("%s %s (%s): ", space_name(r->from), range, size);
 		if (tq->rc == -EFAULT) {
+			why = cli_why_unmapped(r->t, r->from, tq->tr.fault_addr, &tq->tr);
 			cli_fmt_range(hole, tq->tr.hole_first, tq->tr.hole_last);
 			printf("unmapped at 0x%" PRIx64 " (hole %s)\n",
 			       tq->tr.fault_addr, hole);
@@ -153,6 +156,10 @@ static void translate_print_plain(const void *arg)
 			       " %s\n", range, size, p->userspace_addr, p->mmap_offset,
 			       p->region->name ? cli_safe(p->region->name) : "-");
 		}
+		/* Why unmapped, after the pieces that were mapped. */
+		if (why)
+			cli_why_unmapped_print(why, r->from);
+		json_decref(why);
 	}
 }
 
@@ -377,6 +384,12 @@ static json_t *translate_json(const void *arg)
 					 tq->rc, &tq->tr, tq->pieces) = '\0';
 			o = json_loads(buf, 0, NULL);
 		}
+		/* Why unmapped: beside the hole, and the capture's history. */
+		if (o && tq->rc == -EFAULT &&
+		    json_object_update_new(json_object_get(o, "error"),
+					   cli_why_unmapped(r->t, r->from, tq->tr.fault_addr,
+							    &tq->tr)))
+			json_decref(o), o = NULL;
 		if (json_array_append_new(arr, o)) {
 			json_decref(arr);
 			arr = NULL;
@@ -669,6 +682,7 @@ int cmd_translate(struct vmmap_ctx *ctx, int argc, char **argv)
 		return rc;
 	}
 
+	r.t = tb.t;
 	r.from = a.from;
 	r.max_pieces = a.max_pieces;
 	r.q = calloc(nq, sizeof(*r.q));

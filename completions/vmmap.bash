@@ -47,6 +47,7 @@ _vmmap()
 
     local opts="-j --json -p --pretty -q --quiet -h --help --usage"
     [[ $cmd == show ]] && opts+=" --by"
+    [[ $cmd == diff ]] && opts+=" --layout"
     [[ $cmd == translate ]] && opts+=" --from --max-pieces --batch"
     [[ $cmd == validate ]] && opts+=" --profile --max-slots --strict"
     [[ $cmd == capture ]] && opts+=" --listen --connect --output --timeout --updates --no-mem-slots --max-slots --follow --keep-listening --sessions --record --replay --forward --forward-listen --no-backend-channel --type --queues --capacity --cid --no-packed --settle"

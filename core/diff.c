@@ -8,23 +8,29 @@
 #include <string.h>
 
 /* REM_MEM_REG identity: guest_phys_addr, userspace_addr, memory_size. */
-static int identity_cmp(const struct vm_region *r, const struct vm_region *s)
+/* A region's identity: guest_phys_addr, userspace_addr and memory_size;
+ * under VM_DIFF_LAYOUT guest_phys_addr, memory_size and mmap_offset. */
+static int identity_cmp(const struct vm_region *r, const struct vm_region *s,
+			unsigned flags)
 {
+	uint64_t x = flags & VM_DIFF_LAYOUT ? r->mmap_offset : r->userspace_addr;
+	uint64_t y = flags & VM_DIFF_LAYOUT ? s->mmap_offset : s->userspace_addr;
+
 	if (r->guest_phys_addr != s->guest_phys_addr)
 		return r->guest_phys_addr < s->guest_phys_addr ? -1 : 1;
-	if (r->userspace_addr != s->userspace_addr)
-		return r->userspace_addr < s->userspace_addr ? -1 : 1;
 	if (r->memory_size != s->memory_size)
 		return r->memory_size < s->memory_size ? -1 : 1;
+	if (x != y)
+		return x < y ? -1 : 1;
 	return 0;
 }
 
-/* qsort order: identity, then insertion order. */
-static int cmp_identity(const void *a, const void *b)
+/* qsort_r order: identity, then insertion order. */
+static int cmp_identity(const void *a, const void *b, void *flags)
 {
 	const struct vm_umem_node *x = *(const struct vm_umem_node *const *)a;
 	const struct vm_umem_node *y = *(const struct vm_umem_node *const *)b;
-	int c = identity_cmp(&x->region, &y->region);
+	int c = identity_cmp(&x->region, &y->region, *(const unsigned *)flags);
 
 	return c ? c : (vm_umem_seq(x) < vm_umem_seq(y) ? -1 : vm_umem_seq(x) > vm_umem_seq(y));
 }
@@ -56,7 +62,7 @@ static int cmp_change_seq(const void *a, const void *b)
  * guest_phys_addr order, so only runs with an equal start need sorting: a
  * table without shared starts costs O(n).
  */
-static const struct vm_umem_node **by_identity(const struct vm_umem *umem)
+static const struct vm_umem_node **by_identity(const struct vm_umem *umem, unsigned flags)
 {
 	const struct vm_umem_node **v = (const struct vm_umem_node **)vm_umem_sorted(umem);
 	size_t i = 0, j;
@@ -68,16 +74,16 @@ static const struct vm_umem_node **by_identity(const struct vm_umem *umem)
 		     v[j]->region.guest_phys_addr == v[i]->region.guest_phys_addr; j++)
 			;
 		if (j - i > 1)
-			qsort(&v[i], j - i, sizeof(*v), cmp_identity);
+			qsort_r(&v[i], j - i, sizeof(*v), cmp_identity, &flags);
 		i = j;
 	}
 	return v;
 }
 
 static int diff_memory(const struct vm_umem *old, const struct vm_umem *new,
-		       struct vm_diff *d)
+		       unsigned flags, struct vm_diff *d)
 {
-	const struct vm_umem_node **a = by_identity(old), **b = by_identity(new);
+	const struct vm_umem_node **a = by_identity(old, flags), **b = by_identity(new, flags);
 	struct vm_mem_op *adds = malloc((new->nregions + 1) * sizeof(*adds));
 	size_t i = 0, j = 0, nadd = 0;
 	int rc = -ENOMEM;
@@ -90,15 +96,16 @@ static int diff_memory(const struct vm_umem *old, const struct vm_umem *new,
 	/* Merge walk over both tables in identity order. */
 	while (i < old->nregions || j < new->nregions) {
 		int c = i == old->nregions ? 1 : j == new->nregions ? -1
-		      : identity_cmp(&a[i]->region, &b[j]->region);
+		      : identity_cmp(&a[i]->region, &b[j]->region, flags);
 
 		if (c < 0) {
 			d->ops[d->nrem++] = (struct vm_mem_op){ VM_REM_MEM_REG, a[i++] };
 		} else if (c > 0) {
 			adds[nadd++] = (struct vm_mem_op){ VM_ADD_MEM_REG, b[j++] };
 		} else {
-			if (a[i]->region.mmap_offset != b[j]->region.mmap_offset ||
-			    !vm_name_equal(a[i]->region.name, b[j]->region.name))
+			if (!(flags & VM_DIFF_LAYOUT) &&
+			    (a[i]->region.mmap_offset != b[j]->region.mmap_offset ||
+			     !vm_name_equal(a[i]->region.name, b[j]->region.name)))
 				d->changes[d->nchanges++] =
 					(struct vm_mem_change){ a[i], b[j] };
 			else
@@ -248,19 +255,25 @@ void vm_diff_free(struct vm_diff *d)
 	memset(d, 0, sizeof(*d));
 }
 
-int vm_table_diff(const struct vm_table *old, const struct vm_table *new,
-		  struct vm_diff *d)
+int vm_table_diff_flags(const struct vm_table *old, const struct vm_table *new,
+			unsigned flags, struct vm_diff *d)
 {
 	memset(d, 0, sizeof(*d));
-	if (diff_memory(&old->umem, &new->umem, d))
+	if (diff_memory(&old->umem, &new->umem, flags, d))
 		goto fail;
-	for (int b = 0; b < VM_NR_BUSES; b++)
+	for (int b = 0; !(flags & VM_DIFF_LAYOUT) && b < VM_NR_BUSES; b++)
 		if (diff_bus(&old->bus[b], &new->bus[b], &d->bus[b]))
 			goto fail;
 	return 0;
 fail:
 	vm_diff_free(d);
 	return -ENOMEM;
+}
+
+int vm_table_diff(const struct vm_table *old, const struct vm_table *new,
+		  struct vm_diff *d)
+{
+	return vm_table_diff_flags(old, new, 0, d);
 }
 
 int vm_diff_empty(const struct vm_diff *d)

@@ -60,6 +60,16 @@ struct vm_diff {
 /* O(n log n).  Returns 0 or -ENOMEM (d is then empty). */
 int vm_table_diff(const struct vm_table *old, const struct vm_table *new,
 		  struct vm_diff *d);
+/*
+ * The same with flags.  VM_DIFF_LAYOUT compares the guest's layout only:
+ * a region is its guest_phys_addr, memory_size and mmap_offset (no user
+ * address, no name, so two runs of one VM, or QEMU's own view and what a
+ * backend got, compare equal), there are no changes, and buses are left
+ * out.
+ */
+#define VM_DIFF_LAYOUT 1u
+int vm_table_diff_flags(const struct vm_table *old, const struct vm_table *new,
+			unsigned flags, struct vm_diff *d);
 void vm_diff_free(struct vm_diff *d);
 /* Whether the tables are the same. */
 int vm_diff_empty(const struct vm_diff *d);

@@ -408,6 +408,18 @@ static void same_schema(const char *file, const char *from, const char *max,
 		cr_assert_not_null(b, "not JSON: %s", line);
 		cr_assert_eq(json_integer_value(json_object_get(b, "line")), (json_int_t)i + 1);
 		json_object_del(b, "line");
+		/* What only a single query's unmapped answer adds (vmmap-
+		 * translate(1): batch lines leave out the neighbours and the
+		 * history); everything else is one schema. */
+		if (json_object_get(json_array_get(res, i), "error")) {
+			json_t *e = json_object_get(json_array_get(res, i), "error");
+
+			cr_assert(!json_object_get(e, "below") || json_object_get(e, "above"));
+			json_object_del(e, "below");
+			json_object_del(e, "above");
+			json_object_del(e, "history");
+			json_object_del(e, "history_cut");
+		}
 		cr_assert(json_equal(b, json_array_get(res, i)), "query %s:\n batch  %s\n single %s",
 			  queries[i], line, json_dumps(json_array_get(res, i), JSON_COMPACT));
 		json_decref(b);

@@ -280,6 +280,41 @@ Test(diff, identity_is_gpa_uaddr_size)
 	vm_table_clean(&b);
 }
 
+/* --layout: guest range, size and mmap_offset; user addresses, names
+ * and buses do not count, and nothing is a change. */
+Test(diff, layout_is_gpa_size_offset)
+{
+	struct vm_table a, b;
+	struct vm_diff d;
+
+	vm_table_init(&a);
+	vm_table_init(&b);
+	add_region(&a, 0x0, 0xa0000, 0x7f0000000000, 0, "pc.ram");
+	add_region(&a, 0xc0000, 0x7f40000, 0x7f00000c0000, 0xc0000, "pc.ram");
+	cr_assert_eq(vm_io_bus_register_dev(&a.bus[VM_MMIO_BUS], 0x1000, 4, "dev", 0), 0);
+	/* Another run: new user addresses, no names, no buses. */
+	add_region(&b, 0xc0000, 0x7f40000, 0x7e00000c0000, 0xc0000, NULL);
+	add_region(&b, 0x0, 0xa0000, 0x7e0000000000, 0, NULL);
+	cr_assert_eq(vm_table_diff_flags(&a, &b, VM_DIFF_LAYOUT, &d), 0);
+	cr_assert(vm_diff_empty(&d));
+	cr_assert_eq(d.unchanged, 2);
+	vm_diff_free(&d);
+	cr_assert_eq(vm_table_diff(&a, &b, &d), 0);
+	cr_assert_eq(d.nops, 4, "without --layout every region moved");
+	vm_diff_free(&d);
+	/* Another offset is another layout: the region leaves and comes. */
+	add_region(&b, 0x100000000, 0x1000, 0x7e1000000000, 0, NULL);
+	add_region(&a, 0x100000000, 0x1000, 0x7f1000000000, 0x1000, NULL);
+	cr_assert_eq(vm_table_diff_flags(&a, &b, VM_DIFF_LAYOUT, &d), 0);
+	cr_assert_eq(d.nrem, 1);
+	cr_assert_eq(d.nops, 2);
+	cr_assert_eq(d.ops[0].node->region.mmap_offset, 0x1000);
+	cr_assert_eq(d.nchanges, 0);
+	vm_diff_free(&d);
+	vm_table_clean(&a);
+	vm_table_clean(&b);
+}
+
 Test(diff, bus_moves_pair_by_device)
 {
 	struct vm_table a, b;
