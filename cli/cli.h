@@ -404,6 +404,11 @@ const char *cli_safe(const char *s);
 json_t *cli_why_unmapped(const struct vm_table *t, enum vm_space s, uint64_t addr,
 			 const struct vm_translation *tr);
 void cli_why_unmapped_print(json_t *why, enum vm_space s);
+/* show --map and --svg FILE (show_map.c): the picture of a table's
+ * address spaces, as text on stdout or an SVG file.  0 or
+ * VMMAP_EXIT_ERROR (reported). */
+int cli_show_map(struct vmmap_ctx *ctx, const struct vm_table *t);
+int cli_show_svg(struct vmmap_ctx *ctx, const struct vm_table *t, const char *path);
 /* show of a capture file: its capture section (JSON text) after the
  * table (show_capture.c). */
 void cli_show_capture(const char *capture);

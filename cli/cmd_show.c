@@ -14,7 +14,8 @@
 struct show_args {
 	struct vmmap_ctx *ctx;
 	const char *file;
-	bool by_uaddr;
+	const char *svg;
+	bool by_uaddr, map;
 };
 
 struct show_result {
@@ -27,11 +28,16 @@ struct show_result {
 	bool by_uaddr;
 };
 
-enum { OPT_BY = 0x100 };
+enum { OPT_BY = 0x100, OPT_MAP, OPT_SVG };
 
 static const struct argp_option show_options[] = {
 	{ "by", OPT_BY, "ORDER", 0, "List the regions by gpa (the default: guest-physical "
 	  "address, with the holes) or uaddr (the frontend's user address)", 0 },
+	{ "map", OPT_MAP, NULL, 0, "Draw the guest-physical space instead: regions, holes, "
+	  "overlaps and mmio ranges as bands whose length grows with log2 of the size, "
+	  "and the port I/O space", 0 },
+	{ "svg", OPT_SVG, "FILE", 0, "Write the same picture as an SVG to FILE "
+	  "(atomically), instead of the table", 0 },
 	{ 0 }
 };
 
@@ -40,6 +46,14 @@ static error_t show_parse(int key, char *arg, struct argp_state *state)
 	struct show_args *a = state->input;
 
 	switch (key) {
+	case OPT_MAP:
+		a->map = true;
+		return 0;
+	case OPT_SVG:
+		if (!*arg)
+			argp_error(state, "--svg: an empty file name");
+		a->svg = arg;
+		return 0;
 	case OPT_BY:
 		if (strcmp(arg, "gpa") && strcmp(arg, "uaddr"))
 			argp_error(state, "invalid --by '%s' (expected gpa or uaddr)", arg);
@@ -170,6 +184,16 @@ int cmd_show(struct vmmap_ctx *ctx, int argc, char **argv)
 		return cli_error(ctx, "usage", "'%s': no such table or file", a.file);
 	}
 
+	if (a.map || a.svg) {
+		rc = ctx->json ? cli_error(ctx, "usage", "--map and --svg draw a picture; -j "
+					   "has no picture (use show -j for the table)")
+		   : a.svg && cli_files_allowed(ctx, a.svg) ? VMMAP_EXIT_ERROR
+		   : a.svg ? cli_show_svg(ctx, tb.t, a.svg) : VMMAP_EXIT_OK;
+		if (rc == VMMAP_EXIT_OK && a.map && !ctx->quiet)
+			rc = cli_show_map(ctx, tb.t);
+		cli_table_close(&tb);
+		return rc;
+	}
 	r.t = tb.t;
 	r.by_uaddr = a.by_uaddr;
 	r.sorted = vm_umem_sorted(&tb.t->umem);

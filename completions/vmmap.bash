@@ -37,6 +37,7 @@ _vmmap()
         --max-pieces|--max-slots|--timeout|--updates|--sessions|--queues|--capacity|--cid|--settle) return ;;
         --listen|--connect|--batch|--record|--replay|--forward|--forward-listen) _filedir; return ;;
         -o|--output) _filedir json; return ;;
+        --svg) _filedir svg; return ;;
     esac
     case $cur in
         --from=*) COMPREPLY=($(compgen -W 'gpa uaddr' -- "${cur#--from=}")); return ;;
@@ -46,7 +47,7 @@ _vmmap()
     esac
 
     local opts="-j --json -p --pretty -q --quiet -h --help --usage"
-    [[ $cmd == show ]] && opts+=" --by"
+    [[ $cmd == show ]] && opts+=" --by --map --svg"
     [[ $cmd == diff ]] && opts+=" --layout"
     [[ $cmd == translate ]] && opts+=" --from --max-pieces --batch"
     [[ $cmd == validate ]] && opts+=" --profile --max-slots --strict"
@@ -61,7 +62,7 @@ _vmmap()
     local npos=0 file=''
     for ((i = cmd_index + 1; i < cword; i++)); do
         case ${words[i]} in
-            --from|--by|--max-pieces|--batch|--profile|-P|--max-slots|--listen|--connect|-o|--output|--timeout|--updates|--sessions|--record|--replay|--forward|--forward-listen|--type|--queues|--capacity|--cid|--settle) ((i++)) ;;
+            --from|--by|--svg|--max-pieces|--batch|--profile|-P|--max-slots|--listen|--connect|-o|--output|--timeout|--updates|--sessions|--record|--replay|--forward|--forward-listen|--type|--queues|--capacity|--cid|--settle) ((i++)) ;;
             -*) ;;
             *) ((npos == 0)) && file=${words[i]}; ((npos++)) ;;
         esac

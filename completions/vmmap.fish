@@ -59,6 +59,8 @@ complete -c vmmap -n "__fish_seen_subcommand_from batch" -F
 complete -c vmmap -n "__fish_seen_subcommand_from $commands" -k -a '(__fish_complete_suffix .json)'
 complete -c vmmap -n "__fish_seen_subcommand_from diff" -l layout -d 'Compare guest range, size and mmap_offset only'
 complete -c vmmap -n "__fish_seen_subcommand_from show" -l by -x -a 'gpa uaddr' -d 'Order of the regions'
+complete -c vmmap -n "__fish_seen_subcommand_from show" -l map -d 'Draw the address spaces'
+complete -c vmmap -n "__fish_seen_subcommand_from show" -l svg -r -F -d 'Write the picture as an SVG'
 complete -c vmmap -n "__fish_seen_subcommand_from translate" -l from -x -a 'gpa uaddr' -d 'Address space of ADDR'
 complete -c vmmap -n "__fish_seen_subcommand_from translate" -l max-pieces -x -d 'Fail above N pieces'
 complete -c vmmap -n "__fish_seen_subcommand_from translate" -l batch -r -F -d 'Read queries from a file'

@@ -54,7 +54,7 @@ check uaddr -- vmmap translate --from u
 check tests/cli/batch -- vmmap translate --batch tests/cli/bat
 check fixtures -- vmmap show fix
 check gpa uaddr -- vmmap show --by ''
-check --by --help --json --pretty --quiet --usage -- vmmap show --
+check --by --help --json --map --pretty --quiet --svg --usage -- vmmap show --
 check fixtures/pc-iobus.json -- vmmap lookup fixtures/pc-i
 check mmio pio fast-mmio -- vmmap lookup fixtures/pc-iobus.json ''
 check fast-mmio -- vmmap -j lookup fixtures/pc-iobus.json f
