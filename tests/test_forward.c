@@ -597,6 +597,10 @@ Test(forward, backend_channel_relayed)
 		  "%s", slurp(follow_path));
 	cr_assert(strstr(slurp(follow_path), "=> B#0 CONFIG_CHANGE_MSG flags 0x5 size 8 fds 0 "
 				     "value 0x0  "), "%s", slurp(follow_path));
+	/* What the backend's request says, decoded. */
+	cr_assert(strstr(slurp(follow_path), "<= B#1 VRING_HOST_NOTIFIER_MSG flags 0x9 size 24 "
+				     "fds 1 index 1 nofd no size 0x1000 offset 0x0"),
+		  "%s", slurp(follow_path));
 	/* The recording holds the channel too, and replays to the same. */
 	snprintf(cmd, sizeof(cmd), "%s capture --replay %s -o %s/replayed.json 2>/dev/null",
 		 VMMAP_BIN, rec_path, dir);
