@@ -185,7 +185,7 @@ static int bad_number(struct vmmap_ctx *ctx, const char *what,
 }
 
 static int parse_one(struct vmmap_ctx *ctx, const char *arg, const char *len_arg,
-		     struct cli_query *q)
+		     unsigned flags, struct cli_query *q)
 {
 	const char *why, *sep;
 	uint64_t last;
@@ -231,10 +231,12 @@ static int parse_one(struct vmmap_ctx *ctx, const char *arg, const char *len_arg
 		if (len_arg && vm_parse_size(len_arg, &q->len, &why))
 			return bad_number(ctx, "length", len_arg, why);
 	}
-	if (q->len == 0)
-		return cli_error(ctx, "usage", "invalid length in '%s%s%s': must be at least 1",
-				 arg, len_arg ? " " : "", len_arg ? len_arg : "");
-	if (q->len - 1 > UINT64_MAX - q->addr)
+	if (q->len == 0 && !(flags & CLI_QUERY_LEN0))
+		return cli_error(ctx, "usage", "invalid length in '%s%s%s': must be at least 1%s",
+				 arg, len_arg ? " " : "", len_arg ? len_arg : "",
+				 !strcmp(ctx->cmd ? ctx->cmd : "", "lookup")
+				 ? " (0 only on fast-mmio, where KVM writes with length 0)" : "");
+	if (q->len && q->len - 1 > UINT64_MAX - q->addr)
 		return cli_error(ctx, "usage", "range '%s%s%s' wraps past 2^64-1",
 				 arg, len_arg ? " " : "", len_arg ? len_arg : "");
 	return 0;
@@ -244,14 +246,14 @@ int cli_parse_query(struct vmmap_ctx *ctx, char **args, int n,
 		    struct cli_query *q)
 {
 	if (n == 1)
-		return parse_one(ctx, args[0], NULL, q) ? VMMAP_EXIT_ERROR : 0;
+		return parse_one(ctx, args[0], NULL, 0, q) ? VMMAP_EXIT_ERROR : 0;
 	if (n == 2 && is_plain(args[0]) && is_plain(args[1]))
-		return parse_one(ctx, args[0], args[1], q) ? VMMAP_EXIT_ERROR : 0;
+		return parse_one(ctx, args[0], args[1], 0, q) ? VMMAP_EXIT_ERROR : 0;
 	return cli_error(ctx, "usage", "expected one query: ADDR [LEN], ADDR+LEN or "
 			 "FIRST-LAST");
 }
 
-int cli_parse_queries(struct vmmap_ctx *ctx, char **args, int n,
+int cli_parse_queries(struct vmmap_ctx *ctx, char **args, int n, unsigned flags,
 		      struct cli_query **out, size_t *nq)
 {
 	struct cli_query *q;
@@ -266,12 +268,12 @@ int cli_parse_queries(struct vmmap_ctx *ctx, char **args, int n,
 	if (!q)
 		return cli_error(ctx, "nomem", "out of memory");
 	if (n == 2 && is_plain(args[0]) && is_plain(args[1])) {
-		if (parse_one(ctx, args[0], args[1], &q[0]))
+		if (parse_one(ctx, args[0], args[1], flags, &q[0]))
 			goto fail;
 		count = 1;
 	} else {
 		for (int i = 0; i < n; i++, count++)
-			if (parse_one(ctx, args[i], NULL, &q[i]))
+			if (parse_one(ctx, args[i], NULL, flags, &q[i]))
 				goto fail;
 	}
 	*out = q;

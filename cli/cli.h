@@ -240,9 +240,11 @@ struct cli_query {
  * Parses the queries after the fixed arguments.  Exactly two plain numbers
  * are ADDR LEN; otherwise each argument is one query: ADDR (length 1),
  * ADDR+LEN, or FIRST-LAST (inclusive).  LEN takes size suffixes.  Rejects a
- * zero length and ranges that wrap past 2^64-1.  *out is malloc'ed.
+ * zero length (unless flags has CLI_QUERY_LEN0) and ranges that wrap past
+ * 2^64-1.  *out is malloc'ed.
  */
-int cli_parse_queries(struct vmmap_ctx *ctx, char **args, int n,
+#define CLI_QUERY_LEN0 1u /* length 0 is an access (fast-mmio writes) */
+int cli_parse_queries(struct vmmap_ctx *ctx, char **args, int n, unsigned flags,
 		      struct cli_query **out, size_t *nq);
 
 /* Writes text to path through a temporary file in the same directory and a

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "num.h"
@@ -14,27 +15,46 @@ struct lookup_args {
 	struct vmmap_ctx *ctx;
 	char **pos;
 	int npos;
+	const char *value; /* --value V */
 };
+
+/* Registrations the answer names beyond its matches: those an access that
+ * matches nothing partly overlaps. */
+#define LOOKUP_MAX_PARTIAL 8
 
 struct lookup_query {
 	struct cli_query q;
 	size_t nmatch;
 	size_t *match; /* indices into the bus, ascending */
+	long reaches;  /* the match that takes the write, -1 none, -2 not known */
+	size_t npartial, partial[LOOKUP_MAX_PARTIAL];
 };
 
 struct lookup_result {
 	const struct vm_io_bus *bus;
 	enum vm_bus bus_id;
+	bool has_value;
+	uint64_t value;
 	size_t n;
 	struct lookup_query *q;
+};
+
+enum { OPT_VALUE = 0x100 };
+
+static const struct argp_option lookup_options[] = {
+	{ "value", OPT_VALUE, "V", 0, "The value written: which registration the write "
+	  "reaches, with KVM's ioeventfd rules (exact address, exact length, datamatch)", 0 },
+	{ 0 }
 };
 
 static error_t lookup_parse(int key, char *arg, struct argp_state *state)
 {
 	struct lookup_args *a = state->input;
 
-	(void)arg;
 	switch (key) {
+	case OPT_VALUE:
+		a->value = arg;
+		return 0;
 	case ARGP_KEY_ARGS:
 		a->pos = state->argv + state->next;
 		a->npos = state->argc - state->next;
@@ -49,6 +69,7 @@ static error_t lookup_parse(int key, char *arg, struct argp_state *state)
 }
 
 const struct argp cmd_lookup_argp = {
+	.options = lookup_options,
 	.parser = lookup_parse,
 	.args_doc = "[FILE] BUS ADDR [LEN]\n[FILE] BUS QUERY...",
 	.doc = "List every registration on BUS (mmio, pio, virtio-ccw, fast-mmio) "
@@ -56,12 +77,48 @@ const struct argp cmd_lookup_argp = {
 	       "order, as KVM's I/O bus routes it.\v"
 	       "An access reaches a registration that contains it; a zero-length "
 	       "registration (a wildcard ioeventfd) is reached by any access at "
-	       "its address.  Queries are written as for translate: ADDR LEN, or "
+	       "its address; an access that straddles a registration's end reaches "
+	       "none there (the answer names it).  On fast-mmio LEN may be 0, as "
+	       "KVM writes there.  KVM offers a write to each match in turn: a "
+	       "device takes it, an ioeventfd only at its exact address and length "
+	       "and, with a datamatch, value (--value); the first that takes it is "
+	       "marked.  Queries are written as for translate: ADDR LEN, or "
 	       "any number of ADDR, ADDR+LEN, FIRST-LAST.\n"
-	       "Exit status: 0 every access reaches a device, 1 some access "
-	       "reaches none, 2 usage or input error.",
+	       "Exit status: 0 every access reaches a registration (with --value: "
+	       "one that takes the write), 1 some access does not, 2 usage or "
+	       "input error.",
 	.children = cli_global_children,
 };
+
+/* One registration of an answer: index, range, size, kind, device, and
+ * whether it takes the write. */
+static void match_line(const struct lookup_result *r, const struct lookup_query *lq,
+		       size_t idx, const char *pre)
+{
+	const struct vm_io_range *io = &r->bus->range[idx];
+	char range[CLI_RANGE_MAX], size[VM_SIZE_MAX];
+	const char *why;
+	int takes;
+
+	cli_fmt_io_range(range, io);
+	vm_fmt_size(size, io->len);
+	printf("%s#%-4zu %-33s %9s  %-10s %s", pre, idx, range, size,
+	       vm_io_kind_name(io->kind), cli_safe(io->dev));
+	if (io->has_datamatch)
+		printf("  datamatch 0x%" PRIx64, io->datamatch);
+	if (strcmp(pre, "  ")) {
+		putchar('\n');
+		return;
+	}
+	takes = vm_io_accepts(io, lq->q.addr, lq->q.len, r->has_value, r->value, &why);
+	if ((long)idx == lq->reaches)
+		printf("  <- takes the write");
+	else if (takes == 0 && (lq->reaches < 0 || (long)idx < lq->reaches))
+		printf("  (passes: %s)", why);
+	else if (takes < 0)
+		printf("  (%s)", why);
+	putchar('\n');
+}
 
 static void lookup_print_plain(const void *arg)
 {
@@ -71,23 +128,24 @@ static void lookup_print_plain(const void *arg)
 	for (size_t i = 0; i < r->n; i++) {
 		const struct lookup_query *lq = &r->q[i];
 
-		cli_fmt_range(range, lq->q.addr, lq->q.addr + lq->q.len - 1);
+		if (lq->q.len)
+			cli_fmt_range(range, lq->q.addr, lq->q.addr + lq->q.len - 1);
+		else
+			snprintf(range, sizeof(range), "%016" PRIx64, lq->q.addr);
 		vm_fmt_size(size, lq->q.len);
+		printf("%s %s (%s", vm_bus_name(r->bus_id), range, size);
+		if (r->has_value)
+			printf(", value 0x%" PRIx64, r->value);
 		if (!lq->nmatch) {
-			printf("%s %s (%s): no device\n", vm_bus_name(r->bus_id),
-			       range, size);
+			printf("): no device\n");
+			for (size_t k = 0; k < lq->npartial && k < LOOKUP_MAX_PARTIAL; k++)
+				match_line(r, lq, lq->partial[k], "  straddles ");
 			continue;
 		}
-		printf("%s %s (%s): %zu registration%s\n", vm_bus_name(r->bus_id),
-		       range, size, lq->nmatch, lq->nmatch == 1 ? "" : "s");
-		for (size_t k = 0; k < lq->nmatch; k++) {
-			const struct vm_io_range *io = &r->bus->range[lq->match[k]];
-
-			cli_fmt_io_range(range, io);
-			vm_fmt_size(size, io->len);
-			printf("  #%-4zu %-33s %9s  %-10s %s\n", lq->match[k], range,
-			       size, vm_io_kind_name(io->kind), cli_safe(io->dev));
-		}
+		printf("): %zu registration%s%s\n", lq->nmatch, lq->nmatch == 1 ? "" : "s",
+		       r->has_value && lq->reaches < 0 ? "; none takes the write" : "");
+		for (size_t k = 0; k < lq->nmatch; k++)
+			match_line(r, lq, lq->match[k], "  ");
 	}
 }
 
@@ -100,19 +158,40 @@ static json_t *lookup_json(const void *arg)
 		const struct lookup_query *lq = &r->q[i];
 		json_t *matches = json_array(), *o;
 
+		json_t *partial = json_array();
+
 		for (size_t k = 0; matches && k < lq->nmatch; k++) {
-			json_t *m = vm_json_io_range(&r->bus->range[lq->match[k]]);
+			const struct vm_io_range *io = &r->bus->range[lq->match[k]];
+			json_t *m = vm_json_io_range(io);
+			const char *why;
+			int takes = vm_io_accepts(io, lq->q.addr, lq->q.len, r->has_value,
+						  r->value, &why);
 
 			if (!m || json_object_set_new(m, "index",
 						      json_integer((json_int_t)lq->match[k])) ||
+			    json_object_set_new(m, "takes", takes < 0 ? json_null()
+								     : json_boolean(takes)) ||
+			    (why && json_object_set_new(m, "why", json_string(why))) ||
 			    json_array_append_new(matches, m)) {
 				json_decref(matches);
 				matches = NULL;
 			}
 		}
-		o = json_pack("{s:s, s:o, s:o, s:o}", "bus", vm_bus_name(r->bus_id),
+		for (size_t k = 0; partial && k < lq->npartial && k < LOOKUP_MAX_PARTIAL; k++) {
+			json_t *m = vm_json_io_range(&r->bus->range[lq->partial[k]]);
+
+			if (!m || json_object_set_new(m, "index",
+						      json_integer((json_int_t)lq->partial[k])) ||
+			    json_array_append_new(partial, m))
+				json_decref(partial), partial = NULL;
+		}
+		o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}", "bus", vm_bus_name(r->bus_id),
 			      "addr", vm_json_hex(lq->q.addr),
-			      "len", vm_json_hex(lq->q.len), "matches", matches);
+			      "len", vm_json_hex(lq->q.len), "matches", matches,
+			      "reaches", lq->reaches >= 0 ? json_integer(lq->reaches) : json_null(),
+			      "straddles", partial);
+		if (o && r->has_value && json_object_set_new(o, "value", vm_json_hex(r->value)))
+			json_decref(o), o = NULL;
 		if (json_array_append_new(arr, o)) {
 			json_decref(arr);
 			arr = NULL;
@@ -152,9 +231,26 @@ int cmd_lookup(struct vmmap_ctx *ctx, int argc, char **argv)
 			       a.pos[used]);
 		goto out;
 	}
-	if ((rc = cli_parse_queries(ctx, a.pos + used + 1, a.npos - used - 1, &queries,
+	if (a.value) {
+		const char *why;
+
+		if (vm_parse_addr(a.value, &r.value, &why)) {
+			rc = cli_error(ctx, "usage", "invalid --value '%s': %s", a.value, why);
+			goto out;
+		}
+		r.has_value = true;
+	}
+	if ((rc = cli_parse_queries(ctx, a.pos + used + 1, a.npos - used - 1,
+				    bus == VM_FAST_MMIO_BUS ? CLI_QUERY_LEN0 : 0, &queries,
 				    &nq)))
 		goto out;
+	for (size_t i = 0; r.has_value && i < nq; i++)
+		if (queries[i].len < 8 && queries[i].len && r.value >> (8 * queries[i].len)) {
+			rc = cli_error(ctx, "usage", "--value 0x%" PRIx64 " does not fit a "
+				       "write of %" PRIu64 " byte%s", r.value, queries[i].len,
+				       queries[i].len == 1 ? "" : "s");
+			goto out;
+		}
 
 	r.bus = &tb.t->bus[bus];
 	r.bus_id = bus;
@@ -182,7 +278,19 @@ int cmd_lookup(struct vmmap_ctx *ctx, int argc, char **argv)
 			lq->match = m;
 			lq->match[lq->nmatch++] = (size_t)idx;
 		}
-		negative |= lq->nmatch == 0;
+		/* KVM's write: the first match, in bus order, that takes it. */
+		lq->reaches = -1;
+		for (size_t k = 0; k < lq->nmatch && lq->reaches == -1; k++) {
+			const char *why;
+			int t = vm_io_accepts(&r.bus->range[lq->match[k]], lq->q.addr,
+					      lq->q.len, r.has_value, r.value, &why);
+
+			lq->reaches = t > 0 ? (long)lq->match[k] : t < 0 ? -2 : -1;
+		}
+		if (!lq->nmatch)
+			lq->npartial = vm_io_bus_partial(r.bus, lq->q.addr, lq->q.len,
+							 lq->partial, LOOKUP_MAX_PARTIAL);
+		negative |= lq->nmatch == 0 || (r.has_value && lq->reaches < 0);
 	}
 	rc = cli_emit(ctx, &r, lookup_json, lookup_print_plain,
 		      negative ? VMMAP_EXIT_NEGATIVE : VMMAP_EXIT_OK);

@@ -677,7 +677,7 @@ int cmd_translate(struct vmmap_ctx *ctx, int argc, char **argv)
 		cli_table_close(&tb);
 		return cli_error(ctx, "usage", "missing ADDR (try 'vmmap translate --help')");
 	}
-	if ((rc = cli_parse_queries(ctx, a.pos + used, a.npos - used, &queries, &nq))) {
+	if ((rc = cli_parse_queries(ctx, a.pos + used, a.npos - used, 0, &queries, &nq))) {
 		cli_table_close(&tb);
 		return rc;
 	}

@@ -34,7 +34,7 @@ _vmmap()
         --from|--by) COMPREPLY=($(compgen -W 'gpa uaddr' -- "$cur")); return ;;
         --profile|-P) COMPREPLY=($(compgen -W "$profiles" -- "$cur")); return ;;
         --type) COMPREPLY=($(compgen -W "$types" -- "$cur")); return ;;
-        --max-pieces|--max-slots|--timeout|--updates|--sessions|--queues|--capacity|--cid|--settle) return ;;
+        --value|--max-pieces|--max-slots|--timeout|--updates|--sessions|--queues|--capacity|--cid|--settle) return ;;
         --listen|--connect|--batch|--record|--replay|--forward|--forward-listen) _filedir; return ;;
         -o|--output) _filedir json; return ;;
         --svg) _filedir svg; return ;;
@@ -49,6 +49,7 @@ _vmmap()
     local opts="-j --json -p --pretty -q --quiet -h --help --usage"
     [[ $cmd == show ]] && opts+=" --by --map --svg"
     [[ $cmd == diff ]] && opts+=" --layout"
+    [[ $cmd == lookup ]] && opts+=" --value"
     [[ $cmd == translate ]] && opts+=" --from --max-pieces --batch"
     [[ $cmd == validate ]] && opts+=" --profile --max-slots --strict"
     [[ $cmd == capture ]] && opts+=" --listen --connect --output --timeout --updates --no-mem-slots --max-slots --follow --keep-listening --sessions --record --replay --forward --forward-listen --no-backend-channel --type --queues --capacity --cid --no-packed --settle"
@@ -62,7 +63,7 @@ _vmmap()
     local npos=0 file=''
     for ((i = cmd_index + 1; i < cword; i++)); do
         case ${words[i]} in
-            --from|--by|--svg|--max-pieces|--batch|--profile|-P|--max-slots|--listen|--connect|-o|--output|--timeout|--updates|--sessions|--record|--replay|--forward|--forward-listen|--type|--queues|--capacity|--cid|--settle) ((i++)) ;;
+            --from|--by|--svg|--value|--max-pieces|--batch|--profile|-P|--max-slots|--listen|--connect|-o|--output|--timeout|--updates|--sessions|--record|--replay|--forward|--forward-listen|--type|--queues|--capacity|--cid|--settle) ((i++)) ;;
             -*) ;;
             *) ((npos == 0)) && file=${words[i]}; ((npos++)) ;;
         esac

@@ -57,6 +57,7 @@ complete -c vmmap -n "__fish_seen_subcommand_from batch" -s f -l force -d 'Go on
 complete -c vmmap -n "__fish_seen_subcommand_from batch" -F
 
 complete -c vmmap -n "__fish_seen_subcommand_from $commands" -k -a '(__fish_complete_suffix .json)'
+complete -c vmmap -n "__fish_seen_subcommand_from lookup" -l value -x -d 'The value written'
 complete -c vmmap -n "__fish_seen_subcommand_from diff" -l layout -d 'Compare guest range, size and mmap_offset only'
 complete -c vmmap -n "__fish_seen_subcommand_from show" -l by -x -a 'gpa uaddr' -d 'Order of the regions'
 complete -c vmmap -n "__fish_seen_subcommand_from show" -l map -d 'Draw the address spaces'

@@ -146,7 +146,11 @@ static int cmp_io_key(const struct vm_io_range *a, const struct vm_io_range *b)
 		return a->len < b->len ? -1 : 1;
 	if ((c = strcmp(a->dev, b->dev)))
 		return c;
-	return a->kind < b->kind ? -1 : a->kind > b->kind;
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	if (a->has_datamatch != b->has_datamatch)
+		return a->has_datamatch ? 1 : -1;
+	return a->datamatch < b->datamatch ? -1 : a->datamatch > b->datamatch;
 }
 
 /* qsort order: identity, then position in the bus array. */
@@ -286,6 +290,16 @@ int vm_diff_empty(const struct vm_diff *d)
 	return 1;
 }
 
+/* Registers a copy of r, its datamatch included: the index or an error. */
+static long register_copy(struct vm_io_bus *bus, const struct vm_io_range *r)
+{
+	long idx = vm_io_bus_register_dev(bus, r->addr, r->len, r->dev, r->kind);
+
+	if (idx >= 0 && r->has_datamatch)
+		vm_io_set_datamatch(bus, (size_t)idx, r->datamatch);
+	return idx;
+}
+
 /* Removes the registration equal to r in range, device and kind. */
 static int unregister_exact(struct vm_io_bus *bus, const struct vm_io_range *r)
 {
@@ -344,15 +358,13 @@ int vm_table_apply(struct vm_table *t, const struct vm_diff *d)
 		for (size_t i = 0; i < bd->nmoved; i++) {
 			const struct vm_io_range *r = bd->moved[i].new;
 
-			if ((idx = vm_io_bus_register_dev(bus, r->addr, r->len, r->dev,
-							  r->kind)) < 0)
+			if ((idx = register_copy(bus, r)) < 0)
 				return (int)idx;
 		}
 		for (size_t i = 0; i < bd->nadded; i++) {
 			const struct vm_io_range *r = bd->added[i];
 
-			if ((idx = vm_io_bus_register_dev(bus, r->addr, r->len, r->dev,
-							  r->kind)) < 0)
+			if ((idx = register_copy(bus, r)) < 0)
 				return (int)idx;
 		}
 	}

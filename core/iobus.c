@@ -180,19 +180,79 @@ int vm_io_bus_unregister_dev(struct vm_io_bus *bus, uint64_t addr,
 int vm_io_range_matches(const struct vm_io_range *r, uint64_t addr,
 			uint64_t len)
 {
+	/* kvm_io_bus_cmp(access, r) == 0, in 128 bits: no sum wraps. */
 	if (r->len == 0)
 		return addr == r->addr;
 	return addr >= r->addr &&
-	       addr + len - 1 <= r->addr + r->len - 1;
+	       (unsigned __int128)addr + len <= (unsigned __int128)r->addr + r->len;
 }
 
 static long check_access(uint64_t addr, uint64_t len)
 {
-	if (len == 0)
-		return -EINVAL;
-	if (len - 1 > UINT64_MAX - addr)
+	if (len && len - 1 > UINT64_MAX - addr)
 		return -EOVERFLOW;
 	return 0;
+}
+
+int vm_io_set_datamatch(struct vm_io_bus *bus, size_t idx, uint64_t value)
+{
+	struct vm_io_range *r = &bus->range[idx];
+
+	if (r->kind != VM_IO_IOEVENTFD ||
+	    (r->len != 1 && r->len != 2 && r->len != 4 && r->len != 8) ||
+	    (r->len < 8 && value >> (8 * r->len)))
+		return -EINVAL;
+	r->has_datamatch = true;
+	r->datamatch = value;
+	return 0;
+}
+
+int vm_io_accepts(const struct vm_io_range *r, uint64_t addr, uint64_t len,
+		  bool has_value, uint64_t value, const char **why)
+{
+	*why = NULL;
+	if (r->kind != VM_IO_IOEVENTFD)
+		return 1;
+	if (addr != r->addr) {
+		*why = "an ioeventfd takes only writes at its exact address";
+		return 0;
+	}
+	if (!r->len)
+		return 1;
+	if (len != r->len) {
+		*why = "an ioeventfd takes only writes of its exact length";
+		return 0;
+	}
+	if (!r->has_datamatch)
+		return 1;
+	if (!has_value) {
+		*why = "its datamatch needs the written value: --value";
+		return -1;
+	}
+	if ((len < 8 ? value & ((UINT64_C(1) << (8 * len)) - 1) : value) != r->datamatch) {
+		*why = "the written value is not its datamatch";
+		return 0;
+	}
+	return 1;
+}
+
+size_t vm_io_bus_partial(const struct vm_io_bus *bus, uint64_t addr, uint64_t len,
+			 size_t *idx, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < bus->dev_count; i++) {
+		const struct vm_io_range *r = &bus->range[i];
+		uint64_t last = len ? addr + (len - 1) : addr;
+
+		if (!r->len || vm_io_range_matches(r, addr, len) ||
+		    r->addr > last || r->addr + (r->len - 1) < addr)
+			continue;
+		if (n < max)
+			idx[n] = i;
+		n++;
+	}
+	return n;
 }
 
 long vm_io_bus_get_first_dev(const struct vm_io_bus *bus, uint64_t addr,
@@ -204,7 +264,9 @@ long vm_io_bus_get_first_dev(const struct vm_io_bus *bus, uint64_t addr,
 
 	if ((err = check_access(addr, len)))
 		return err;
-	alast = addr + len - 1;
+	/* A zero-length access also matches a registration ending just
+	 * before it (addr <= start + len). */
+	alast = len ? addr + len - 1 : addr ? addr - 1 : 0;
 
 	/* lo = number of registrations that start at or before addr. */
 	while (lo < hi) {
@@ -233,7 +295,7 @@ long vm_io_bus_get_next_dev(const struct vm_io_bus *bus, size_t idx,
 			    uint64_t addr, uint64_t len)
 {
 	if (check_access(addr, len))
-		return -EINVAL;
+		return -EOVERFLOW;
 	for (size_t i = idx + 1; i < bus->dev_count && bus->range[i].addr <= addr; i++)
 		if (vm_io_range_matches(&bus->range[i], addr, len))
 			return (long)i;

@@ -401,10 +401,11 @@ static int parse_memory(struct lex *lx, struct vm_table *t)
 
 static int parse_io_range(struct lex *lx, struct vm_table *t, int bus)
 {
-	static const char *const keys[] = { "addr", "len", "device", "kind" };
+	static const char *const keys[] = { "addr", "len", "device", "kind", "datamatch" };
 	unsigned line = lx->tok.line, col = lx->tok.col;
-	bool seen[4] = { false };
-	uint64_t addr = 0, len = 0;
+	unsigned dm_line = 0, dm_col = 0;
+	bool seen[5] = { false };
+	uint64_t addr = 0, len = 0, datamatch = 0;
 	char *dev = NULL, *kind = NULL;
 	int k, rc, kid = 0;
 	long idx;
@@ -413,7 +414,8 @@ static int parse_io_range(struct lex *lx, struct vm_table *t, int bus)
 	if (obj_begin(lx, &it, "a registration object"))
 		return -1;
 	while ((rc = obj_key(lx, &it)) > 0) {
-		k = key_index(lx, &it, keys, 4, seen, "registration", "addr, len, device, kind");
+		k = key_index(lx, &it, keys, 5, seen, "registration",
+			      "addr, len, device, kind, datamatch");
 		if (k < 0) {
 			rc = -1;
 			break;
@@ -432,23 +434,32 @@ static int parse_io_range(struct lex *lx, struct vm_table *t, int bus)
 				break;
 			}
 		}
+		if (k == 4) {
+			dm_line = lx->tok.line;
+			dm_col = lx->tok.col;
+		}
 		rc = k == 0 ? get_u64(lx, "addr", &addr)
 		   : k == 1 ? get_u64(lx, "len", &len)
 		   : k == 2 ? get_name(lx, "device", &dev)
-			    : get_name(lx, "kind", &kind);
+		   : k == 3 ? get_name(lx, "kind", &kind)
+			    : get_u64(lx, "datamatch", &datamatch);
 		if (rc < 0)
 			break;
 		rc = 1;
 	}
 	if (rc < 0)
 		goto out;
-	for (k = 0; k < 4; k++)
+	for (k = 0; k < 4; k++) /* datamatch is optional */
 		if (!seen[k]) {
 			rc = fail_at(lx, line, col, "registration is missing \"%s\"", keys[k]);
 			goto out;
 		}
 	idx = vm_io_bus_register_dev(&t->bus[bus], addr, len, dev, kid);
-	if (idx >= 0) {
+	if (idx >= 0 && seen[4] && vm_io_set_datamatch(&t->bus[bus], (size_t)idx, datamatch)) {
+		vm_io_bus_remove(&t->bus[bus], (size_t)idx);
+		rc = fail_at(lx, dm_line, dm_col, "\"datamatch\" needs an ioeventfd of 1, 2, 4 "
+			     "or 8 bytes and a value that fits them (KVM's ioeventfd rules)");
+	} else if (idx >= 0) {
 		t->bus[bus].range[idx].line = line;
 		t->bus[bus].range[idx].col = col;
 		rc = 0;

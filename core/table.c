@@ -150,6 +150,8 @@ json_t *vm_json_io_range(const struct vm_io_range *r)
 	bad |= set(o, "len", vm_json_hex(r->len));
 	bad |= set(o, "device", json_string(r->dev));
 	bad |= set(o, "kind", json_string(vm_io_kind_name(r->kind)));
+	if (r->has_datamatch)
+		bad |= set(o, "datamatch", vm_json_hex(r->datamatch));
 	if (bad) {
 		json_decref(o);
 		return NULL;

@@ -137,7 +137,10 @@ Test(iobus, top_of_address_space)
 	cr_assert_str_eq(lookup(UINT64_MAX - 3, 4), "top");
 	cr_assert_str_eq(lookup(UINT64_MAX, 1), "top top-wild");
 	cr_assert_eq(vm_io_bus_get_first_dev(&bus, UINT64_MAX - 3, 5), -EOVERFLOW);
-	cr_assert_eq(vm_io_bus_get_first_dev(&bus, 0x10, 0), -EINVAL);
+	/* A zero-length access (fast-mmio) lies in "top" or just past it. */
+	cr_assert_str_eq(lookup(0x10, 0), "");
+	cr_assert_str_eq(lookup(UINT64_MAX - 0xff, 0), "top");
+	cr_assert_str_eq(lookup(UINT64_MAX, 0), "top top-wild");
 	cr_assert_eq(vm_io_bus_register_dev(&bus, UINT64_MAX - 0xff, 0x101, "wrap",
 					    VM_IO_DEVICE), -EOVERFLOW);
 }
@@ -256,4 +259,124 @@ Test(iobus, random_against_linear_scan)
 				     (unsigned long)a);
 		}
 	}
+}
+
+/* A zero-length access (KVM's fast-mmio writes) matches as kvm_io_bus_cmp()
+ * has it: in a registration, or just past its end; a wildcard only at its
+ * address.  The answer about a straddling access names what it overlaps. */
+Test(iobus, fast_mmio_length_zero_and_straddles)
+{
+	size_t idx[4];
+
+	reg(0x1000, 4, "notify", VM_IO_DEVICE);
+	reg(0x2000, 0, "wild", VM_IO_IOEVENTFD);
+	cr_assert_str_eq(lookup(0x1000, 0), "notify");
+	cr_assert_str_eq(lookup(0x1004, 0), "notify", "start + len: KVM's comparator");
+	cr_assert_str_eq(lookup(0x1005, 0), "");
+	cr_assert_str_eq(lookup(0x2000, 0), "wild");
+	cr_assert_str_eq(lookup(0x1002, 4), "", "straddles the end");
+	cr_assert_eq(vm_io_bus_partial(&bus, 0x1002, 4, idx, 4), 1);
+	cr_assert_str_eq(bus.range[idx[0]].dev, "notify");
+	cr_assert_eq(vm_io_bus_partial(&bus, 0xffe, 4, idx, 4), 1, "straddles the start");
+	cr_assert_eq(vm_io_bus_partial(&bus, 0x1000, 4, idx, 4), 0, "a match is no partial");
+}
+
+/* KVM's ioeventfd rules, written here from the kernel's text, not from
+ * iobus.c: ioeventfd_in_range(). */
+static int model_in_range(const struct vm_io_range *r, uint64_t addr, uint64_t len,
+			  uint64_t val)
+{
+	if (r->kind != VM_IO_IOEVENTFD)
+		return 1;
+	if (addr != r->addr)
+		return 0;
+	if (!r->len)
+		return 1;
+	if (len != r->len)
+		return 0;
+	if (!r->has_datamatch)
+		return 1;
+	switch (len) {
+	case 1: return (uint8_t)val == r->datamatch;
+	case 2: return (uint16_t)val == r->datamatch;
+	case 4: return (uint32_t)val == r->datamatch;
+	default: return val == r->datamatch;
+	}
+}
+
+/* kvm_io_bus_cmp(access, r) == 0. */
+static int model_cmp(const struct vm_io_range *r, uint64_t addr, uint64_t len)
+{
+	unsigned __int128 a1 = addr, a2 = r->addr;
+
+	if (a1 < a2)
+		return 0;
+	if (r->len) {
+		a1 += len;
+		a2 += r->len;
+	}
+	return a1 <= a2 && (r->len || a1 == a2);
+}
+
+/*
+ * Random buses of devices, coalesced zones and ioeventfds (wildcards,
+ * exact lengths, datamatches), random writes of every width and length 0:
+ * the registration a write reaches is KVM's __kvm_io_bus_write() walk, the
+ * first in bus order that matches and takes it.
+ */
+Test(iobus, writes_reach_what_kvm_reaches)
+{
+	uint64_t x = 7;
+	char name[32];
+
+	for (int round = 0; round < 40; round++) {
+		vm_io_bus_clean(&bus);
+		for (int i = 0; i < 200; i++) {
+			uint64_t addr, len;
+			enum vm_io_kind k;
+			long idx;
+
+			x = x * 6364136223846793005u + 1442695040888963407u;
+			addr = ((x >> 33) % 0x400) * 2;
+			k = (enum vm_io_kind)((x >> 11) % 3);
+			len = k == VM_IO_IOEVENTFD ? ((x >> 13) % 5 == 0 ? 0 : UINT64_C(1) << ((x >> 17) % 4))
+			    : 1 + (x >> 23) % 0x40;
+			snprintf(name, sizeof(name), "r%d", i);
+			idx = vm_io_bus_register_dev(&bus, addr, len, name, k);
+			cr_assert_geq(idx, 0);
+			if (k == VM_IO_IOEVENTFD && len && (x >> 40) % 2)
+				cr_assert_eq(vm_io_set_datamatch(&bus, (size_t)idx, (x >> 45) % 3), 0);
+		}
+		for (int q = 0; q < 3000; q++) {
+			uint64_t addr, len, val;
+			long want = -1, got = -1, i;
+			const char *why;
+
+			x = x * 6364136223846793005u + 1442695040888963407u;
+			addr = (x >> 33) % 0x840;
+			len = (x >> 20) % 5 == 0 ? 0 : UINT64_C(1) << ((x >> 22) % 4);
+			val = (x >> 50) % 3;
+			for (size_t k = 0; want < 0 && k < bus.dev_count; k++)
+				if (model_cmp(&bus.range[k], addr, len) &&
+				    model_in_range(&bus.range[k], addr, len, val))
+					want = (long)k;
+			for (i = vm_io_bus_get_first_dev(&bus, addr, len); got < 0 && i >= 0;
+			     i = vm_io_bus_get_next_dev(&bus, (size_t)i, addr, len))
+				if (vm_io_accepts(&bus.range[i], addr, len, true, val, &why) == 1)
+					got = i;
+			cr_assert_eq(got, want, "write of %#lx at %#lx+%lu", (unsigned long)val,
+				     (unsigned long)addr, (unsigned long)len);
+		}
+	}
+}
+
+Test(iobus, datamatch_only_on_ioeventfds_of_1_2_4_8_bytes)
+{
+	reg(0x10, 4, "efd", VM_IO_IOEVENTFD);
+	reg(0x20, 3, "efd3", VM_IO_IOEVENTFD);
+	reg(0x30, 4, "dev", VM_IO_DEVICE);
+	cr_assert_eq(vm_io_set_datamatch(&bus, 0, 0xffffffff), 0);
+	cr_assert_eq(vm_io_set_datamatch(&bus, 0, 0x100000000), -EINVAL, "wider than 4 bytes");
+	cr_assert_eq(vm_io_set_datamatch(&bus, 1, 1), -EINVAL, "3 bytes");
+	cr_assert_eq(vm_io_set_datamatch(&bus, 2, 1), -EINVAL, "not an ioeventfd");
 }

@@ -102,6 +102,14 @@ static const struct bad_case bad[] = {
 	  "t:1:28: registration is missing \"kind\"" },
 	{ "{\"vmmap\":1,\"buses\":{\"pio\":[{\"addr\":\"0x60\",\"len\":1,\"device\":\"kbd\",\"kind\":\"irq\"}]}}",
 	  "t:1:73: unknown kind \"irq\" (expected device, ioeventfd or coalesced)" },
+	{ "{\"vmmap\":1,\"buses\":{\"pio\":[{\"addr\":\"0x60\",\"len\":1,\"device\":\"kbd\",\"kind\":\"device\","
+	  "\"datamatch\":1}]}}",
+	  "t:1:94: \"datamatch\" needs an ioeventfd of 1, 2, 4 or 8 bytes and a value that fits "
+	  "them (KVM's ioeventfd rules)" },
+	{ "{\"vmmap\":1,\"buses\":{\"pio\":[{\"addr\":\"0x60\",\"len\":1,\"device\":\"k\",\"kind\":\"ioeventfd\","
+	  "\"datamatch\":256}]}}",
+	  "t:1:95: \"datamatch\" needs an ioeventfd of 1, 2, 4 or 8 bytes and a value that fits "
+	  "them (KVM's ioeventfd rules)" },
 	{ "{\"vmmap\":1,\"buses\":{\"mmio\":[{\"addr\":\"0xffffffffffffffff\",\"len\":2,"
 	  "\"device\":\"x\",\"kind\":\"device\"}]}}",
 	  "t:1:29: registration wraps past 2^64-1" },
