@@ -249,6 +249,11 @@ static int session_end(void *arg, struct vu_capture *vc)
 		fprintf(stderr, "vmmap: capture: %s: the backend was not reached (%s); the "
 			"frontend was %s\n", vc->unreached, vc->end,
 			vc->front_closed ? "closed" : "not connected");
+	else if (!vc->connected && !c->a.replay && !c->ctx.quiet && !c->shell_name &&
+		 vc->front.last_err)
+		fprintf(stderr, "vmmap: capture: no frontend connected (%s); the last connect() "
+			"to %s said: %s\n", vc->end, vc->front.connect,
+			strerror(vc->front.last_err));
 	else if (!vc->connected && !c->a.replay && !c->ctx.quiet && !c->shell_name)
 		fprintf(stderr, "vmmap: capture: no frontend connected (%s)\n", vc->end);
 	if (vc->err && !vc->failed && !c->shell_name)

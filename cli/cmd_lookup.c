@@ -71,7 +71,7 @@ static error_t lookup_parse(int key, char *arg, struct argp_state *state)
 const struct argp cmd_lookup_argp = {
 	.options = lookup_options,
 	.parser = lookup_parse,
-	.args_doc = "[FILE] BUS ADDR [LEN]\n[FILE] BUS QUERY...",
+	.args_doc = "FILE BUS ADDR [LEN]\nFILE BUS QUERY...",
 	.doc = "List every registration on BUS (mmio, pio, virtio-ccw, fast-mmio) "
 	       "that an access of LEN bytes (default 1) at ADDR reaches, in bus "
 	       "order, as KVM's I/O bus routes it.\v"
@@ -84,6 +84,8 @@ const struct argp cmd_lookup_argp = {
 	       "and, with a datamatch, value (--value); the first that takes it is "
 	       "marked.  Queries are written as for translate: ADDR LEN, or "
 	       "any number of ADDR, ADDR+LEN, FIRST-LAST.\n"
+	       "Inside the shell FILE may name a loaded table, or be left out for "
+	       "the current one.\n"
 	       "Exit status: 0 every access reaches a registration (with --value: "
 	       "one that takes the write), 1 some access does not, 2 usage or "
 	       "input error.",

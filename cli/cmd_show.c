@@ -69,7 +69,7 @@ static error_t show_parse(int key, char *arg, struct argp_state *state)
 const struct argp cmd_show_argp = {
 	.options = show_options,
 	.parser = show_parse,
-	.args_doc = "[FILE]",
+	.args_doc = "FILE",
 	.doc = "Print a table: memory regions sorted by guest-physical address with "
 	       "inclusive ranges, the holes between them, then every bus's "
 	       "registrations in bus order.  A region that overlaps another in "

@@ -97,7 +97,7 @@ static error_t translate_parse(int key, char *arg, struct argp_state *state)
 const struct argp cmd_translate_argp = {
 	.options = translate_options,
 	.parser = translate_parse,
-	.args_doc = "[FILE] ADDR [LEN]\n[FILE] QUERY...",
+	.args_doc = "FILE ADDR [LEN]\nFILE QUERY...",
 	.doc = "Translate addresses the way vhost's translate_desc does: walk the "
 	       "range region by region and print one piece per region crossed, "
 	       "or the first unmapped address.\v"
@@ -107,6 +107,8 @@ const struct argp cmd_translate_argp = {
 	       "suffixes (or KiB .. EiB), with decimals that make whole bytes "
 	       "(2047.25M).  When regions overlap, the one with the lowest start "
 	       "(then the first listed) maps the address.\n"
+	       "Inside the shell FILE may name a loaded table, or be left out for "
+	       "the current one.\n"
 	       "Exit status: 0 all mapped, 1 a query is unmapped or needs too "
 	       "many pieces, 2 usage or input error.",
 	.children = cli_global_children,

@@ -68,14 +68,17 @@ static error_t validate_parse(int key, char *arg, struct argp_state *state)
 const struct argp cmd_validate_argp = {
 	.options = validate_options,
 	.parser = validate_parse,
-	.args_doc = "[FILE]",
+	.args_doc = "FILE",
 	.doc = "Check a table against the rules vhost, vhost-user and KVM apply: "
 	       "overlapping regions, sizes and sums that overflow 64 bits, bus "
 	       "overlaps, duplicates and KVM's registration limit, and with "
 	       "--profile the region limit and alignment of that consumer.\v"
-	       "Findings print as FILE:LINE:COL: SEVERITY: MESSAGE [RULE].  See "
+	       "Findings print as FILE:LINE:COL: SEVERITY: MESSAGE [RULE] (FILE: "
+	       "alone for a finding about the whole table).  See "
 	       "vmmap-validate(1) for the rules and where each profile's numbers "
 	       "come from.\n"
+	       "Inside the shell FILE may name a loaded table, or be left out for "
+	       "the current one.\n"
 	       "Exit status: 0 no errors (and no warnings with --strict), 1 "
 	       "findings that fail, 2 usage or input error.",
 	.children = cli_global_children,

@@ -126,15 +126,56 @@ const char *vmmap_cmd_usage(const struct vmmap_cmd *cmd)
 	return cmd->usage ? cmd->usage : cmd->argp->args_doc ? cmd->argp->args_doc : "";
 }
 
+/* Edit distance with transpositions (optimal string alignment), capped:
+ * names longer than 31 bytes are far from every command. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), d[32][32];
+
+	if (la > 31 || lb > 31)
+		return SIZE_MAX;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++)
+		for (size_t j = 1; j <= lb; j++) {
+			size_t c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (d[i - 1][j] + 1 < c)
+				c = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < c)
+				c = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < c)
+				c = d[i - 2][j - 2] + 1;
+			d[i][j] = c;
+		}
+	return d[la][lb];
+}
+
 int cli_unknown_command(struct vmmap_ctx *ctx, const char *name)
 {
-	const struct vmmap_cmd *cmd = vmmap_command(name);
+	const struct vmmap_cmd *cmd = vmmap_command(name), *near = NULL;
 	unsigned where = ctx->shell ? CLI_SHELL : CLI_LINE;
 	char names[512] = "";
+	size_t best = SIZE_MAX;
 
 	if (cmd && !(cmd->where & where))
 		return cli_error(ctx, "usage", ctx->shell ? "'%s' does not run inside the shell"
 				 : "'%s' is a verb of the shell (vmmap shell)", name);
+	/* A typo: the nearest command, two edits away at most. */
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		size_t dist = edit_distance(name, commands[i].name);
+
+		if ((commands[i].where & where) && dist < best) {
+			best = dist;
+			near = &commands[i];
+		}
+	}
+	if (near && best <= 2 && best < strlen(name))
+		return cli_error(ctx, "usage", "unknown command '%s'; did you mean '%s'?", name,
+				 near->name);
 	if (ctx->shell)
 		return cli_error(ctx, "usage", "unknown command '%s' (try 'help')", name);
 	for (size_t i = 0; i < NCOMMANDS; i++)

@@ -218,6 +218,10 @@ int cli_table_open(struct vmmap_ctx *ctx, char *const *pos, int npos,
 	} else if (npos == 0) {
 		return cli_error(ctx, "usage", "missing FILE (try 'vmmap %s --help')",
 				 ctx->cmd);
+	} else if (strcmp(pos[0], "-") && !cli_names_file(pos[0]) && access(pos[0], F_OK)) {
+		/* "vmmap lookup mmio 0x1000": the file was left out. */
+		return cli_error(ctx, "usage", "missing FILE: '%s' is no file (try 'vmmap %s "
+				 "--help')", pos[0], ctx->cmd);
 	}
 	if (load_owned(out, pos[0], flags, &err))
 		return cli_input_error(ctx, err.msg);

@@ -4,6 +4,7 @@
 #include "vu_capture_int.h"
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,6 +276,16 @@ static int try_connect(struct vu_capture *c, struct vu_endpoint *ep, uint64_t no
 static int retry_connect(struct vu_capture *c, struct vu_endpoint *ep, int rc,
 			 uint64_t now_ns)
 {
+	struct stat st;
+
+	ep->last_err = -rc;
+	/* A file that is there and is no socket will not become one: what
+	 * connect() said (ECONNREFUSED), at once. */
+	if (rc == -ECONNREFUSED && !stat(ep->connect, &st) && !S_ISSOCK(st.st_mode)) {
+		peer_failed(c, ep, rc, ep == &c->back ? "connecting to the backend (no socket "
+			    "there)" : "connect (no socket there)");
+		return rc;
+	}
 	if (rc == -EAGAIN) { /* the backlog is full: back off */
 		ep->backoff_ms = ep->backoff_ms ? ep->backoff_ms * 2 : 1;
 		if (ep->backoff_ms > BACKOFF_MAX_MS)

@@ -97,6 +97,7 @@ struct vu_endpoint {
 	int connect_fd;            /* a connection under way, or -1 */
 	uint64_t next_connect_ns;  /* when to try again */
 	uint64_t backoff_ms;
+	int last_err;              /* what the last connect() said (an errno), 0 */
 };
 
 /* A region descriptor vmmap keeps (forwarding), for reading guest memory. */
