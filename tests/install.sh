@@ -12,7 +12,8 @@ want=(bin/vmmap
       share/bash-completion/completions/vmmap
       share/zsh/site-functions/_vmmap
       share/fish/vendor_completions.d/vmmap.fish
-      share/man/man5/vmmap-json.5)
+      share/man/man5/vmmap-json.5
+      lib/jq/vmmap.jq)
 for page in "$src"/man/*.1; do want+=("share/man/man1/$(basename "$page")"); done
 for f in "${want[@]}"; do
     if [[ -e $prefix/$f ]]; then pass=$((pass + 1)); else
@@ -29,6 +30,14 @@ if command -v man >/dev/null; then
     done
 else
     echo "man is not installed: pages not rendered"
+fi
+# The jq module imports from the install prefix with the system's jq.
+if command -v jq >/dev/null; then
+    got=$(jq -L "$prefix/lib/jq" -nr 'import "vmmap" as v; "0xfeb00050" | v::hex2num | v::num2hex')
+    [[ $got == 0xfeb00050 ]] && pass=$((pass + 1)) ||
+        { echo "FAIL: jq -L $prefix/lib/jq: import \"vmmap\" gave '$got'"; fail=$((fail + 1)); }
+else
+    echo "FAIL: jq is not installed"; fail=$((fail + 1))
 fi
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]
