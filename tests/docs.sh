@@ -156,5 +156,129 @@ for t in $types; do
         bad "man/vmmap-capture.1 does not name --type $t"
 done
 
+# Every SYNOPSIS form runs.  Each page's SYNOPSIS as man renders it, one
+# form per line; a form runs with its required words (placeholders made
+# real: fixtures, a scratch file), then once more with each optional group;
+# none may be a usage error (status 2).  A form that needs a peer on a
+# socket (--listen, --connect, --forward) is not run.
+scratch=$(mktemp -d)
+forms=0
+placeholder() { # $1 word, $2 the word before it
+    case $1:$2 in
+        FILE:--replay) echo fixtures/fuzz/vu_session/dpdk-22.11-testpmd-nohuge.bin ;;
+        FILE:-o|FILE:--record) echo "$scratch/out.$RANDOM" ;;
+        FILE:batch) echo fixtures/shell/hotplug.vmmap ;;
+        FILE:*|FILE...:*|OLD:*|NEW:*) echo fixtures/qemu-pc-128m.json ;;
+        BUS:*) echo mmio ;;
+        ADDR:*|QUERY:*) echo 0x0 ;;
+        LEN:*) echo 4 ;;
+        SOURCE:*) echo tests/cli/batch/uaddr.txt ;;
+        SVGFILE:*) echo "$scratch/x.svg" ;;
+        NAME:*) echo vhost-user-slots ;;
+        V:*|N:*) echo 1 ;;
+        SECONDS:*) echo 1 ;;
+        SIZE:*) echo 1M ;;
+        TYPE:*) echo net ;;
+        COMMAND:*) echo version ;;
+        ARG...:*) echo "" ;;
+        *) echo "$1" ;;
+    esac
+}
+# words GROUP: a group's words, the first of each a|b taken, placeholders
+# made real.
+words() {
+    local prev="" w out=()
+    for w in $1; do
+        [[ $w == '...' || $w == '|' ]] && continue
+        w=${w%%|*}
+        out+=("$(placeholder "$w" "$prev")")
+        prev=$w
+    done
+    echo "${out[*]}"
+}
+while IFS= read -r form; do
+    [[ $form == *--listen* || $form == *--connect* || $form == *--forward* ]] && continue
+    # Top-level alternatives ("--help | --usage | -V"): the first.
+    form=${form%% | *}
+    # Split into required words and optional groups (outermost [...]).
+    req="" opts=()
+    rest=${form#vmmap}
+    while [[ -n ${rest// /} ]]; do
+        rest=${rest#"${rest%%[![:space:]]*}"}
+        if [[ $rest == \[* ]]; then
+            depth=0 i=0
+            for ((i = 0; i < ${#rest}; i++)); do
+                c=${rest:i:1}
+                [[ $c == '[' ]] && depth=$((depth + 1))
+                [[ $c == ']' ]] && depth=$((depth - 1))
+                ((depth == 0)) && break
+            done
+            g=${rest:1:i-1}
+            rest=${rest:i+1}
+            [[ $g == GLOBAL-OPTIONS || $g == OPTIONS ]] && continue
+            opts+=("${g//[\[\]]/}")
+        else
+            w=${rest%%[[:space:]]*}
+            rest=${rest#"$w"}
+            w=${w#(}; w=${w%)}
+            req+=" $w"
+        fi
+    done
+    base=$(words "$req")
+    for extra in "" "${opts[@]}"; do
+        args=$(words "$extra")
+        # An optional option goes after the command word, an optional
+        # positional at the end.
+        if [[ $args == -* ]]; then
+            cmd=$(awk -v b="$base" -v a="$args" 'BEGIN {
+                n = split(b, w, " "); printf "%s %s", w[1], a;
+                for (i = 2; i <= n; i++) printf " %s", w[i] }')
+        else
+            cmd="$base${args:+ $args}"
+        fi
+        (cd "$src" && timeout 30 "$bin" $cmd </dev/null >/dev/null 2>"$scratch/err")
+        st=$?
+        if [[ $st -le 1 ]]; then ok; else
+            bad "SYNOPSIS form '$form' as 'vmmap $cmd': status $st: $(head -1 "$scratch/err")"
+        fi
+        forms=$((forms + 1))
+    done
+done < <(for page in man/*.1; do
+    MANWIDTH=1000 man -l "$page" 2>/dev/null | sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' |
+        sed '1d;$d' | sed 's/^ *//; s/  */ /g' | grep -v '^$' |
+        awk '/^vmmap/ { if (f != "") print f; f = $0; next } { f = f " " $0 } END { if (f != "") print f }'
+done)
+rm -rf "$scratch"
+[[ $forms -ge 20 ]] && ok || bad "ran only $forms SYNOPSIS forms"
+
+# Error codes: each one the sources emit is documented in vmmap-json(5),
+# and each documented one is produced by a command that should produce it.
+emitted=$(grep -oh 'cli_error([^,]*, "[a-z]*"\|emit_error([^,]*, "[a-z]*"' cli/*.c |
+          grep -o '"[a-z]*"' | tr -d '"' | sort -u)
+documented=$(MANWIDTH=1000 man -l man/vmmap-json.5 2>/dev/null | tr -s ' \n' ' ' |
+             grep -o 'error\.code is .*A negative answer' | grep -o '[a-z]* (' | tr -d ' (' |
+             sort -u)
+[[ -n $documented ]] && ok || bad "no error codes found in vmmap-json(5)" 
+for code in $emitted; do
+    grep -qx "$code" <<< "$documented" && ok ||
+        bad "error code '$code' is emitted but not documented in vmmap-json(5)"
+done
+code_of() { "$bin" -j "$@" 2>/dev/null | sed -n 's/.*"error":{"code":"\([a-z]*\)".*/\1/p'; }
+for code in $documented; do
+    case $code in
+        usage) got=$(code_of show --by size fixtures/qemu-pc-128m.json) ;;
+        input) got=$(code_of show fixtures/invalid/bad-hex.json) ;;
+        io) got=$(code_of translate --batch /nonexistent/queries.txt fixtures/qemu-pc-128m.json) ;;
+        nomem)
+            if nm "$bin" 2>/dev/null | grep -q __asan_init; then
+                ok; continue # a sanitizer build cannot run under a memory limit
+            fi
+            got=$(ulimit -v 30000; code_of translate --max-pieces 1048576 \
+                  fixtures/qemu-pc-128m.json 0x0 0x1000) ;;
+        *) got="(no command known for it)" ;;
+    esac
+    [[ $got == "$code" ]] && ok || bad "error code '$code': the command meant to produce it gave '$got'"
+done
+
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]
