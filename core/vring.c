@@ -1,0 +1,312 @@
+/*
+ * Split virtqueues read from guest memory (vring.h).
+ */
+#include "vring.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* An indirect table holds at most this many descriptors: one more would
+ * be a chain longer than any ring (virtio: a chain fits in Queue Size). */
+#define VQ_MAX_INDIRECT VQ_MAX_NUM
+
+struct walk {
+	const struct vq_split_cfg *cfg;
+	vq_read_fn read;
+	void *arg;
+	struct vq_split *out;
+	size_t cap;
+	/* Per descriptor of the ring, and of an indirect table: the walk
+	 * that last visited it (stamp: this one), so that no walk clears
+	 * them. */
+	uint32_t *seen, *iseen;
+	uint32_t stamp, istamp;
+};
+
+static int push(struct walk *w, const struct vq_desc *d)
+{
+	struct vq_split *s = w->out;
+
+	if (s->ndescs == w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 64;
+		struct vq_desc *v = realloc(s->descs, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		s->descs = v;
+		w->cap = cap;
+	}
+	s->descs[s->ndescs++] = *d;
+	if (d->problem)
+		s->nproblems++;
+	return 0;
+}
+
+static uint16_t u16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+/* Descriptor i of the table at table: 0, or a problem. */
+static const char *read_desc(struct walk *w, uint64_t table, uint32_t i, struct vq_desc *d)
+{
+	uint8_t b[16];
+
+	if (w->read(w->arg, table + 16ull * i, b, sizeof(b)))
+		return "the descriptor cannot be read";
+	memcpy(&d->addr, b, 8);
+	memcpy(&d->len, b + 8, 4);
+	d->flags = u16(b + 12);
+	d->next = u16(b + 14);
+	return NULL;
+}
+
+/* The buffer's own checks: a length that wraps, a buffer outside the
+ * table. */
+static void check_buffer(const struct walk *w, struct vq_desc *d)
+{
+	struct vm_translation tr;
+
+	if (d->len && d->len - 1 > UINT64_MAX - d->addr) {
+		d->problem = "its buffer runs past 2^64-1";
+		return;
+	}
+	if (!d->len) {
+		d->mapped = true;
+		return;
+	}
+	d->mapped = true;
+	/* Piece by piece, as vhost's translate_desc: a buffer may cross
+	 * regions; one byte in a hole is enough to fail it. */
+	for (uint64_t addr = d->addr, left = d->len; w->cfg->umem && left;) {
+		struct vm_piece pc[8];
+		int rc = vm_umem_translate(w->cfg->umem, NULL, VM_SPACE_GPA, addr, left, pc, 8,
+					   &tr);
+
+		if (rc == -ENOBUFS) {
+			left -= tr.fault_addr - addr;
+			addr = tr.fault_addr;
+			continue;
+		}
+		d->mapped = rc == 0;
+		break;
+	}
+	if (!d->mapped)
+		d->problem = "its buffer is not in the memory table";
+}
+
+/* An indirect table's chain, from its first descriptor. */
+static int walk_indirect(struct walk *w, const struct vq_desc *top, struct vq_chain *c)
+{
+	uint32_t n = top->len / 16, i = 0;
+	struct vq_desc d;
+	int rc;
+
+	w->istamp++;
+	for (;;) {
+		memset(&d, 0, sizeof(d));
+		d.index = (uint16_t)i;
+		d.indirect = true;
+		d.problem = read_desc(w, top->addr, i, &d);
+		if (!d.problem) {
+			if (d.flags & VRING_DESC_F_INDIRECT)
+				d.problem = "an indirect descriptor inside an indirect table";
+			else
+				check_buffer(w, &d);
+		}
+		w->iseen[i] = w->istamp;
+		c->bytes += d.len;
+		c->n++;
+		if ((rc = push(w, &d)))
+			return rc;
+		if (d.problem && !strcmp(d.problem, "the descriptor cannot be read"))
+			return 0;
+		if (!(d.flags & VRING_DESC_F_NEXT))
+			return 0;
+		if (d.next >= n) {
+			c->problem = "a next index past the indirect table";
+			return 0;
+		}
+		if (w->iseen[d.next] == w->istamp) {
+			c->problem = "a loop in the indirect table";
+			return 0;
+		}
+		i = d.next;
+	}
+}
+
+/* The chain from head: its descriptors pushed, its problem named. */
+static int walk_chain(struct walk *w, uint16_t head, struct vq_chain *c)
+{
+	const struct vq_split_cfg *cfg = w->cfg;
+	uint16_t i = head;
+	struct vq_desc d;
+	int rc;
+
+	c->head = head;
+	c->first = w->out->ndescs;
+	if (head >= cfg->num) {
+		c->problem = "its head index is past the ring";
+		return 0;
+	}
+	w->stamp++;
+	for (;;) {
+		memset(&d, 0, sizeof(d));
+		d.index = i;
+		d.problem = read_desc(w, cfg->desc, i, &d);
+		if (!d.problem && (d.flags & VRING_DESC_F_INDIRECT)) {
+			if (d.flags & VRING_DESC_F_NEXT)
+				d.problem = "INDIRECT with NEXT (the spec forbids both)";
+			else if (d.len % 16 || !d.len || d.len / 16 > VQ_MAX_INDIRECT)
+				d.problem = "an indirect table whose length is not 1 to 32768 "
+					    "descriptors of 16 bytes";
+			else if (d.len - 1 > UINT64_MAX - d.addr)
+				d.problem = "its table runs past 2^64-1";
+		} else if (!d.problem) {
+			check_buffer(w, &d);
+		}
+		w->seen[i] = w->stamp;
+		if (!(d.flags & VRING_DESC_F_INDIRECT))
+			c->bytes += d.len;
+		c->n++;
+		if ((rc = push(w, &d)))
+			return rc;
+		if (d.problem && !strcmp(d.problem, "the descriptor cannot be read"))
+			return 0;
+		if ((d.flags & VRING_DESC_F_INDIRECT) && !d.problem)
+			return walk_indirect(w, &d, c);
+		/* A bad indirect descriptor ends the chain: devices differ
+		 * on what follows it (vhost takes NEXT, QEMU does not). */
+		if (!(d.flags & VRING_DESC_F_NEXT) || (d.flags & VRING_DESC_F_INDIRECT))
+			return 0;
+		if (d.next >= cfg->num) {
+			c->problem = "a next index past the ring";
+			return 0;
+		}
+		if (w->seen[d.next] == w->stamp) {
+			c->problem = "a loop: the chain comes back to a descriptor";
+			return 0;
+		}
+		i = d.next;
+	}
+}
+
+static int add_chain(struct walk *w, uint16_t head, bool used, uint32_t used_len)
+{
+	struct vq_split *s = w->out;
+	struct vq_chain *c = &s->chains[s->nchains];
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	c->has_used = used;
+	c->used_len = used_len;
+	rc = walk_chain(w, head, c);
+	if (c->problem)
+		s->nproblems++;
+	s->nchains++;
+	return rc;
+}
+
+int vq_split_decode(const struct vq_split_cfg *cfg, vq_read_fn read, void *arg,
+		    struct vq_split *out)
+{
+	struct walk w = { .cfg = cfg, .read = read, .arg = arg, .out = out };
+	uint8_t hdr[4], ev[2];
+	uint16_t navail, nused;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!cfg->num || cfg->num > VQ_MAX_NUM || (cfg->num & (cfg->num - 1)))
+		return -EINVAL;
+	if (read(arg, cfg->avail, hdr, 4)) {
+		out->ring_problem = "the available ring cannot be read";
+		return 0;
+	}
+	out->avail_flags = u16(hdr);
+	out->avail_idx = u16(hdr + 2);
+	if (read(arg, cfg->used, hdr, 4)) {
+		out->ring_problem = "the used ring cannot be read";
+		return 0;
+	}
+	out->used_flags = u16(hdr);
+	out->used_idx = u16(hdr + 2);
+	if (cfg->event_idx) {
+		if (!read(arg, cfg->avail + 4 + 2ull * cfg->num, ev, 2))
+			out->used_event = u16(ev);
+		if (!read(arg, cfg->used + 4 + 8ull * cfg->num, ev, 2))
+			out->avail_event = u16(ev);
+	}
+	out->from = cfg->has_base ? cfg->base : out->used_idx;
+	navail = (uint16_t)(out->avail_idx - out->from);
+	if (navail > cfg->num) {
+		out->ring_problem = "the available index is more than the ring's size ahead";
+		navail = cfg->num;
+	}
+	out->pending = navail;
+	/* Entries used so far, as many as the index says (it wraps at 2^16:
+	 * a small index may be a wrapped one, and then shows fewer). */
+	nused = out->used_idx < VQ_USED_CHAINS ? out->used_idx : VQ_USED_CHAINS;
+	if (nused > cfg->num)
+		nused = cfg->num;
+	out->chains = calloc((size_t)navail + nused + 1, sizeof(*out->chains));
+	/* Room for a few descriptors a chain at once: growing a big array
+	 * step by step costs more than the walk. */
+	w.cap = 4 * ((size_t)navail + nused) + 16;
+	out->descs = malloc(w.cap * sizeof(*out->descs));
+	w.seen = calloc(cfg->num, sizeof(*w.seen));
+	w.iseen = calloc(VQ_MAX_INDIRECT, sizeof(*w.iseen));
+	if (!out->chains || !out->descs || !w.seen || !w.iseen) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (uint16_t k = 0; k < navail && !rc; k++) {
+		uint16_t slot = (uint16_t)(out->from + k) & (uint16_t)(cfg->num - 1);
+
+		if (read(arg, cfg->avail + 4 + 2ull * slot, ev, 2)) {
+			out->ring_problem = "an available ring entry cannot be read";
+			break;
+		}
+		rc = add_chain(&w, u16(ev), false, 0);
+	}
+	out->npending = out->nchains;
+	/* The latest used entries, newest first. */
+	for (uint16_t k = 0; k < nused && !rc; k++) {
+		uint16_t slot = (uint16_t)(out->used_idx - 1 - k) & (uint16_t)(cfg->num - 1);
+		uint8_t e[8];
+		uint32_t id, len;
+
+		if (read(arg, cfg->used + 4 + 8ull * slot, e, 8)) {
+			out->ring_problem = "a used ring entry cannot be read";
+			break;
+		}
+		memcpy(&id, e, 4);
+		memcpy(&len, e + 4, 4);
+		if (id >= cfg->num) {
+			struct vq_chain *c = &out->chains[out->nchains++];
+
+			memset(c, 0, sizeof(*c));
+			c->head = (uint16_t)id;
+			c->has_used = true;
+			c->used_len = len;
+			c->first = out->ndescs;
+			c->problem = "the used entry's id is past the ring";
+			out->nproblems++;
+			continue;
+		}
+		rc = add_chain(&w, (uint16_t)id, true, len);
+	}
+out:
+	free(w.seen);
+	free(w.iseen);
+	if (rc)
+		vq_split_free(out);
+	return rc;
+}
+
+void vq_split_free(struct vq_split *s)
+{
+	free(s->chains);
+	free(s->descs);
+	memset(s, 0, sizeof(*s));
+}

@@ -1,0 +1,92 @@
+/*
+ * A split virtqueue read from guest memory, as a debugger sees it (virtio
+ * 1.2, 2.7): the avail and used indices and flags, the event-index
+ * values, the chains made available and not yet used, and the chains
+ * behind the last used entries, each descriptor with its guest address,
+ * length and flags, indirect tables followed one level, each buffer
+ * checked against the memory table.
+ *
+ * Everything here was written by the guest: every index is bounded before
+ * it is followed, a chain is walked at most once per descriptor (a loop is
+ * named, not followed), an indirect table inside an indirect table is
+ * named, lengths that wrap are named.  Problems are reported in the
+ * answer; the decoder never fails on what the guest wrote.
+ */
+#ifndef VMMAP_VRING_H
+#define VMMAP_VRING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "umem.h"
+
+#define VRING_DESC_F_NEXT 1u
+#define VRING_DESC_F_WRITE 2u
+#define VRING_DESC_F_INDIRECT 4u
+
+/* The largest split ring (virtio: Queue Size is at most 32768). */
+#define VQ_MAX_NUM 32768u
+/* Used entries whose chains are decoded, the latest first. */
+#define VQ_USED_CHAINS 8u
+
+/*
+ * Reads len bytes of guest memory at guest-physical address gpa into buf:
+ * 0, or a negative errno (-EFAULT unmapped, -EIO unreadable).
+ */
+typedef int (*vq_read_fn)(void *arg, uint64_t gpa, void *buf, size_t len);
+
+struct vq_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags, next;
+	uint16_t index;    /* in its table */
+	bool indirect;     /* it is in an indirect table */
+	bool mapped;       /* its buffer lies wholly in the memory table */
+	const char *problem; /* what is wrong with it, or NULL */
+};
+
+struct vq_chain {
+	uint16_t head;
+	bool has_used;     /* a used entry: its length */
+	uint32_t used_len;
+	size_t first, n;   /* its descriptors: descs[first .. first + n) */
+	uint64_t bytes;    /* the sum of their lengths */
+	const char *problem; /* a loop, a chain longer than the ring, ... */
+};
+
+struct vq_split_cfg {
+	uint16_t num;            /* the ring's size (SET_VRING_NUM) */
+	uint64_t desc, avail, used; /* guest-physical addresses */
+	bool event_idx;          /* VIRTIO_RING_F_EVENT_IDX negotiated */
+	bool has_base;           /* last_avail_idx is known (SET_VRING_BASE) */
+	uint16_t base;
+	const struct vm_umem *umem; /* buffers are checked against it; NULL: not */
+};
+
+struct vq_split {
+	uint16_t avail_flags, avail_idx, used_flags, used_idx;
+	uint16_t used_event, avail_event; /* with event_idx */
+	uint16_t from;           /* where the pending chains start */
+	uint16_t pending;        /* avail entries past it */
+	const char *ring_problem; /* the ring itself could not be read, ... */
+	struct vq_chain *chains; /* the pending ones, then the used ones */
+	size_t nchains, npending;
+	struct vq_desc *descs;
+	size_t ndescs;
+	size_t nproblems;        /* descriptors and chains with a problem */
+};
+
+/*
+ * Decodes the split ring cfg describes through read.  The pending chains
+ * start at cfg->base when known, else at the used index (exact for a
+ * device that completes in order; a proxy does not see the device's own
+ * position).  0, or -ENOMEM, or -EINVAL for a num that is 0, above
+ * VQ_MAX_NUM or not a power of 2 (the spec's rule).  A ring that cannot
+ * be read is 0 with ring_problem set.  Free with vq_split_free.
+ */
+int vq_split_decode(const struct vq_split_cfg *cfg, vq_read_fn read, void *arg,
+		    struct vq_split *out);
+void vq_split_free(struct vq_split *s);
+
+#endif

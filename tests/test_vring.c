@@ -1,0 +1,262 @@
+/*
+ * The split virtqueue decoder (core/vring.c) on rings built here in a
+ * fake guest memory: chains, indirect tables, used entries, event
+ * indices, and every hostile case a guest can write.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "vring.h"
+
+/* Guest memory: 1 MiB at guest-physical 0. */
+#define MEM (1u << 20)
+static uint8_t mem[MEM];
+
+static int read_mem(void *arg, uint64_t gpa, void *buf, size_t len)
+{
+	(void)arg;
+	if (gpa >= MEM || len > MEM - gpa)
+		return -EFAULT;
+	memcpy(buf, mem + gpa, len);
+	return 0;
+}
+
+enum { DESC = 0x1000, AVAIL = 0x2000, USED = 0x3000, IND = 0x4000, BUF = 0x10000 };
+
+static void desc(uint64_t table, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
+		 uint16_t next)
+{
+	uint8_t *p = mem + table + 16 * i;
+
+	memcpy(p, &addr, 8);
+	memcpy(p + 8, &len, 4);
+	memcpy(p + 12, &flags, 2);
+	memcpy(p + 14, &next, 2);
+}
+
+static void put16(uint64_t at, uint16_t v)
+{
+	memcpy(mem + at, &v, 2);
+}
+
+static void used_entry(unsigned slot, uint32_t id, uint32_t len)
+{
+	memcpy(mem + USED + 4 + 8 * slot, &id, 4);
+	memcpy(mem + USED + 4 + 8 * slot + 4, &len, 4);
+}
+
+static struct vq_split_cfg cfg;
+static struct vq_split s;
+
+static void setup(void)
+{
+	memset(mem, 0, sizeof(mem));
+	cfg = (struct vq_split_cfg){ .num = 8, .desc = DESC, .avail = AVAIL, .used = USED };
+	memset(&s, 0, sizeof(s));
+}
+
+static void teardown(void)
+{
+	vq_split_free(&s);
+}
+
+TestSuite(vring, .init = setup, .fini = teardown);
+
+/* One chain of two made available: header, NEXT link, buffer sizes. */
+static void one_pending(uint16_t head)
+{
+	put16(AVAIL + 2, 1);
+	put16(AVAIL + 4, head);
+	cr_assert_eq(vq_split_decode(&cfg, read_mem, NULL, &s), 0);
+}
+
+Test(vring, a_chain_made_available)
+{
+	desc(DESC, 3, BUF, 12, VRING_DESC_F_NEXT, 5);
+	desc(DESC, 5, BUF + 0x1000, 1514, VRING_DESC_F_WRITE, 0);
+	one_pending(3);
+	cr_assert_null(s.ring_problem);
+	cr_assert_eq(s.avail_idx, 1);
+	cr_assert_eq(s.pending, 1);
+	cr_assert_eq(s.npending, 1);
+	cr_assert_eq(s.chains[0].head, 3);
+	cr_assert_eq(s.chains[0].n, 2);
+	cr_assert_eq(s.chains[0].bytes, 1526);
+	cr_assert_null(s.chains[0].problem);
+	cr_assert_eq(s.descs[1].index, 5);
+	cr_assert_eq(s.descs[1].flags, VRING_DESC_F_WRITE);
+	cr_assert_eq(s.nproblems, 0);
+}
+
+Test(vring, a_loop_is_named_not_followed)
+{
+	desc(DESC, 0, BUF, 1, VRING_DESC_F_NEXT, 1);
+	desc(DESC, 1, BUF, 1, VRING_DESC_F_NEXT, 0);
+	one_pending(0);
+	cr_assert_eq(s.chains[0].n, 2);
+	cr_assert_str_eq(s.chains[0].problem, "a loop: the chain comes back to a descriptor");
+}
+
+Test(vring, indices_past_the_ring)
+{
+	desc(DESC, 0, BUF, 1, VRING_DESC_F_NEXT, 8);
+	one_pending(0);
+	cr_assert_str_eq(s.chains[0].problem, "a next index past the ring");
+	vq_split_free(&s);
+	one_pending(9);
+	cr_assert_str_eq(s.chains[0].problem, "its head index is past the ring");
+	cr_assert_eq(s.chains[0].n, 0);
+}
+
+Test(vring, an_available_index_too_far_ahead_is_clamped)
+{
+	put16(AVAIL + 2, 100);
+	cr_assert_eq(vq_split_decode(&cfg, read_mem, NULL, &s), 0);
+	cr_assert_str_eq(s.ring_problem, "the available index is more than the ring's size ahead");
+	cr_assert_eq(s.pending, 8);
+	cr_assert_eq(s.npending, 8);
+}
+
+Test(vring, the_base_from_set_vring_base_is_where_pending_starts)
+{
+	put16(AVAIL + 2, 7);
+	put16(USED + 2, 2);
+	cfg.has_base = true;
+	cfg.base = 5;
+	cr_assert_eq(vq_split_decode(&cfg, read_mem, NULL, &s), 0);
+	cr_assert_eq(s.from, 5);
+	cr_assert_eq(s.pending, 2);
+	vq_split_free(&s);
+	cfg.has_base = false;
+	cr_assert_eq(vq_split_decode(&cfg, read_mem, NULL, &s), 0);
+	cr_assert_eq(s.from, 2, "without a base, the used index");
+	cr_assert_eq(s.pending, 5);
+}
+
+Test(vring, indirect_tables_followed_one_level)
+{
+	desc(DESC, 0, IND, 48, VRING_DESC_F_INDIRECT, 0);
+	desc(IND, 0, BUF, 10, VRING_DESC_F_NEXT, 2);
+	desc(IND, 2, BUF, 20, VRING_DESC_F_NEXT, 1);
+	desc(IND, 1, BUF, 30, VRING_DESC_F_WRITE, 0);
+	one_pending(0);
+	cr_assert_null(s.chains[0].problem);
+	cr_assert_eq(s.chains[0].n, 4, "the indirect descriptor and its three");
+	cr_assert_eq(s.chains[0].bytes, 60);
+	cr_assert(s.descs[3].indirect);
+	cr_assert_eq(s.descs[3].index, 1);
+}
+
+Test(vring, hostile_indirect_tables)
+{
+	desc(DESC, 0, IND, 32, VRING_DESC_F_INDIRECT, 0);
+	desc(IND, 0, IND, 16, VRING_DESC_F_INDIRECT, 0);
+	one_pending(0);
+	cr_assert_str_eq(s.descs[1].problem, "an indirect descriptor inside an indirect table");
+	vq_split_free(&s);
+
+	desc(DESC, 0, IND, 32, VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT, 1);
+	one_pending(0);
+	cr_assert_str_eq(s.descs[0].problem, "INDIRECT with NEXT (the spec forbids both)");
+	cr_assert_eq(s.chains[0].n, 1, "not followed");
+	vq_split_free(&s);
+
+	desc(DESC, 0, IND, 20, VRING_DESC_F_INDIRECT, 0);
+	one_pending(0);
+	cr_assert(strstr(s.descs[0].problem, "not 1 to 32768 descriptors"));
+	vq_split_free(&s);
+
+	desc(DESC, 0, IND, 32, VRING_DESC_F_INDIRECT, 0);
+	desc(IND, 0, BUF, 1, VRING_DESC_F_NEXT, 1);
+	desc(IND, 1, BUF, 1, VRING_DESC_F_NEXT, 0);
+	one_pending(0);
+	cr_assert_str_eq(s.chains[0].problem, "a loop in the indirect table");
+	vq_split_free(&s);
+
+	desc(IND, 1, BUF, 1, VRING_DESC_F_NEXT, 2);
+	one_pending(0);
+	cr_assert_str_eq(s.chains[0].problem, "a next index past the indirect table");
+}
+
+Test(vring, buffers_that_wrap_or_lie_outside_the_table)
+{
+	struct vm_umem u;
+	struct vm_region r = { .guest_phys_addr = 0, .memory_size = 0x20000,
+			       .userspace_addr = 0x7f0000000000 };
+
+	vm_umem_init(&u);
+	cr_assert_eq(vm_umem_add(&u, &r, NULL), 0);
+	cfg.umem = &u;
+	desc(DESC, 0, UINT64_MAX - 1, 4, VRING_DESC_F_NEXT, 1);
+	desc(DESC, 1, 0x1fff0, 0x20, VRING_DESC_F_NEXT, 2);
+	desc(DESC, 2, 0x100, 0x10, 0, 0);
+	one_pending(0);
+	cr_assert_str_eq(s.descs[0].problem, "its buffer runs past 2^64-1");
+	cr_assert_str_eq(s.descs[1].problem, "its buffer is not in the memory table");
+	cr_assert(!s.descs[1].mapped);
+	cr_assert(s.descs[2].mapped);
+	cr_assert_null(s.descs[2].problem);
+	cr_assert_eq(s.nproblems, 2);
+	vm_umem_clean(&u);
+}
+
+Test(vring, used_entries_newest_first_with_their_lengths)
+{
+	desc(DESC, 4, BUF, 100, VRING_DESC_F_WRITE, 0);
+	desc(DESC, 6, BUF, 200, VRING_DESC_F_WRITE, 0);
+	used_entry(0, 4, 60);
+	used_entry(1, 6, 0);
+	used_entry(2, 99, 1);
+	put16(USED + 2, 3);
+	put16(AVAIL + 2, 3);
+	cr_assert_eq(vq_split_decode(&cfg, read_mem, NULL, &s), 0);
+	cr_assert_eq(s.npending, 0);
+	cr_assert_eq(s.nchains, 3);
+	cr_assert_str_eq(s.chains[0].problem, "the used entry's id is past the ring");
+	cr_assert_eq(s.chains[1].head, 6);
+	cr_assert(s.chains[1].has_used);
+	cr_assert_eq(s.chains[1].used_len, 0);
+	cr_assert_eq(s.chains[2].head, 4);
+	cr_assert_eq(s.chains[2].used_len, 60);
+	cr_assert_eq(s.chains[2].bytes, 100);
+}
+
+Test(vring, event_index_values)
+{
+	cfg.event_idx = true;
+	put16(AVAIL + 4 + 2 * 8, 0x1234);
+	put16(USED + 4 + 8 * 8, 0x4321);
+	cr_assert_eq(vq_split_decode(&cfg, read_mem, NULL, &s), 0);
+	cr_assert_eq(s.used_event, 0x1234);
+	cr_assert_eq(s.avail_event, 0x4321);
+}
+
+Test(vring, unreadable_rings_and_bad_sizes)
+{
+	cfg.avail = MEM + 0x1000;
+	cr_assert_eq(vq_split_decode(&cfg, read_mem, NULL, &s), 0);
+	cr_assert_str_eq(s.ring_problem, "the available ring cannot be read");
+	cfg.avail = AVAIL;
+	cfg.desc = MEM - 8;
+	vq_split_free(&s);
+	one_pending(0);
+	cr_assert_str_eq(s.descs[0].problem, "the descriptor cannot be read");
+	vq_split_free(&s);
+	cfg.num = 6;
+	cr_assert_eq(vq_split_decode(&cfg, read_mem, NULL, &s), -EINVAL);
+	cfg.num = 0;
+	cr_assert_eq(vq_split_decode(&cfg, read_mem, NULL, &s), -EINVAL);
+}
+
+/* A chain as long as the ring, every descriptor once: walked whole. */
+Test(vring, a_chain_as_long_as_the_ring)
+{
+	cfg.num = 256;
+	for (unsigned i = 0; i < 256; i++)
+		desc(DESC, i, BUF, 1, i < 255 ? VRING_DESC_F_NEXT : 0, (uint16_t)(i + 1));
+	one_pending(0);
+	cr_assert_null(s.chains[0].problem);
+	cr_assert_eq(s.chains[0].n, 256);
+}
