@@ -96,11 +96,35 @@ static void check_buffer(const struct walk *w, struct vq_desc *d)
 		d->problem = "its buffer is not in the memory table";
 }
 
+/*
+ * Where a chain goes after d, in a table of n descriptors whose visited
+ * ones carry stamp: the next index, or -1 at its end (a descriptor that
+ * could not be read, no NEXT, stop set) or at a problem (c->problem names
+ * it: past, or loop).
+ */
+static long next_of(const struct vq_desc *d, uint32_t n, const uint32_t *seen, uint32_t stamp,
+		    bool stop, const char *past, const char *loop, struct vq_chain *c)
+{
+	if ((d->problem && !strcmp(d->problem, "the descriptor cannot be read")) ||
+	    !(d->flags & VRING_DESC_F_NEXT) || stop)
+		return -1;
+	if (d->next >= n) {
+		c->problem = past;
+		return -1;
+	}
+	if (seen[d->next] == stamp) {
+		c->problem = loop;
+		return -1;
+	}
+	return d->next;
+}
+
 /* An indirect table's chain, from its first descriptor. */
 static int walk_indirect(struct walk *w, const struct vq_desc *top, struct vq_chain *c)
 {
 	uint32_t n = top->len / 16, i = 0;
 	struct vq_desc d;
+	long next;
 	int rc;
 
 	w->istamp++;
@@ -120,19 +144,12 @@ static int walk_indirect(struct walk *w, const struct vq_desc *top, struct vq_ch
 		c->n++;
 		if ((rc = push(w, &d)))
 			return rc;
-		if (d.problem && !strcmp(d.problem, "the descriptor cannot be read"))
+		next = next_of(&d, n, w->iseen, w->istamp, false,
+			       "a next index past the indirect table",
+			       "a loop in the indirect table", c);
+		if (next < 0)
 			return 0;
-		if (!(d.flags & VRING_DESC_F_NEXT))
-			return 0;
-		if (d.next >= n) {
-			c->problem = "a next index past the indirect table";
-			return 0;
-		}
-		if (w->iseen[d.next] == w->istamp) {
-			c->problem = "a loop in the indirect table";
-			return 0;
-		}
-		i = d.next;
+		i = (uint32_t)next;
 	}
 }
 
@@ -142,6 +159,7 @@ static int walk_chain(struct walk *w, uint16_t head, struct vq_chain *c)
 	const struct vq_split_cfg *cfg = w->cfg;
 	uint16_t i = head;
 	struct vq_desc d;
+	long next;
 	int rc;
 
 	c->head = head;
@@ -172,23 +190,16 @@ static int walk_chain(struct walk *w, uint16_t head, struct vq_chain *c)
 		c->n++;
 		if ((rc = push(w, &d)))
 			return rc;
-		if (d.problem && !strcmp(d.problem, "the descriptor cannot be read"))
-			return 0;
 		if ((d.flags & VRING_DESC_F_INDIRECT) && !d.problem)
 			return walk_indirect(w, &d, c);
 		/* A bad indirect descriptor ends the chain: devices differ
 		 * on what follows it (vhost takes NEXT, QEMU does not). */
-		if (!(d.flags & VRING_DESC_F_NEXT) || (d.flags & VRING_DESC_F_INDIRECT))
+		next = next_of(&d, cfg->num, w->seen, w->stamp, d.flags & VRING_DESC_F_INDIRECT,
+			       "a next index past the ring",
+			       "a loop: the chain comes back to a descriptor", c);
+		if (next < 0)
 			return 0;
-		if (d.next >= cfg->num) {
-			c->problem = "a next index past the ring";
-			return 0;
-		}
-		if (w->seen[d.next] == w->stamp) {
-			c->problem = "a loop: the chain comes back to a descriptor";
-			return 0;
-		}
-		i = d.next;
+		i = (uint16_t)next;
 	}
 }
 
