@@ -321,3 +321,200 @@ void vq_split_free(struct vq_split *s)
 	free(s->descs);
 	memset(s, 0, sizeof(*s));
 }
+
+/* ---- packed rings ---- */
+
+struct pwalk {
+	struct walk w;           /* the reader, the table check, the output */
+	struct vq_packed *out;
+};
+
+/* Pushes onto the packed answer (the walk's output is a split one). */
+static int ppush(struct pwalk *pw, const struct vq_desc *d)
+{
+	struct vq_packed *p = pw->out;
+	struct vq_split tmp = { .descs = p->descs, .ndescs = p->ndescs };
+	int rc;
+
+	pw->w.out = &tmp;
+	rc = push(&pw->w, d);
+	p->descs = tmp.descs;
+	p->ndescs = tmp.ndescs;
+	p->nproblems += tmp.nproblems;
+	return rc;
+}
+
+/* Descriptor i of the packed ring (or an indirect table at table). */
+static const char *read_pdesc(struct pwalk *pw, uint64_t table, uint32_t i, struct vq_desc *d)
+{
+	/* The same 16 bytes as a split descriptor; next is the buffer id. */
+	return read_desc(&pw->w, table, i, d);
+}
+
+/* A packed indirect table: len / 16 descriptors, read in order (no NEXT
+ * inside one: the spec has them consecutive). */
+static int packed_indirect(struct pwalk *pw, const struct vq_desc *top, struct vq_chain *c)
+{
+	uint32_t n = top->len / 16;
+	struct vq_desc d;
+	int rc;
+
+	for (uint32_t i = 0; i < n; i++) {
+		memset(&d, 0, sizeof(d));
+		d.index = (uint16_t)i;
+		d.indirect = true;
+		d.problem = read_pdesc(pw, top->addr, i, &d);
+		if (!d.problem && (d.flags & VRING_DESC_F_INDIRECT))
+			d.problem = "an indirect descriptor inside an indirect table";
+		else if (!d.problem)
+			check_buffer(&pw->w, &d);
+		c->bytes += d.len;
+		c->n++;
+		if ((rc = ppush(pw, &d)))
+			return rc;
+		if (d.problem && !strcmp(d.problem, "the descriptor cannot be read"))
+			return 0;
+	}
+	return 0;
+}
+
+static bool pavail(uint16_t flags, bool wrap)
+{
+	return !!(flags & VRING_PACKED_DESC_F_AVAIL) == wrap &&
+	       !!(flags & VRING_PACKED_DESC_F_USED) != wrap;
+}
+
+int vq_packed_decode(const struct vq_packed_cfg *cfg, vq_read_fn read, void *arg,
+		     struct vq_packed *out)
+{
+	struct vq_split_cfg scfg = { .num = cfg->num, .desc = cfg->desc, .umem = cfg->umem };
+	struct pwalk pw = { .w = { .cfg = &scfg, .read = read, .arg = arg }, .out = out };
+	uint8_t ev[4];
+	uint32_t seen = 0, pos;
+	bool wrap;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!cfg->num || cfg->num > VQ_MAX_NUM)
+		return -EINVAL;
+	if (!read(arg, cfg->driver, ev, 4)) {
+		out->driver_off_wrap = u16(ev);
+		out->driver_flags = u16(ev + 2);
+	}
+	if (!read(arg, cfg->device, ev, 4)) {
+		out->device_off_wrap = u16(ev);
+		out->device_flags = u16(ev + 2);
+	}
+	pos = cfg->has_base ? cfg->last_avail_idx : 0;
+	wrap = cfg->has_base ? cfg->avail_wrap : true;
+	if (pos >= cfg->num) {
+		out->ring_problem = "the device's position is past the ring";
+		return 0;
+	}
+	out->from = (uint16_t)pos;
+	out->wrap = wrap;
+	/* At most one chain a descriptor, plus the used ones. */
+	out->chains = calloc((size_t)cfg->num + VQ_USED_CHAINS, sizeof(*out->chains));
+	if (!out->chains)
+		return -ENOMEM;
+	/* Available chains: consecutive descriptors, NEXT linking them. */
+	while (seen < cfg->num && !rc) {
+		struct vq_chain *c = &out->chains[out->nchains];
+		struct vq_desc d;
+
+		memset(&d, 0, sizeof(d));
+		d.index = (uint16_t)pos;
+		if ((d.problem = read_pdesc(&pw, cfg->desc, pos, &d))) {
+			out->ring_problem = "a descriptor of the ring cannot be read";
+			break;
+		}
+		if (!pavail(d.flags, wrap))
+			break;
+		memset(c, 0, sizeof(*c));
+		c->head = (uint16_t)pos;
+		c->first = out->ndescs;
+		out->nchains++;
+		for (;;) {
+			if (d.flags & VRING_DESC_F_INDIRECT) {
+				if (d.flags & VRING_DESC_F_NEXT)
+					d.problem = "INDIRECT with NEXT (the spec forbids both)";
+				else if (d.len % 16 || !d.len || d.len / 16 > VQ_MAX_NUM)
+					d.problem = "an indirect table whose length is not 1 to "
+						    "32768 descriptors of 16 bytes";
+			} else {
+				check_buffer(&pw.w, &d);
+				c->bytes += d.len;
+			}
+			c->n++;
+			seen++;
+			if ((rc = ppush(&pw, &d)))
+				break;
+			if ((d.flags & VRING_DESC_F_INDIRECT) && !d.problem &&
+			    (rc = packed_indirect(&pw, &d, c)))
+				break;
+			if (++pos == cfg->num) {
+				pos = 0;
+				wrap = !wrap;
+			}
+			if (!(d.flags & VRING_DESC_F_NEXT) || (d.flags & VRING_DESC_F_INDIRECT))
+				break;
+			if (seen >= cfg->num) {
+				c->problem = "a chain longer than the ring";
+				break;
+			}
+			memset(&d, 0, sizeof(d));
+			d.index = (uint16_t)pos;
+			if ((d.problem = read_pdesc(&pw, cfg->desc, pos, &d)) ||
+			    !pavail(d.flags, wrap)) {
+				c->problem = d.problem ? d.problem
+					   : "NEXT leads to a descriptor that is not available";
+				break;
+			}
+		}
+		if (c->problem)
+			out->nproblems++;
+	}
+	out->npending = out->nchains;
+	/* Used descriptors just before the device's position, latest first:
+	 * there AVAIL and USED are equal (the device wrote both). */
+	pos = out->from;
+	wrap = out->wrap;
+	for (uint32_t k = 0; k < VQ_USED_CHAINS && k < cfg->num && !rc; k++) {
+		struct vq_chain *c;
+		struct vq_desc d;
+
+		if (pos == 0) {
+			/* Without a base the ring is taken as new: there is
+			 * no lap before its start. */
+			if (!cfg->has_base)
+				break;
+			pos = cfg->num;
+			wrap = !wrap;
+		}
+		pos--;
+		memset(&d, 0, sizeof(d));
+		d.index = (uint16_t)pos;
+		if (read_pdesc(&pw, cfg->desc, pos, &d) ||
+		    !!(d.flags & VRING_PACKED_DESC_F_AVAIL) != wrap ||
+		    !!(d.flags & VRING_PACKED_DESC_F_USED) != wrap)
+			break;
+		c = &out->chains[out->nchains++];
+		memset(c, 0, sizeof(*c));
+		c->head = (uint16_t)pos;
+		c->has_used = true;
+		c->used_len = d.len;
+		c->first = out->ndescs;
+		c->n = 1;
+		rc = ppush(&pw, &d);
+	}
+	if (rc)
+		vq_packed_free(out);
+	return rc;
+}
+
+void vq_packed_free(struct vq_packed *p)
+{
+	free(p->chains);
+	free(p->descs);
+	memset(p, 0, sizeof(*p));
+}

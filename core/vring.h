@@ -89,4 +89,50 @@ int vq_split_decode(const struct vq_split_cfg *cfg, vq_read_fn read, void *arg,
 		    struct vq_split *out);
 void vq_split_free(struct vq_split *s);
 
+/*
+ * A packed virtqueue (virtio 1.2, 2.8): one ring of 16-byte descriptors
+ * (addr, len, buffer id, flags) that the driver makes available by
+ * setting AVAIL to its wrap counter and USED to the opposite, and the
+ * device marks used by setting both to its own; and the two event
+ * suppression areas.
+ */
+#define VRING_PACKED_DESC_F_AVAIL (1u << 7)
+#define VRING_PACKED_DESC_F_USED (1u << 15)
+
+struct vq_packed_cfg {
+	uint16_t num;            /* 1 to 32768, any number */
+	uint64_t desc, driver, device; /* ring, driver and device areas (gpa) */
+	bool has_base;           /* SET_VRING_BASE gave the device's position */
+	uint16_t last_avail_idx; /* bits 0-14 of the base */
+	bool avail_wrap;         /* bit 15 */
+	const struct vm_umem *umem;
+};
+
+struct vq_packed {
+	/* The event suppression areas: offset (15 bits) and wrap, flags
+	 * (0 enable, 1 disable, 2 at a descriptor). */
+	uint16_t driver_off_wrap, driver_flags, device_off_wrap, device_flags;
+	uint16_t from;           /* where the available chains start */
+	bool wrap;               /* the wrap counter there */
+	const char *ring_problem;
+	struct vq_chain *chains; /* the available ones, then the last used */
+	size_t nchains, npending;
+	struct vq_desc *descs;   /* next holds the buffer id */
+	size_t ndescs;
+	size_t nproblems;
+};
+
+/*
+ * Decodes a packed ring: the chains made available from the device's
+ * position (cfg->last_avail_idx and avail_wrap; without a base, the
+ * ring's start with wrap 1, as at its creation), in ring order until the
+ * first descriptor that is not available, at most num descriptors; and
+ * the used descriptors just before that position (up to VQ_USED_CHAINS;
+ * AVAIL and USED both the wrap counter of their lap; not across the
+ * ring's start without a base), latest first.  0, -ENOMEM, or -EINVAL for a num of 0 or above 32768.
+ */
+int vq_packed_decode(const struct vq_packed_cfg *cfg, vq_read_fn read, void *arg,
+		     struct vq_packed *out);
+void vq_packed_free(struct vq_packed *p);
+
 #endif

@@ -260,3 +260,114 @@ Test(vring, a_chain_as_long_as_the_ring)
 	cr_assert_null(s.chains[0].problem);
 	cr_assert_eq(s.chains[0].n, 256);
 }
+
+/* ---- packed rings ---- */
+
+#define PA VRING_PACKED_DESC_F_AVAIL
+#define PU VRING_PACKED_DESC_F_USED
+
+/* A packed descriptor: the same 16 bytes, the buffer id where next is. */
+static void pdesc(unsigned i, uint64_t addr, uint32_t len, uint16_t id, uint16_t flags)
+{
+	desc(DESC, i, addr, len, flags, id);
+}
+
+static struct vq_packed_cfg pcfg(void)
+{
+	return (struct vq_packed_cfg){ .num = 4, .desc = DESC, .driver = AVAIL, .device = USED };
+}
+
+Test(vring, packed_available_chains_from_a_new_ring)
+{
+	struct vq_packed_cfg c = pcfg();
+	struct vq_packed p;
+
+	/* A new ring: the driver's wrap counter is 1, so AVAIL set and USED
+	 * clear mean available. */
+	pdesc(0, BUF, 12, 7, PA | VRING_DESC_F_NEXT);
+	pdesc(1, BUF + 0x100, 1514, 7, PA | VRING_DESC_F_WRITE);
+	pdesc(2, BUF, 1, 8, 0);
+	put16(AVAIL, 0x8002);
+	put16(AVAIL + 2, 1);
+	cr_assert_eq(vq_packed_decode(&c, read_mem, NULL, &p), 0);
+	cr_assert_null(p.ring_problem);
+	cr_assert_eq(p.npending, 1);
+	cr_assert_eq(p.chains[0].n, 2);
+	cr_assert_eq(p.chains[0].bytes, 1526);
+	cr_assert_eq(p.descs[1].next, 7, "the buffer id");
+	cr_assert_eq(p.driver_off_wrap, 0x8002);
+	cr_assert_eq(p.driver_flags, 1);
+	cr_assert_eq(p.nchains, 1, "nothing used yet");
+	vq_packed_free(&p);
+}
+
+Test(vring, packed_both_wrap_counters)
+{
+	struct vq_packed_cfg c = pcfg();
+	struct vq_packed p;
+
+	/* The device stands at 2 with wrap 0: there, available is AVAIL
+	 * clear and USED set; past the end the counter flips to 1. */
+	c.has_base = true;
+	c.last_avail_idx = 2;
+	c.avail_wrap = false;
+	pdesc(2, BUF, 10, 1, PU | VRING_DESC_F_NEXT);
+	pdesc(3, BUF, 20, 1, PU | VRING_DESC_F_NEXT);
+	pdesc(0, BUF, 30, 1, PA);
+	pdesc(1, BUF, 40, 2, 0); /* used in this lap: AVAIL = USED = 0 */
+	cr_assert_eq(vq_packed_decode(&c, read_mem, NULL, &p), 0);
+	cr_assert_eq(p.npending, 1);
+	cr_assert_eq(p.chains[0].head, 2);
+	cr_assert_eq(p.chains[0].n, 3, "across the wrap");
+	cr_assert_null(p.chains[0].problem);
+	cr_assert_eq(p.chains[0].bytes, 60);
+	/* Before position 2: descriptor 1 is used (AVAIL == USED), 0 not. */
+	cr_assert_eq(p.nchains, 2);
+	cr_assert(p.chains[1].has_used);
+	cr_assert_eq(p.chains[1].head, 1);
+	cr_assert_eq(p.chains[1].used_len, 40);
+	vq_packed_free(&p);
+}
+
+Test(vring, packed_hostile_chains)
+{
+	struct vq_packed_cfg c = pcfg();
+	struct vq_packed p;
+
+	pdesc(0, BUF, 1, 0, PA | VRING_DESC_F_NEXT);
+	pdesc(1, BUF, 1, 0, 0);
+	cr_assert_eq(vq_packed_decode(&c, read_mem, NULL, &p), 0);
+	cr_assert_str_eq(p.chains[0].problem, "NEXT leads to a descriptor that is not available");
+	vq_packed_free(&p);
+
+	for (unsigned i = 0; i < 4; i++)
+		pdesc(i, BUF, 1, 0, PA | VRING_DESC_F_NEXT);
+	cr_assert_eq(vq_packed_decode(&c, read_mem, NULL, &p), 0);
+	cr_assert_str_eq(p.chains[0].problem, "a chain longer than the ring");
+	cr_assert_eq(p.chains[0].n, 4);
+	vq_packed_free(&p);
+
+	c.has_base = true;
+	c.last_avail_idx = 4;
+	cr_assert_eq(vq_packed_decode(&c, read_mem, NULL, &p), 0);
+	cr_assert_str_eq(p.ring_problem, "the device's position is past the ring");
+	vq_packed_free(&p);
+	c.num = 0;
+	cr_assert_eq(vq_packed_decode(&c, read_mem, NULL, &p), -EINVAL);
+}
+
+Test(vring, packed_indirect_tables_are_consecutive)
+{
+	struct vq_packed_cfg c = pcfg();
+	struct vq_packed p;
+
+	pdesc(0, IND, 48, 3, PA | VRING_DESC_F_INDIRECT);
+	desc(IND, 0, BUF, 10, 0, 0);
+	desc(IND, 1, BUF, 20, 0, 0);
+	desc(IND, 2, BUF, 30, VRING_DESC_F_WRITE | VRING_DESC_F_INDIRECT, 0);
+	cr_assert_eq(vq_packed_decode(&c, read_mem, NULL, &p), 0);
+	cr_assert_eq(p.chains[0].n, 4);
+	cr_assert_eq(p.chains[0].bytes, 60);
+	cr_assert_str_eq(p.descs[3].problem, "an indirect descriptor inside an indirect table");
+	vq_packed_free(&p);
+}

@@ -1,7 +1,8 @@
 /*
- * Fuzz target: the split virtqueue decoder (core/vring.c) on guest memory
- * the input makes up.  The first 16 bytes choose the ring (its size as a
- * power of 2, where its three parts lie, the event index, a base); the rest
+ * Fuzz target: the split and packed virtqueue decoders (core/vring.c) on
+ * guest memory the input makes up.  The first 16 bytes choose the ring (its
+ * size, where its three parts lie, the event index, a base, split or
+ * packed); the rest
  * is guest memory at guest-physical 0, read through a bounded reader.
  * Whatever the guest wrote: no crash, no read outside the memory, and an
  * answer whose chains and descriptors agree with each other.
@@ -57,6 +58,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.base = u16(data + 8);
 	if (data[1] & 4)
 		cfg.desc |= (uint64_t)u16(data + 10) << 48; /* far away: unreadable */
+	if (data[1] & 8) {
+		struct vq_packed_cfg pc = {
+			.num = (uint16_t)(1 + u16(data + 12) % VQ_MAX_NUM), .desc = cfg.desc,
+			.driver = cfg.avail, .device = cfg.used, .has_base = cfg.has_base,
+			.last_avail_idx = cfg.base & 0x7fff, .avail_wrap = cfg.base >> 15,
+		};
+		struct vq_packed p;
+
+		CHECK(vq_packed_decode(&pc, read_mem, &m, &p) == 0);
+		CHECK(p.nchains <= (size_t)pc.num + VQ_USED_CHAINS);
+		for (size_t i = 0; i < p.nchains; i++) {
+			CHECK(p.chains[i].first + p.chains[i].n <= p.ndescs);
+			total += p.chains[i].n;
+		}
+		CHECK(total == p.ndescs);
+		vq_packed_free(&p);
+		return 0;
+	}
 	CHECK(vq_split_decode(&cfg, read_mem, &m, &s) == 0);
 	CHECK(s.npending <= s.nchains && s.nchains <= (size_t)s.pending + VQ_USED_CHAINS);
 	CHECK(s.pending <= cfg.num);
