@@ -518,3 +518,105 @@ void vq_packed_free(struct vq_packed *p)
 	free(p->descs);
 	memset(p, 0, sizeof(*p));
 }
+
+/* ---- the in-flight region ---- */
+
+#define INFLIGHT_ALIGN 64u
+
+uint64_t vq_inflight_queue_bytes(bool packed, uint16_t queue_size)
+{
+	uint64_t b = packed ? 32 + 32ull * queue_size : 16 + 16ull * queue_size;
+
+	return (b + INFLIGHT_ALIGN - 1) / INFLIGHT_ALIGN * INFLIGHT_ALIGN;
+}
+
+static uint64_t u64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static int by_counter(const void *a, const void *b)
+{
+	const struct vq_inflight_desc *x = a, *y = b;
+
+	if (x->counter != y->counter)
+		return x->counter < y->counter ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+int vq_inflight_decode(const uint8_t *buf, size_t len, bool packed, uint16_t queue_size,
+		       struct vq_inflight *out)
+{
+	size_t hdr = packed ? 32 : 16, ent = packed ? 32 : 16, n;
+
+	memset(out, 0, sizeof(*out));
+	out->packed = packed;
+	if (len < hdr) {
+		out->problem = "the region is shorter than its header";
+		return 0;
+	}
+	out->features = u64(buf);
+	out->version = u16(buf + 8);
+	out->desc_num = u16(buf + 10);
+	if (packed) {
+		out->free_head = u16(buf + 12);
+		out->old_free_head = u16(buf + 14);
+		out->used_idx = u16(buf + 16);
+		out->old_used_idx = u16(buf + 18);
+		out->used_wrap_counter = buf[20];
+		out->old_used_wrap_counter = buf[21];
+	} else {
+		out->last_batch_head = u16(buf + 12);
+		out->used_idx = u16(buf + 14);
+	}
+	if (out->version != 1)
+		out->problem = "the region's version is not 1";
+	else if (out->desc_num != queue_size)
+		out->problem = "the region's desc_num is not the queue's size";
+	n = out->desc_num < queue_size ? out->desc_num : queue_size;
+	if (n > (len - hdr) / ent) {
+		if (!out->problem)
+			out->problem = "the region ends before its descriptors do";
+		n = (len - hdr) / ent;
+	}
+	out->inflight = calloc(n + 1, sizeof(*out->inflight));
+	if (!out->inflight)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *e = buf + hdr + ent * i;
+		struct vq_inflight_desc *d = &out->inflight[out->ninflight];
+
+		if (e[0] > 1 && !out->problem)
+			out->problem = "an inflight flag that is not 0 or 1";
+		if (!e[0])
+			continue;
+		memset(d, 0, sizeof(*d));
+		d->index = (uint16_t)i;
+		if (packed) {
+			d->num = u16(e + 4);
+			d->last = u16(e + 6);
+			d->counter = u64(e + 8);
+			d->id = u16(e + 16);
+			d->flags = u16(e + 18);
+			memcpy(&d->len, e + 20, 4);
+			d->addr = u64(e + 24);
+		} else {
+			d->counter = u64(e + 8);
+		}
+		out->ninflight++;
+	}
+	qsort(out->inflight, out->ninflight, sizeof(*out->inflight), by_counter);
+	for (size_t i = 1; i < out->ninflight && !out->problem; i++)
+		if (out->inflight[i].counter == out->inflight[i - 1].counter)
+			out->problem = "two descriptors in flight with one counter";
+	return 0;
+}
+
+void vq_inflight_free(struct vq_inflight *f)
+{
+	free(f->inflight);
+	memset(f, 0, sizeof(*f));
+}

@@ -135,4 +135,51 @@ int vq_packed_decode(const struct vq_packed_cfg *cfg, vq_read_fn read, void *arg
 		     struct vq_packed *out);
 void vq_packed_free(struct vq_packed *p);
 
+
+
+/*
+ * The in-flight region (GET_INFLIGHT_FD's memfd, vhost-user.rst "Inflight
+ * I/O tracking"): per queue, a QueueRegionSplit (16-byte header: features
+ * u64, version u16, desc_num u16, last_batch_head u16, used_idx u16; then
+ * desc_num DescStateSplit of 16 bytes: inflight u8, 5 padding, next u16,
+ * counter u64) or a QueueRegionPacked (32-byte header: features, version,
+ * desc_num, free_head, old_free_head, used_idx, old_used_idx u16 each,
+ * used_wrap_counter and old_used_wrap_counter u8, 7 padding; then
+ * DescStatePacked of 32 bytes: inflight u8, padding u8, next, last, num
+ * u16, counter u64, id, flags u16, len u32, addr u64), each queue's part
+ * rounded up to 64 bytes.
+ */
+struct vq_inflight_desc {
+	uint16_t index;          /* its slot: the head descriptor's index */
+	uint64_t counter;        /* the order the backend fetched it in */
+	/* Packed only: the buffer id, flags, length and address kept for
+	 * resubmission, and its list's length and last entry. */
+	uint16_t id, flags, num, last;
+	uint32_t len;
+	uint64_t addr;
+};
+
+struct vq_inflight {
+	bool packed;
+	uint64_t features;
+	uint16_t version, desc_num;
+	uint16_t last_batch_head, used_idx;          /* split */
+	uint16_t free_head, old_free_head, old_used_idx; /* packed (and used_idx) */
+	uint8_t used_wrap_counter, old_used_wrap_counter;
+	struct vq_inflight_desc *inflight; /* in fetch order (counter) */
+	size_t ninflight;
+	const char *problem;     /* the first thing wrong with the region */
+};
+
+/* The bytes one queue's part takes for a queue of queue_size. */
+uint64_t vq_inflight_queue_bytes(bool packed, uint16_t queue_size);
+/*
+ * Decodes one queue's part at buf[0..len) for a queue of queue_size
+ * descriptors (the frontend's GET_INFLIGHT_FD request said so; the region
+ * says desc_num itself: a disagreement is a problem, and the smaller is
+ * read, within len).  0, or -ENOMEM.  Free with vq_inflight_free.
+ */
+int vq_inflight_decode(const uint8_t *buf, size_t len, bool packed, uint16_t queue_size,
+		       struct vq_inflight *out);
+void vq_inflight_free(struct vq_inflight *f);
 #endif

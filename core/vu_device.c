@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include "vring.h"
 #include "vu_session.h"
 
 #define VIRTIO_NET_F_MQ 22
@@ -65,8 +66,9 @@ void vu_device_offers(const struct vu_config *cfg, uint64_t *features, uint64_t 
 
 /*
  * GET_INFLIGHT_FD: the backend chooses the in-flight area's size from the
- * queue count and size the frontend sent, as libvhost-user does for split
- * rings: per queue, 16 bytes a descriptor plus a u16, rounded up to 64.
+ * queue count and size the frontend sent, as libvhost-user and DPDK do
+ * for split rings: per queue a QueueRegionSplit (vq_inflight_queue_bytes:
+ * a 16-byte header and 16 bytes a descriptor, rounded up to 64).
  * The reply is QEMU 7.2's 24 bytes (mmap_size, mmap_offset, num_queues,
  * queue_size) with a memfd of that size.
  */
@@ -86,7 +88,9 @@ void vu_device_get_inflight(struct hctx *h, struct vu_reply *r)
 		       vu_plural(nq), qs);
 		return;
 	}
-	per = ((uint64_t)qs * 16 + 2 + 63) & ~UINT64_C(63);
+	/* Split rings' QueueRegionSplit per queue (vring.h), the size
+	 * libvhost-user and DPDK give it. */
+	per = vq_inflight_queue_bytes(false, qs);
 	size = per * nq;
 	memcpy(out, &size, 8);
 	memcpy(out + 8, &zero, 8);

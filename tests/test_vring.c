@@ -371,3 +371,85 @@ Test(vring, packed_indirect_tables_are_consecutive)
 	cr_assert_str_eq(p.descs[3].problem, "an indirect descriptor inside an indirect table");
 	vq_packed_free(&p);
 }
+
+/* ---- the in-flight region ---- */
+
+Test(vring, inflight_split_in_fetch_order)
+{
+	uint8_t r[16 + 16 * 8] = { 0 };
+	uint16_t v = 1, n = 8, batch = 5, used = 0x1234;
+	uint64_t counters[8] = { 0, 30, 0, 10, 0, 20, 0, 0 };
+	struct vq_inflight f;
+
+	cr_assert_eq(vq_inflight_queue_bytes(false, 8), 192, "16 + 128 rounded to 64");
+	cr_assert_eq(vq_inflight_queue_bytes(true, 128), 4160);
+	memcpy(r + 8, &v, 2);
+	memcpy(r + 10, &n, 2);
+	memcpy(r + 12, &batch, 2);
+	memcpy(r + 14, &used, 2);
+	for (unsigned i = 0; i < 8; i++) {
+		r[16 + 16 * i] = counters[i] != 0;
+		memcpy(r + 16 + 16 * i + 8, &counters[i], 8);
+	}
+	cr_assert_eq(vq_inflight_decode(r, sizeof(r), false, 8, &f), 0);
+	cr_assert_null(f.problem);
+	cr_assert_eq(f.version, 1);
+	cr_assert_eq(f.last_batch_head, 5);
+	cr_assert_eq(f.used_idx, 0x1234);
+	cr_assert_eq(f.ninflight, 3);
+	cr_assert_eq(f.inflight[0].index, 3, "counter 10 was fetched first");
+	cr_assert_eq(f.inflight[1].index, 5);
+	cr_assert_eq(f.inflight[2].index, 1);
+	vq_inflight_free(&f);
+
+	/* The region disagrees with the queue, ends early, or lies. */
+	cr_assert_eq(vq_inflight_decode(r, sizeof(r), false, 16, &f), 0);
+	cr_assert_str_eq(f.problem, "the region's desc_num is not the queue's size");
+	cr_assert_eq(f.ninflight, 3, "the smaller count is read");
+	vq_inflight_free(&f);
+	cr_assert_eq(vq_inflight_decode(r, 16 + 16 * 4, false, 8, &f), 0);
+	cr_assert_str_eq(f.problem, "the region ends before its descriptors do");
+	cr_assert_eq(f.ninflight, 2);
+	vq_inflight_free(&f);
+	r[16 + 16 * 7] = 9;
+	cr_assert_eq(vq_inflight_decode(r, sizeof(r), false, 8, &f), 0);
+	cr_assert_str_eq(f.problem, "an inflight flag that is not 0 or 1");
+	vq_inflight_free(&f);
+	cr_assert_eq(vq_inflight_decode(r, 10, false, 8, &f), 0);
+	cr_assert_str_eq(f.problem, "the region is shorter than its header");
+	vq_inflight_free(&f);
+}
+
+Test(vring, inflight_packed_keeps_the_descriptors)
+{
+	uint8_t r[32 + 32 * 4] = { 0 };
+	uint16_t v = 1, n = 4, id = 7, flags = VRING_DESC_F_WRITE, num = 2, last = 3;
+	uint64_t counter = 5, addr = 0x10000;
+	uint32_t len = 512;
+	struct vq_inflight f;
+
+	memcpy(r + 8, &v, 2);
+	memcpy(r + 10, &n, 2);
+	r[20] = 1;
+	uint8_t *e = r + 32 + 32 * 2;
+	e[0] = 1;
+	memcpy(e + 4, &num, 2);
+	memcpy(e + 6, &last, 2);
+	memcpy(e + 8, &counter, 8);
+	memcpy(e + 16, &id, 2);
+	memcpy(e + 18, &flags, 2);
+	memcpy(e + 20, &len, 4);
+	memcpy(e + 24, &addr, 8);
+	cr_assert_eq(vq_inflight_decode(r, sizeof(r), true, 4, &f), 0);
+	cr_assert_null(f.problem);
+	cr_assert_eq(f.used_wrap_counter, 1);
+	cr_assert_eq(f.ninflight, 1);
+	cr_assert_eq(f.inflight[0].index, 2);
+	cr_assert_eq(f.inflight[0].id, 7);
+	cr_assert_eq(f.inflight[0].num, 2);
+	cr_assert_eq(f.inflight[0].last, 3);
+	cr_assert_eq(f.inflight[0].len, 512);
+	cr_assert_eq(f.inflight[0].addr, 0x10000);
+	cr_assert_eq(f.inflight[0].flags, VRING_DESC_F_WRITE);
+	vq_inflight_free(&f);
+}

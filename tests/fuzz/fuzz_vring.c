@@ -2,7 +2,7 @@
  * Fuzz target: the split and packed virtqueue decoders (core/vring.c) on
  * guest memory the input makes up.  The first 16 bytes choose the ring (its
  * size, where its three parts lie, the event index, a base, split or
- * packed); the rest
+ * packed, or the memory taken as an in-flight region); the rest
  * is guest memory at guest-physical 0, read through a bounded reader.
  * Whatever the guest wrote: no crash, no read outside the memory, and an
  * answer whose chains and descriptors agree with each other.
@@ -58,6 +58,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.base = u16(data + 8);
 	if (data[1] & 4)
 		cfg.desc |= (uint64_t)u16(data + 10) << 48; /* far away: unreadable */
+	if (data[1] & 16) { /* the memory is an in-flight region */
+		struct vq_inflight f;
+
+		CHECK(vq_inflight_decode(m.p, m.len, data[1] & 8, u16(data + 12), &f) == 0);
+		CHECK(f.ninflight <= f.desc_num && f.ninflight <= u16(data + 12));
+		for (size_t i = 1; i < f.ninflight; i++)
+			CHECK(f.inflight[i - 1].counter <= f.inflight[i].counter);
+		vq_inflight_free(&f);
+		return 0;
+	}
 	if (data[1] & 8) {
 		struct vq_packed_cfg pc = {
 			.num = (uint16_t)(1 + u16(data + 12) % VQ_MAX_NUM), .desc = cfg.desc,
