@@ -15,7 +15,10 @@ struct walk {
 	const struct vq_split_cfg *cfg;
 	vq_read_fn read;
 	void *arg;
-	struct vq_split *out;
+	/* The answer's descriptor list (split or packed) and its count of
+	 * problems: push appends there. */
+	struct vq_desc **descs;
+	size_t *ndescs, *nproblems;
 	size_t cap;
 	/* Per descriptor of the ring, and of an indirect table: the walk
 	 * that last visited it (stamp: this one), so that no walk clears
@@ -26,20 +29,18 @@ struct walk {
 
 static int push(struct walk *w, const struct vq_desc *d)
 {
-	struct vq_split *s = w->out;
-
-	if (s->ndescs == w->cap) {
+	if (*w->ndescs == w->cap) {
 		size_t cap = w->cap ? 2 * w->cap : 64;
-		struct vq_desc *v = realloc(s->descs, cap * sizeof(*v));
+		struct vq_desc *v = realloc(*w->descs, cap * sizeof(*v));
 
 		if (!v)
 			return -ENOMEM;
-		s->descs = v;
+		*w->descs = v;
 		w->cap = cap;
 	}
-	s->descs[s->ndescs++] = *d;
+	(*w->descs)[(*w->ndescs)++] = *d;
 	if (d->problem)
-		s->nproblems++;
+		(*w->nproblems)++;
 	return 0;
 }
 
@@ -48,13 +49,17 @@ static uint16_t u16(const uint8_t *p)
 	return (uint16_t)(p[0] | p[1] << 8);
 }
 
+/* The problem of a descriptor that could not be read: a chain ends at it
+ * (compared by address). */
+static const char unreadable[] = "the descriptor cannot be read";
+
 /* Descriptor i of the table at table: 0, or a problem. */
 static const char *read_desc(struct walk *w, uint64_t table, uint32_t i, struct vq_desc *d)
 {
 	uint8_t b[16];
 
 	if (w->read(w->arg, table + 16ull * i, b, sizeof(b)))
-		return "the descriptor cannot be read";
+		return unreadable;
 	memcpy(&d->addr, b, 8);
 	memcpy(&d->len, b + 8, 4);
 	d->flags = u16(b + 12);
@@ -105,7 +110,7 @@ static void check_buffer(const struct walk *w, struct vq_desc *d)
 static long next_of(const struct vq_desc *d, uint32_t n, const uint32_t *seen, uint32_t stamp,
 		    bool stop, const char *past, const char *loop, struct vq_chain *c)
 {
-	if ((d->problem && !strcmp(d->problem, "the descriptor cannot be read")) ||
+	if (d->problem == unreadable ||
 	    !(d->flags & VRING_DESC_F_NEXT) || stop)
 		return -1;
 	if (d->next >= n) {
@@ -163,7 +168,7 @@ static int walk_chain(struct walk *w, uint16_t head, struct vq_chain *c)
 	int rc;
 
 	c->head = head;
-	c->first = w->out->ndescs;
+	c->first = *w->ndescs;
 	if (head >= cfg->num) {
 		c->problem = "its head index is past the ring";
 		return 0;
@@ -203,9 +208,9 @@ static int walk_chain(struct walk *w, uint16_t head, struct vq_chain *c)
 	}
 }
 
-static int add_chain(struct walk *w, uint16_t head, bool used, uint32_t used_len)
+static int add_chain(struct walk *w, struct vq_split *s, uint16_t head, bool used,
+		     uint32_t used_len)
 {
-	struct vq_split *s = w->out;
 	struct vq_chain *c = &s->chains[s->nchains];
 	int rc;
 
@@ -222,7 +227,8 @@ static int add_chain(struct walk *w, uint16_t head, bool used, uint32_t used_len
 int vq_split_decode(const struct vq_split_cfg *cfg, vq_read_fn read, void *arg,
 		    struct vq_split *out)
 {
-	struct walk w = { .cfg = cfg, .read = read, .arg = arg, .out = out };
+	struct walk w = { .cfg = cfg, .read = read, .arg = arg, .descs = &out->descs,
+			  .ndescs = &out->ndescs, .nproblems = &out->nproblems };
 	uint8_t hdr[4], ev[2];
 	uint16_t navail, nused;
 	int rc = 0;
@@ -278,7 +284,7 @@ int vq_split_decode(const struct vq_split_cfg *cfg, vq_read_fn read, void *arg,
 			out->ring_problem = "an available ring entry cannot be read";
 			break;
 		}
-		rc = add_chain(&w, u16(ev), false, 0);
+		rc = add_chain(&w, out, u16(ev), false, 0);
 	}
 	out->npending = out->nchains;
 	/* The latest used entries, newest first. */
@@ -305,7 +311,7 @@ int vq_split_decode(const struct vq_split_cfg *cfg, vq_read_fn read, void *arg,
 			out->nproblems++;
 			continue;
 		}
-		rc = add_chain(&w, (uint16_t)id, true, len);
+		rc = add_chain(&w, out, (uint16_t)id, true, len);
 	}
 out:
 	free(w.seen);
@@ -324,36 +330,9 @@ void vq_split_free(struct vq_split *s)
 
 /* ---- packed rings ---- */
 
-struct pwalk {
-	struct walk w;           /* the reader, the table check, the output */
-	struct vq_packed *out;
-};
-
-/* Pushes onto the packed answer (the walk's output is a split one). */
-static int ppush(struct pwalk *pw, const struct vq_desc *d)
-{
-	struct vq_packed *p = pw->out;
-	struct vq_split tmp = { .descs = p->descs, .ndescs = p->ndescs };
-	int rc;
-
-	pw->w.out = &tmp;
-	rc = push(&pw->w, d);
-	p->descs = tmp.descs;
-	p->ndescs = tmp.ndescs;
-	p->nproblems += tmp.nproblems;
-	return rc;
-}
-
-/* Descriptor i of the packed ring (or an indirect table at table). */
-static const char *read_pdesc(struct pwalk *pw, uint64_t table, uint32_t i, struct vq_desc *d)
-{
-	/* The same 16 bytes as a split descriptor; next is the buffer id. */
-	return read_desc(&pw->w, table, i, d);
-}
-
 /* A packed indirect table: len / 16 descriptors, read in order (no NEXT
  * inside one: the spec has them consecutive). */
-static int packed_indirect(struct pwalk *pw, const struct vq_desc *top, struct vq_chain *c)
+static int packed_indirect(struct walk *w, const struct vq_desc *top, struct vq_chain *c)
 {
 	uint32_t n = top->len / 16;
 	struct vq_desc d;
@@ -363,16 +342,16 @@ static int packed_indirect(struct pwalk *pw, const struct vq_desc *top, struct v
 		memset(&d, 0, sizeof(d));
 		d.index = (uint16_t)i;
 		d.indirect = true;
-		d.problem = read_pdesc(pw, top->addr, i, &d);
+		d.problem = read_desc(w, top->addr, i, &d);
 		if (!d.problem && (d.flags & VRING_DESC_F_INDIRECT))
 			d.problem = "an indirect descriptor inside an indirect table";
 		else if (!d.problem)
-			check_buffer(&pw->w, &d);
+			check_buffer(w, &d);
 		c->bytes += d.len;
 		c->n++;
-		if ((rc = ppush(pw, &d)))
+		if ((rc = push(w, &d)))
 			return rc;
-		if (d.problem && !strcmp(d.problem, "the descriptor cannot be read"))
+		if (d.problem == unreadable)
 			return 0;
 	}
 	return 0;
@@ -387,8 +366,11 @@ static bool pavail(uint16_t flags, bool wrap)
 int vq_packed_decode(const struct vq_packed_cfg *cfg, vq_read_fn read, void *arg,
 		     struct vq_packed *out)
 {
+	/* The split walk's reader, table check and list; its cfg gives
+	 * check_buffer the table. */
 	struct vq_split_cfg scfg = { .num = cfg->num, .desc = cfg->desc, .umem = cfg->umem };
-	struct pwalk pw = { .w = { .cfg = &scfg, .read = read, .arg = arg }, .out = out };
+	struct walk w = { .cfg = &scfg, .read = read, .arg = arg, .descs = &out->descs,
+			  .ndescs = &out->ndescs, .nproblems = &out->nproblems };
 	uint8_t ev[4];
 	uint32_t seen = 0, pos;
 	bool wrap;
@@ -424,7 +406,7 @@ int vq_packed_decode(const struct vq_packed_cfg *cfg, vq_read_fn read, void *arg
 
 		memset(&d, 0, sizeof(d));
 		d.index = (uint16_t)pos;
-		if ((d.problem = read_pdesc(&pw, cfg->desc, pos, &d))) {
+		if ((d.problem = read_desc(&w, cfg->desc, pos, &d))) {
 			out->ring_problem = "a descriptor of the ring cannot be read";
 			break;
 		}
@@ -442,15 +424,15 @@ int vq_packed_decode(const struct vq_packed_cfg *cfg, vq_read_fn read, void *arg
 					d.problem = "an indirect table whose length is not 1 to "
 						    "32768 descriptors of 16 bytes";
 			} else {
-				check_buffer(&pw.w, &d);
+				check_buffer(&w, &d);
 				c->bytes += d.len;
 			}
 			c->n++;
 			seen++;
-			if ((rc = ppush(&pw, &d)))
+			if ((rc = push(&w, &d)))
 				break;
 			if ((d.flags & VRING_DESC_F_INDIRECT) && !d.problem &&
-			    (rc = packed_indirect(&pw, &d, c)))
+			    (rc = packed_indirect(&w, &d, c)))
 				break;
 			if (++pos == cfg->num) {
 				pos = 0;
@@ -464,7 +446,7 @@ int vq_packed_decode(const struct vq_packed_cfg *cfg, vq_read_fn read, void *arg
 			}
 			memset(&d, 0, sizeof(d));
 			d.index = (uint16_t)pos;
-			if ((d.problem = read_pdesc(&pw, cfg->desc, pos, &d)) ||
+			if ((d.problem = read_desc(&w, cfg->desc, pos, &d)) ||
 			    !pavail(d.flags, wrap)) {
 				c->problem = d.problem ? d.problem
 					   : "NEXT leads to a descriptor that is not available";
@@ -494,7 +476,7 @@ int vq_packed_decode(const struct vq_packed_cfg *cfg, vq_read_fn read, void *arg
 		pos--;
 		memset(&d, 0, sizeof(d));
 		d.index = (uint16_t)pos;
-		if (read_pdesc(&pw, cfg->desc, pos, &d) ||
+		if (read_desc(&w, cfg->desc, pos, &d) ||
 		    !!(d.flags & VRING_PACKED_DESC_F_AVAIL) != wrap ||
 		    !!(d.flags & VRING_PACKED_DESC_F_USED) != wrap)
 			break;
@@ -505,7 +487,7 @@ int vq_packed_decode(const struct vq_packed_cfg *cfg, vq_read_fn read, void *arg
 		c->used_len = d.len;
 		c->first = out->ndescs;
 		c->n = 1;
-		rc = ppush(&pw, &d);
+		rc = push(&w, &d);
 	}
 	if (rc)
 		vq_packed_free(out);
