@@ -6,7 +6,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "cli.h"
 #include "num.h"
@@ -22,10 +21,18 @@ struct lookup_args {
  * matches nothing partly overlaps. */
 #define LOOKUP_MAX_PARTIAL 8
 
+/* A registration the access reaches, and whether it takes a write there
+ * (vm_io_accepts: 1, 0 and why not, -1 not known without the value). */
+struct lookup_match {
+	size_t idx; /* into the bus */
+	int takes;
+	const char *why;
+};
+
 struct lookup_query {
 	struct cli_query q;
 	size_t nmatch;
-	size_t *match; /* indices into the bus, ascending */
+	struct lookup_match *match; /* in bus order */
 	long reaches;  /* the match that takes the write, -1 none, -2 not known */
 	size_t npartial, partial[LOOKUP_MAX_PARTIAL];
 };
@@ -92,33 +99,26 @@ const struct argp cmd_lookup_argp = {
 	.children = cli_global_children,
 };
 
-/* One registration of an answer: index, range, size, kind, device, and
- * whether it takes the write. */
+/* One registration of an answer: index, range, size, kind, device, and,
+ * for a match m, whether it takes the write (NULL: one it straddles). */
 static void match_line(const struct lookup_result *r, const struct lookup_query *lq,
-		       size_t idx, const char *pre)
+		       size_t idx, const struct lookup_match *m)
 {
 	const struct vm_io_range *io = &r->bus->range[idx];
 	char range[CLI_RANGE_MAX], size[VM_SIZE_MAX];
-	const char *why;
-	int takes;
 
 	cli_fmt_io_range(range, io);
 	vm_fmt_size(size, io->len);
-	printf("%s#%-4zu %-33s %9s  %-10s %s", pre, idx, range, size,
+	printf("  %s#%-4zu %-33s %9s  %-10s %s", m ? "" : "straddles ", idx, range, size,
 	       vm_io_kind_name(io->kind), cli_safe(io->dev));
 	if (io->has_datamatch)
 		printf("  datamatch 0x%" PRIx64, io->datamatch);
-	if (strcmp(pre, "  ")) {
-		putchar('\n');
-		return;
-	}
-	takes = vm_io_accepts(io, lq->q.addr, lq->q.len, r->has_value, r->value, &why);
-	if ((long)idx == lq->reaches)
+	if (m && (long)idx == lq->reaches)
 		printf("  <- takes the write");
-	else if (takes == 0 && (lq->reaches < 0 || (long)idx < lq->reaches))
-		printf("  (passes: %s)", why);
-	else if (takes < 0)
-		printf("  (%s)", why);
+	else if (m && m->takes == 0 && (lq->reaches < 0 || (long)idx < lq->reaches))
+		printf("  (passes: %s)", m->why);
+	else if (m && m->takes < 0)
+		printf("  (%s)", m->why);
 	putchar('\n');
 }
 
@@ -141,13 +141,13 @@ static void lookup_print_plain(const void *arg)
 		if (!lq->nmatch) {
 			printf("): no device\n");
 			for (size_t k = 0; k < lq->npartial && k < LOOKUP_MAX_PARTIAL; k++)
-				match_line(r, lq, lq->partial[k], "  straddles ");
+				match_line(r, lq, lq->partial[k], NULL);
 			continue;
 		}
 		printf("): %zu registration%s%s\n", lq->nmatch, lq->nmatch == 1 ? "" : "s",
 		       r->has_value && lq->reaches < 0 ? "; none takes the write" : "");
 		for (size_t k = 0; k < lq->nmatch; k++)
-			match_line(r, lq, lq->match[k], "  ");
+			match_line(r, lq, lq->match[k].idx, &lq->match[k]);
 	}
 }
 
@@ -163,17 +163,13 @@ static json_t *lookup_json(const void *arg)
 		json_t *partial = json_array();
 
 		for (size_t k = 0; matches && k < lq->nmatch; k++) {
-			const struct vm_io_range *io = &r->bus->range[lq->match[k]];
-			json_t *m = vm_json_io_range(io);
-			const char *why;
-			int takes = vm_io_accepts(io, lq->q.addr, lq->q.len, r->has_value,
-						  r->value, &why);
+			const struct lookup_match *lm = &lq->match[k];
+			json_t *m = vm_json_io_range(&r->bus->range[lm->idx]);
 
-			if (!m || json_object_set_new(m, "index",
-						      json_integer((json_int_t)lq->match[k])) ||
-			    json_object_set_new(m, "takes", takes < 0 ? json_null()
-								     : json_boolean(takes)) ||
-			    (why && json_object_set_new(m, "why", json_string(why))) ||
+			if (!m || json_object_set_new(m, "index", json_integer((json_int_t)lm->idx)) ||
+			    json_object_set_new(m, "takes", lm->takes < 0 ? json_null()
+									: json_boolean(lm->takes)) ||
+			    (lm->why && json_object_set_new(m, "why", json_string(lm->why))) ||
 			    json_array_append_new(matches, m)) {
 				json_decref(matches);
 				matches = NULL;
@@ -270,7 +266,7 @@ int cmd_lookup(struct vmmap_ctx *ctx, int argc, char **argv)
 		     idx >= 0;
 		     idx = vm_io_bus_get_next_dev(r.bus, (size_t)idx, lq->q.addr,
 						  lq->q.len)) {
-			size_t *m = realloc(lq->match, (lq->nmatch + 1) * sizeof(*m));
+			struct lookup_match *m = realloc(lq->match, (lq->nmatch + 1) * sizeof(*m));
 
 			if (!m) {
 				r.n++;
@@ -278,17 +274,16 @@ int cmd_lookup(struct vmmap_ctx *ctx, int argc, char **argv)
 				goto out;
 			}
 			lq->match = m;
-			lq->match[lq->nmatch++] = (size_t)idx;
+			m = &lq->match[lq->nmatch++];
+			m->idx = (size_t)idx;
+			m->takes = vm_io_accepts(&r.bus->range[idx], lq->q.addr, lq->q.len,
+						 r.has_value, r.value, &m->why);
 		}
 		/* KVM's write: the first match, in bus order, that takes it. */
 		lq->reaches = -1;
-		for (size_t k = 0; k < lq->nmatch && lq->reaches == -1; k++) {
-			const char *why;
-			int t = vm_io_accepts(&r.bus->range[lq->match[k]], lq->q.addr,
-					      lq->q.len, r.has_value, r.value, &why);
-
-			lq->reaches = t > 0 ? (long)lq->match[k] : t < 0 ? -2 : -1;
-		}
+		for (size_t k = 0; k < lq->nmatch && lq->reaches == -1; k++)
+			lq->reaches = lq->match[k].takes > 0 ? (long)lq->match[k].idx
+				    : lq->match[k].takes < 0 ? -2 : -1;
 		if (!lq->nmatch)
 			lq->npartial = vm_io_bus_partial(r.bus, lq->q.addr, lq->q.len,
 							 lq->partial, LOOKUP_MAX_PARTIAL);

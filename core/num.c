@@ -151,18 +151,19 @@ void vm_fmt_size(char buf[VM_SIZE_MAX], uint64_t v)
 	static const char units[] = " KMGTPE";
 	uint64_t whole, frac;
 	int top = 0, u, n;
+	bool exact = false;
 
 	while (top < 6 && v >> (10 * (top + 1)))
 		top++;
 	/* The largest unit that says v exactly in at most 4 digits and two
 	 * decimals; else the largest unit v reaches, cut down. */
-	for (u = top; u >= 0; u--)
-		if (in_unit(v, u, &whole, &frac) && whole < 10000)
-			break;
-	if (u < 0)
+	for (u = top; u >= 0 && !exact; u--)
+		exact = in_unit(v, u, &whole, &frac) && whole < 10000;
+	if (exact)
+		u++; /* the loop stepped past it */
+	else
 		in_unit(v, u = top, &whole, &frac);
-	n = snprintf(buf, VM_SIZE_MAX, "%s%" PRIu64, u == top &&
-		     !in_unit(v, u, &whole, &frac) ? "~" : "", whole);
+	n = snprintf(buf, VM_SIZE_MAX, "%s%" PRIu64, exact ? "" : "~", whole);
 	if (frac % 10)
 		n += snprintf(buf + n, VM_SIZE_MAX - (size_t)n, ".%02" PRIu64, frac);
 	else if (frac)
