@@ -147,15 +147,6 @@ static json_t *decode(const struct vu_capture *vc, enum vu_decode_kind kind,
 				 kind == VU_DECODE_REQUEST ? m->fd_facts : NULL, m->nfds);
 }
 
-/* Sets key to v (given) in *o, which is dropped on failure. */
-static void put(json_t **o, const char *key, json_t *v)
-{
-	if (*o && json_object_set_new(*o, key, v))
-		json_decref(*o), *o = NULL;
-	else if (!*o)
-		json_decref(v);
-}
-
 /* The table change a follow line ends with. */
 static void table_note(struct cli_capture *c, const struct vu_session *s, bool changed)
 {
@@ -204,9 +195,9 @@ void cli_capture_follow(void *arg, struct vu_capture *vc, const struct vu_msg *m
 		if (o && changed)
 			json_object_set_new(o, "regions",
 					    json_integer((json_int_t)s->table.umem.nregions));
-		put(&o, "payload", json_incref(fields));
+		vm_json_put(&o, "payload", json_incref(fields));
 		if (rfields)
-			put(&o, "reply_payload", json_incref(rfields));
+			vm_json_put(&o, "reply_payload", json_incref(rfields));
 		json_line(c, o);
 	} else {
 		fprintf(c->follow, "+%.6fs %s#%zu %s flags 0x%" PRIx32 " size %" PRIu32
@@ -262,7 +253,7 @@ void cli_capture_follow_reply(void *arg, struct vu_capture *vc, const struct vu_
 		    json_object_set_new(o, "regions",
 					json_integer((json_int_t)s->table.umem.nregions)))
 			json_decref(o), o = NULL;
-		put(&o, "payload", json_incref(fields));
+		vm_json_put(&o, "payload", json_incref(fields));
 		json_line(c, o);
 	} else {
 		text_head(c, m, "<- #", name, rec, fields);
@@ -305,7 +296,7 @@ void cli_capture_follow_channel(void *arg, struct vu_capture *vc, const struct v
 		if (o && rec->has_value &&
 		    json_object_set_new(o, "value", vm_json_hex(rec->value)))
 			json_decref(o), o = NULL;
-		put(&o, "payload", json_incref(fields));
+		vm_json_put(&o, "payload", json_incref(fields));
 		json_line(c, o);
 	} else {
 		text_head(c, m, req ? "<= B#" : "=> B#", name, rec, fields);

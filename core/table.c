@@ -117,6 +117,16 @@ json_t *vm_json_fd_id(const struct vm_fd_id *id)
 	return o;
 }
 
+bool vm_json_put(json_t **o, const char *key, json_t *v)
+{
+	if (*o && v && !json_object_set_new(*o, key, v))
+		return true;
+	json_decref(v);
+	json_decref(*o);
+	*o = NULL;
+	return false;
+}
+
 json_t *vm_json_region(const struct vm_region *r)
 {
 	json_t *o = json_object();

@@ -89,6 +89,9 @@ json_t *vm_table_to_json(const struct vm_table *t, int with_holes);
 /* JSON helpers shared with the CLI: a u64 as a canonical "0x..." string. */
 json_t *vm_json_hex(uint64_t v);
 json_t *vm_json_region(const struct vm_region *r);
+/* Sets key to v (taken) in *o; on failure, or when *o is already NULL,
+ * drops both and leaves *o NULL.  Whether *o is still there. */
+bool vm_json_put(json_t **o, const char *key, json_t *v);
 /* A descriptor identity: {"type", "path" (when known), "dev", "ino",
  * "size"}; dev and ino as /proc/<pid>/maps prints them. */
 json_t *vm_json_fd_id(const struct vm_fd_id *id);

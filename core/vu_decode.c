@@ -131,17 +131,6 @@ static uint64_t u64_at(const uint8_t *p, size_t off)
 	return v;
 }
 
-/* Sets key to v in o; false (o freed) on failure. */
-static bool put(json_t **o, const char *key, json_t *v)
-{
-	if (*o && v && !json_object_set_new(*o, key, v))
-		return true;
-	json_decref(v);
-	json_decref(*o);
-	*o = NULL;
-	return false;
-}
-
 /* A region description at p (32 bytes), with descriptor i's identity. */
 static json_t *region_at(const uint8_t *p, const struct vu_fd_fact *facts, size_t nfds,
 			 size_t i)
@@ -169,8 +158,8 @@ static void ring_addr(json_t **o, const struct vm_umem *umem, const char *key,
 	struct vm_translation tr;
 	bool mapped = vm_umem_translate(umem, NULL, VM_SPACE_UADDR, uaddr, 1, &p, 1, &tr) == 0;
 
-	if (put(o, key, vm_json_hex(uaddr)))
-		put(o, key_gpa, mapped ? vm_json_hex(p.guest_phys_addr) : json_null());
+	if (vm_json_put(o, key, vm_json_hex(uaddr)))
+		vm_json_put(o, key_gpa, mapped ? vm_json_hex(p.guest_phys_addr) : json_null());
 }
 
 static json_t *hex_bytes(const uint8_t *p, size_t n)
@@ -195,26 +184,26 @@ static void u64_fields(json_t **o, const struct vu_session *s, uint32_t request,
 			request == VHOST_USER_SET_VRING_CALL ||
 			request == VHOST_USER_SET_VRING_ERR;
 
-	if (!vring_fd && !put(o, "value", vm_json_hex(v)))
+	if (!vring_fd && !vm_json_put(o, "value", vm_json_hex(v)))
 		return;
 	switch (request) {
 	case VHOST_USER_GET_FEATURES:
 	case VHOST_USER_SET_FEATURES:
-		put(o, "features", vu_bit_names(VU_BITS_FEATURES, v, type));
+		vm_json_put(o, "features", vu_bit_names(VU_BITS_FEATURES, v, type));
 		break;
 	case VHOST_USER_GET_PROTOCOL_FEATURES:
 	case VHOST_USER_SET_PROTOCOL_FEATURES:
-		put(o, "protocol_features", vu_bit_names(VU_BITS_PROTOCOL, v, type));
+		vm_json_put(o, "protocol_features", vu_bit_names(VU_BITS_PROTOCOL, v, type));
 		break;
 	case VHOST_USER_GET_STATUS:
 	case VHOST_USER_SET_STATUS:
-		put(o, "status", vu_bit_names(VU_BITS_STATUS, v, type));
+		vm_json_put(o, "status", vu_bit_names(VU_BITS_STATUS, v, type));
 		break;
 	case VHOST_USER_SET_VRING_KICK:
 	case VHOST_USER_SET_VRING_CALL:
 	case VHOST_USER_SET_VRING_ERR:
-		if (put(o, "index", json_integer((json_int_t)(v & 0xff))))
-			put(o, "nofd", json_boolean(v & 0x100));
+		if (vm_json_put(o, "index", json_integer((json_int_t)(v & 0xff))))
+			vm_json_put(o, "nofd", json_boolean(v & 0x100));
 		break;
 	default: {
 		const struct vu_request_info *ri = vu_request_info(request);
@@ -222,7 +211,7 @@ static void u64_fields(json_t **o, const struct vu_session *s, uint32_t request,
 		/* A reply to a request without data is REPLY_ACK's status. */
 		if (reply && (!ri || ri->reply == VU_REPLY_ACK)) {
 			json_object_del(*o, "value");
-			put(o, "ack", v ? vm_json_hex(v) : json_string("success"));
+			vm_json_put(o, "ack", v ? vm_json_hex(v) : json_string("success"));
 		}
 		break;
 	}
@@ -238,20 +227,20 @@ static void vring_state(json_t **o, const struct vu_session *s, uint32_t request
 	bool packed = s->has_acked_features &&
 		      (s->acked_features & (UINT64_C(1) << VIRTIO_F_RING_PACKED));
 
-	if (!put(o, "index", json_integer(u32_at(p, 0))))
+	if (!vm_json_put(o, "index", json_integer(u32_at(p, 0))))
 		return;
 	if (request == VHOST_USER_SET_VRING_NUM) {
-		put(o, "num", json_integer(v));
+		vm_json_put(o, "num", json_integer(v));
 	} else if (request == VHOST_USER_SET_VRING_ENABLE) {
-		put(o, "enable", json_integer(v));
+		vm_json_put(o, "enable", json_integer(v));
 	} else if (packed) {
-		if (put(o, "base", vm_json_hex(v)) &&
-		    put(o, "last_avail_idx", json_integer(v & 0x7fff)) &&
-		    put(o, "last_avail_wrap", json_integer(v >> 15 & 1)) &&
-		    put(o, "last_used_idx", json_integer(v >> 16 & 0x7fff)))
-			put(o, "last_used_wrap", json_integer(v >> 31 & 1));
+		if (vm_json_put(o, "base", vm_json_hex(v)) &&
+		    vm_json_put(o, "last_avail_idx", json_integer(v & 0x7fff)) &&
+		    vm_json_put(o, "last_avail_wrap", json_integer(v >> 15 & 1)) &&
+		    vm_json_put(o, "last_used_idx", json_integer(v >> 16 & 0x7fff)))
+			vm_json_put(o, "last_used_wrap", json_integer(v >> 31 & 1));
 	} else {
-		put(o, "base", json_integer(v));
+		vm_json_put(o, "base", json_integer(v));
 	}
 }
 
@@ -267,15 +256,15 @@ static void frontend_request(json_t **o, const struct vu_session *s, uint32_t re
 		for (uint32_t i = 0; a && i < n && i < have && i < VHOST_MEMORY_BASELINE_NREGIONS; i++)
 			if (json_array_append_new(a, region_at(p + 8 + 32 * i, facts, nfds, i)))
 				json_decref(a), a = NULL;
-		if (put(o, "nregions", json_integer(n)))
-			put(o, "regions", a);
+		if (vm_json_put(o, "nregions", json_integer(n)))
+			vm_json_put(o, "regions", a);
 		else
 			json_decref(a);
 		break;
 	}
 	case VHOST_USER_ADD_MEM_REG:
 	case VHOST_USER_REM_MEM_REG:
-		put(o, "region", region_at(p + 8, facts, nfds, 0));
+		vm_json_put(o, "region", region_at(p + 8, facts, nfds, 0));
 		break;
 	case VHOST_USER_SET_VRING_NUM:
 	case VHOST_USER_SET_VRING_BASE:
@@ -286,40 +275,40 @@ static void frontend_request(json_t **o, const struct vu_session *s, uint32_t re
 		if (reply)
 			vring_state(o, s, VHOST_USER_SET_VRING_BASE, p);
 		else
-			put(o, "index", json_integer(u32_at(p, 0)));
+			vm_json_put(o, "index", json_integer(u32_at(p, 0)));
 		break;
 	case VHOST_USER_SET_VRING_ADDR:
-		if (put(o, "index", json_integer(u32_at(p, 0))) &&
-		    put(o, "flags", vu_bit_names(VU_BITS_VRING_ADDR, u32_at(p, 4), 0))) {
+		if (vm_json_put(o, "index", json_integer(u32_at(p, 0))) &&
+		    vm_json_put(o, "flags", vu_bit_names(VU_BITS_VRING_ADDR, u32_at(p, 4), 0))) {
 			ring_addr(o, &s->table.umem, "desc", "desc_gpa", u64_at(p, 8));
 			ring_addr(o, &s->table.umem, "used", "used_gpa", u64_at(p, 16));
 			ring_addr(o, &s->table.umem, "avail", "avail_gpa", u64_at(p, 24));
-			put(o, "log", vm_json_hex(u64_at(p, 32)));
+			vm_json_put(o, "log", vm_json_hex(u64_at(p, 32)));
 		}
 		break;
 	case VHOST_USER_SET_LOG_BASE:
-		if (put(o, "mmap_size", vm_json_hex(u64_at(p, 0))))
-			put(o, "mmap_offset", vm_json_hex(u64_at(p, 8)));
+		if (vm_json_put(o, "mmap_size", vm_json_hex(u64_at(p, 0))))
+			vm_json_put(o, "mmap_offset", vm_json_hex(u64_at(p, 8)));
 		break;
 	case VHOST_USER_GET_CONFIG:
 	case VHOST_USER_SET_CONFIG: {
 		uint32_t len = u32_at(p, 4);
 
-		if (put(o, "offset", json_integer(u32_at(p, 0))) &&
-		    put(o, "size", json_integer(len)) &&
-		    put(o, "flags", json_integer(u32_at(p, 8))))
-			put(o, "config", hex_bytes(p + 12, len < size - 12 ? len : size - 12));
+		if (vm_json_put(o, "offset", json_integer(u32_at(p, 0))) &&
+		    vm_json_put(o, "size", json_integer(len)) &&
+		    vm_json_put(o, "flags", json_integer(u32_at(p, 8))))
+			vm_json_put(o, "config", hex_bytes(p + 12, len < size - 12 ? len : size - 12));
 		break;
 	}
 	case VHOST_USER_GET_INFLIGHT_FD:
 	case VHOST_USER_SET_INFLIGHT_FD:
-		if (put(o, "mmap_size", vm_json_hex(u64_at(p, 0))) &&
-		    put(o, "mmap_offset", vm_json_hex(u64_at(p, 8))) &&
-		    put(o, "num_queues", json_integer(p[16] | p[17] << 8)))
-			put(o, "queue_size", json_integer(p[18] | p[19] << 8));
+		if (vm_json_put(o, "mmap_size", vm_json_hex(u64_at(p, 0))) &&
+		    vm_json_put(o, "mmap_offset", vm_json_hex(u64_at(p, 8))) &&
+		    vm_json_put(o, "num_queues", json_integer(p[16] | p[17] << 8)))
+			vm_json_put(o, "queue_size", json_integer(p[18] | p[19] << 8));
 		break;
 	case VHOST_USER_NET_SET_MTU:
-		put(o, "mtu", json_integer((json_int_t)u64_at(p, 0)));
+		vm_json_put(o, "mtu", json_integer((json_int_t)u64_at(p, 0)));
 		break;
 	default:
 		if (size == 8)
@@ -339,24 +328,24 @@ static void backend_request(json_t **o, uint32_t request, const uint8_t *p)
 	case VHOST_USER_BACKEND_IOTLB_MSG:
 		perm = p[24];
 		type = p[25];
-		if (put(o, "iova", vm_json_hex(u64_at(p, 0))) &&
-		    put(o, "size", vm_json_hex(u64_at(p, 8))) &&
-		    put(o, "uaddr", vm_json_hex(u64_at(p, 16))) &&
-		    put(o, "perm", json_string(perm == 1 ? "RO" : perm == 2 ? "WO"
+		if (vm_json_put(o, "iova", vm_json_hex(u64_at(p, 0))) &&
+		    vm_json_put(o, "size", vm_json_hex(u64_at(p, 8))) &&
+		    vm_json_put(o, "uaddr", vm_json_hex(u64_at(p, 16))) &&
+		    vm_json_put(o, "perm", json_string(perm == 1 ? "RO" : perm == 2 ? "WO"
 						: perm == 3 ? "RW" : "none")))
-			put(o, "type", type >= 1 && type <= 4 ? json_string(iotlb_types[type - 1])
+			vm_json_put(o, "type", type >= 1 && type <= 4 ? json_string(iotlb_types[type - 1])
 							      : json_integer(type));
 		break;
 	case VHOST_USER_BACKEND_VRING_HOST_NOTIFIER_MSG:
-		if (put(o, "index", json_integer((json_int_t)(u64_at(p, 0) & 0xff))) &&
-		    put(o, "nofd", json_boolean(u64_at(p, 0) & 0x100)) &&
-		    put(o, "size", vm_json_hex(u64_at(p, 8))))
-			put(o, "offset", vm_json_hex(u64_at(p, 16)));
+		if (vm_json_put(o, "index", json_integer((json_int_t)(u64_at(p, 0) & 0xff))) &&
+		    vm_json_put(o, "nofd", json_boolean(u64_at(p, 0) & 0x100)) &&
+		    vm_json_put(o, "size", vm_json_hex(u64_at(p, 8))))
+			vm_json_put(o, "offset", vm_json_hex(u64_at(p, 16)));
 		break;
 	case VHOST_USER_BACKEND_VRING_CALL:
 	case VHOST_USER_BACKEND_VRING_ERR:
-		if (put(o, "index", json_integer((json_int_t)(u64_at(p, 0) & 0xff))))
-			put(o, "value", vm_json_hex(u64_at(p, 0)));
+		if (vm_json_put(o, "index", json_integer((json_int_t)(u64_at(p, 0) & 0xff))))
+			vm_json_put(o, "value", vm_json_hex(u64_at(p, 0)));
 		break;
 	default:
 		break;
@@ -409,13 +398,13 @@ json_t *vu_decode_payload(const struct vu_session *s, enum vu_decode_kind kind,
 		return o;
 	}
 	if (size < need) {
-		put(&o, "undecoded", json_string("payload shorter than the request's"));
+		vm_json_put(&o, "undecoded", json_string("payload shorter than the request's"));
 		return o;
 	}
 	if (kind == VU_DECODE_BACKEND_REQUEST)
 		backend_request(&o, request, p);
 	else if (kind == VU_DECODE_BACKEND_REPLY)
-		put(&o, "value", vm_json_hex(u64_at(p, 0)));
+		vm_json_put(&o, "value", vm_json_hex(u64_at(p, 0)));
 	else
 		frontend_request(&o, s, request, p, size, facts, nfds,
 				 kind == VU_DECODE_REPLY);
