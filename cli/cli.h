@@ -401,10 +401,11 @@ int cli_parse_query(struct vmmap_ctx *ctx, char **args, int n,
 const char *cli_safe(const char *s);
 /* Why addr is unmapped in space s (translate_why.c): the regions below
  * and above its hole ({"below", "above"}: {"region", "distance"} or
- * null) and, for a capture file, its "history" in the timeline; NULL
+ * null) and, given a capture file's section (t->capture parsed once by
+ * the caller; NULL: none), its "history" in the timeline; NULL
  * when out of memory.  And the same as text lines. */
-json_t *cli_why_unmapped(const struct vm_table *t, enum vm_space s, uint64_t addr,
-			 const struct vm_translation *tr);
+json_t *cli_why_unmapped(const struct vm_table *t, json_t *capture, enum vm_space s,
+			 uint64_t addr, const struct vm_translation *tr);
 void cli_why_unmapped_print(json_t *why, enum vm_space s);
 /* show --map and --svg FILE (show_map.c): the picture of a table's
  * address spaces, as text on stdout or an SVG file.  0 or

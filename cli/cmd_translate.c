@@ -39,6 +39,7 @@ struct translate_query {
 
 struct translate_result {
 	const struct vm_table *t;
+	json_t *capture; /* t's capture section, parsed once; NULL: none */
 	enum vm_space from;
 	uint64_t max_pieces;
 	size_t n;
@@ -136,7 +137,8 @@ static void translate_print_plain(const void *arg)
 		vm_fmt_size(size, tq->q.len);
 		printf("%s %s (%s): ", space_name(r->from), range, size);
 		if (tq->rc == -EFAULT) {
-			why = cli_why_unmapped(r->t, r->from, tq->tr.fault_addr, &tq->tr);
+			why = cli_why_unmapped(r->t, r->capture, r->from, tq->tr.fault_addr,
+					       &tq->tr);
 			cli_fmt_range(hole, tq->tr.hole_first, tq->tr.hole_last);
 			printf("unmapped at 0x%" PRIx64 " (hole %s)\n",
 			       tq->tr.fault_addr, hole);
@@ -389,7 +391,7 @@ static json_t *translate_json(const void *arg)
 		/* Why unmapped: beside the hole, and the capture's history. */
 		if (o && tq->rc == -EFAULT &&
 		    json_object_update_new(json_object_get(o, "error"),
-					   cli_why_unmapped(r->t, r->from, tq->tr.fault_addr,
+					   cli_why_unmapped(r->t, r->capture, r->from, tq->tr.fault_addr,
 							    &tq->tr)))
 			json_decref(o), o = NULL;
 		if (json_array_append_new(arr, o)) {
@@ -645,6 +647,7 @@ static void translate_result_free(struct translate_result *r)
 	for (size_t i = 0; i < r->n; i++)
 		free(r->q[i].pieces);
 	free(r->q);
+	json_decref(r->capture);
 }
 
 int cmd_translate(struct vmmap_ctx *ctx, int argc, char **argv)
@@ -685,6 +688,7 @@ int cmd_translate(struct vmmap_ctx *ctx, int argc, char **argv)
 	}
 
 	r.t = tb.t;
+	r.capture = tb.t->capture ? json_loads(tb.t->capture, 0, NULL) : NULL;
 	r.from = a.from;
 	r.max_pieces = a.max_pieces;
 	r.q = calloc(nq, sizeof(*r.q));

@@ -65,9 +65,9 @@ static bool same_region(json_t *a, json_t *b)
 
 /* The timeline's episodes of regions that mapped addr: [{region, added:
  * {message, request}, removed: {...} or null}]. */
-static json_t *history(const char *capture, enum vm_space s, uint64_t addr, bool *cut)
+static json_t *history(json_t *cap, enum vm_space s, uint64_t addr, bool *cut)
 {
-	json_t *cap = json_loads(capture, 0, NULL), *tl, *out = json_array();
+	json_t *tl, *out = json_array();
 
 	*cut = json_integer_value(json_object_get(cap, "timeline_unlisted")) > 0;
 	tl = json_object_get(cap, "timeline");
@@ -104,12 +104,11 @@ static json_t *history(const char *capture, enum vm_space s, uint64_t addr, bool
 		}
 		json_decref(when);
 	}
-	json_decref(cap);
 	return out;
 }
 
-json_t *cli_why_unmapped(const struct vm_table *t, enum vm_space s, uint64_t addr,
-			 const struct vm_translation *tr)
+json_t *cli_why_unmapped(const struct vm_table *t, json_t *capture, enum vm_space s,
+			 uint64_t addr, const struct vm_translation *tr)
 {
 	const struct vm_region *below = tr->hole_first ? region_at(t, s, tr->hole_first - 1)
 						       : NULL;
@@ -121,8 +120,8 @@ json_t *cli_why_unmapped(const struct vm_table *t, enum vm_space s, uint64_t add
 	o = json_pack("{s:o, s:o}",
 		      "below", neighbour(below, addr - tr->hole_first),
 		      "above", neighbour(above, above ? first_of(above, s) - addr : 0));
-	if (o && t->capture) {
-		json_t *h = history(t->capture, s, addr, &cut);
+	if (o && capture) {
+		json_t *h = history(capture, s, addr, &cut);
 
 		if (!h || json_object_set_new(o, "history", h) ||
 		    (cut && json_object_set_new(o, "history_cut", json_true())))
