@@ -30,28 +30,37 @@ static enum band band_of(const struct vm_segment *s)
 	return s->nio ? BAND_DEVICE : BAND_HOLE;
 }
 
-/* What covers a segment, in words (name unsafe: the caller escapes it). */
-static void label(const struct vm_segment *s, char *buf, size_t len, const char **name)
+/* A band's text: its range, size, what covers it in words, and the name
+ * of that (NULL: none; unsafe: the caller escapes it). */
+struct band_text {
+	char range[CLI_RANGE_MAX], size[VM_SIZE_MAX], what[96];
+	const char *name;
+};
+
+static void describe(const struct vm_segment *s, struct band_text *bt)
 {
-	*name = NULL;
+	cli_fmt_range(bt->range, s->start, s->last);
+	/* The whole 2^64 space has no u64 size: its last byte's count. */
+	vm_fmt_size(bt->size, s->last - s->start + 1 ? s->last - s->start + 1 : UINT64_MAX);
+	bt->name = NULL;
 	switch (band_of(s)) {
 	case BAND_HOLE:
-		snprintf(buf, len, "hole");
+		snprintf(bt->what, sizeof(bt->what), "hole");
 		break;
 	case BAND_OVERLAP:
-		snprintf(buf, len, "overlap of %zu regions, first", s->nregions);
-		*name = s->region->name ? s->region->name : "-";
+		snprintf(bt->what, sizeof(bt->what), "overlap of %zu regions, first", s->nregions);
+		bt->name = s->region->name ? s->region->name : "-";
 		break;
 	case BAND_REGION:
-		snprintf(buf, len, "region");
-		*name = s->region->name ? s->region->name : "-";
+		snprintf(bt->what, sizeof(bt->what), "region");
+		bt->name = s->region->name ? s->region->name : "-";
 		break;
 	case BAND_DEVICE:
 	case BAND_REGION_DEVICE:
-		snprintf(buf, len, "%s%s %s%s", s->nregions ? "region and " : "",
+		snprintf(bt->what, sizeof(bt->what), "%s%s %s%s", s->nregions ? "region and " : "",
 			 vm_bus_name(s->io_bus), vm_io_kind_name(s->io->kind),
 			 s->nio > 1 ? " (and more)" : "");
-		*name = s->io->dev;
+		bt->name = s->io->dev;
 		break;
 	}
 }
@@ -91,16 +100,14 @@ static void text_strip(const char *title, const struct vm_segment *seg, long n)
 	for (long i = 0; i < n; i++) {
 		const struct vm_segment *s = &seg[i];
 		unsigned w = (vm_map_weight(s) + 1) / 2;
-		char range[CLI_RANGE_MAX], size[VM_SIZE_MAX], what[96], bar[40];
-		const char *name;
+		struct band_text bt;
+		char bar[40];
 
-		cli_fmt_range(range, s->start, s->last);
-		vm_fmt_size(size, s->last - s->start + 1 ? s->last - s->start + 1 : UINT64_MAX);
+		describe(s, &bt);
 		memset(bar, fill[band_of(s)], w);
 		bar[w] = '\0';
-		label(s, what, sizeof(what), &name);
-		printf("  %s %9s |%-33s| %s%s%s\n", range, size, bar, what, name ? " " : "",
-		       name ? cli_safe(name) : "");
+		printf("  %s %9s |%-33s| %s%s%s\n", bt.range, bt.size, bar, bt.what,
+		       bt.name ? " " : "", bt.name ? cli_safe(bt.name) : "");
 	}
 }
 
@@ -157,19 +164,16 @@ static unsigned svg_strip(FILE *f, const char *title, const struct vm_segment *s
 	for (long i = 0; i < n; i++) {
 		const struct vm_segment *s = &seg[i];
 		unsigned h = 10 + 2 * vm_map_weight(s);
-		char range[CLI_RANGE_MAX], size[VM_SIZE_MAX], what[96];
-		const char *name;
+		struct band_text bt;
 
-		cli_fmt_range(range, s->start, s->last);
-		vm_fmt_size(size, s->last - s->start + 1 ? s->last - s->start + 1 : UINT64_MAX);
-		label(s, what, sizeof(what), &name);
+		describe(s, &bt);
 		fprintf(f, "<g class=\"band\" data-kind=\"%d\"><rect x=\"10\" y=\"%u\" width=\"160\" "
 			"height=\"%u\" %s/>", (int)band_of(s), y, h, style[band_of(s)]);
-		fprintf(f, "<text x=\"180\" y=\"%u\">%s %s ", y + h / 2 + 5, range, size);
-		xml_text(f, what);
-		if (name) {
+		fprintf(f, "<text x=\"180\" y=\"%u\">%s %s ", y + h / 2 + 5, bt.range, bt.size);
+		xml_text(f, bt.what);
+		if (bt.name) {
 			fputc(' ', f);
-			xml_text(f, name);
+			xml_text(f, bt.name);
 		}
 		fprintf(f, "</text></g>\n");
 		y += h;
