@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "table.h"
+#include "vring_view.h"
 #include "vu_capture.h"
 
 /* Exit statuses. */
@@ -127,13 +128,16 @@ int cmd_shell(struct vmmap_ctx *ctx, int argc, char **argv);
 int cmd_batch(struct vmmap_ctx *ctx, int argc, char **argv);
 int cmd_help(struct vmmap_ctx *ctx, int argc, char **argv);
 int cmd_version(struct vmmap_ctx *ctx, int argc, char **argv);
+int cmd_vring(struct vmmap_ctx *ctx, int argc, char **argv);
+int cmd_mem(struct vmmap_ctx *ctx, int argc, char **argv);
 
 /* The top-level --help text (commands.c). */
 void vmmap_help_all(FILE *out);
 
 extern const struct argp cmd_show_argp, cmd_translate_argp, cmd_lookup_argp,
 	cmd_diff_argp, cmd_validate_argp, cmd_capture_argp, cmd_shell_argp,
-	cmd_batch_argp, cmd_help_argp, cmd_version_argp;
+	cmd_batch_argp, cmd_help_argp, cmd_version_argp,
+	cmd_vring_argp, cmd_mem_argp;
 
 /* The global options (-j, -p, -q), a child of every command's parser so they
  * may also follow the command.  They set the ctx of the parse that runs
@@ -250,7 +254,7 @@ int cli_parse_queries(struct vmmap_ctx *ctx, char **args, int n, unsigned flags,
 /* Writes text to path through a temporary file in the same directory and a
  * rename: the file is the old one or the whole new one.  0 or
  * VMMAP_EXIT_ERROR (reported; the old file untouched). */
-int cli_write_atomic(struct vmmap_ctx *ctx, const char *path, const char *text);
+int cli_write_atomic(struct vmmap_ctx *ctx, const char *path, const char *text, bool private);
 
 /* The same in steps, for output written as it comes (capture --record):
  * open, write (errors are kept for commit), then commit (fsync, rename) or
@@ -263,7 +267,11 @@ struct cli_atomic {
 	 * set by cli_atomic_open; a caller may narrow it (the history: 0600).
 	 * A file being replaced keeps its own mode. */
 	mode_t mode;
+	/* The file holds guest memory: mode (0600) even over a file that had
+	 * another. */
+	bool private;
 };
+/* Opens f's temporary file; f is zeroed first, all but f->private. */
 int cli_atomic_open(struct vmmap_ctx *ctx, const char *path, struct cli_atomic *f);
 /* Whether path may be written as an output file (no symlink, nothing but
  * a regular file there): checked before a long task, and again at open. */
@@ -281,6 +289,9 @@ void cli_atomic_abort(struct cli_atomic *f);
  */
 void cli_guard_begin(void);
 bool cli_guard_end(void);
+/* A copy out of guest memory under the same handler (vm_gm_copy_fn): false
+ * when a page of the source is gone, instead of SIGBUS. */
+bool cli_guard_copy(void *dst, const void *src, size_t n);
 
 /* Loads a table file as vm_table_load_file does, under the guard: a file
  * that shrinks meanwhile is "FILE: changed while being read". */
@@ -340,7 +351,7 @@ struct capture_args {
 	const char *listen, *connect, *output, *record, *replay;
 	const char *forward, *forward_listen;
 	const char *timeout, *updates, *max_slots, *sessions;
-	const char *type, *queues, *capacity, *cid, *settle;
+	const char *type, *queues, *capacity, *cid, *settle, *snapshot_bytes;
 	bool no_mem_slots, follow, keep, no_backend_channel, no_packed;
 	bool output_stdout; /* -o -: standard output, even in the shell or quiet */
 	const char *extra;
@@ -361,7 +372,45 @@ struct cli_capture {
 	struct cli_atomic out; /* -o: opened at start, so it is proven writable */
 	struct cli_atomic rec; /* --record, while a session runs (fd >= 0) */
 	int rc;                /* an output error (VMMAP_EXIT_ERROR) */
+	uint64_t snapshot_bytes; /* --snapshot-bytes: of each buffer (0: none) */
+	json_t *snapshot;      /* the last snapshot of guest memory, or NULL */
 };
+/*
+ * Guest memory and the capture's rings for vring and mem (guest.c): the
+ * shell's live capture reads guest memory itself; a capture file, or a
+ * capture whose session ended, reads its snapshot.
+ */
+struct cli_guest {
+	struct cli_table tb;
+	json_t *doc;             /* {"capture": ...} */
+	const json_t *cap;       /* the capture section */
+	uint64_t features;       /* acked */
+	bool proxy;              /* a forwarded session */
+	struct vu_capture *live; /* reading guest memory now, or NULL */
+	struct vq_tape tape;     /* the snapshot's bytes */
+	bool has_snapshot;
+	size_t buffer_bytes;     /* bytes of each buffer readable (live: headers) */
+};
+int cli_guest_open(struct vmmap_ctx *ctx, char *const *pos, int npos, struct cli_guest *g,
+		   int *used);
+void cli_guest_close(struct cli_guest *g);
+/* The reader of guest-physical bytes (vq_read_fn) and its argument. */
+vq_read_fn cli_guest_reader(struct cli_guest *g, void **arg);
+/* The first piece of [gpa, gpa + len): readable bytes, or a run that is
+ * not (with why). */
+void cli_guest_piece(struct cli_guest *g, uint64_t gpa, uint64_t len, void *buf,
+		     struct vm_gm_piece *p);
+/* The queue's part of the in-flight area (malloc'ed): 0, or -ENOENT. */
+int cli_guest_inflight(struct cli_guest *g, unsigned index, bool packed, uint8_t **buf,
+		       size_t *len, uint16_t *queue_size);
+
+/*
+ * The capture document so far, with end as its end reason: the session
+ * (vu_session_to_json) and, in its capture section, the snapshot of guest
+ * memory: taken now while guest memory is there, else the last one.
+ * NULL: out of memory.
+ */
+json_t *cli_capture_doc(struct cli_capture *c, const char *end);
 /*
  * Parses capture's options (argv[0] is "capture"), checks them and starts
  * the capture: a socket, or a --replay run to its end.  shell_name: the

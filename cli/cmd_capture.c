@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,13 +21,14 @@
 #include "cli.h"
 #include "num.h"
 #include "vhost_user.h"
+#include "vring_view.h"
 #include "vu_capture.h"
 
 enum {
 	OPT_LISTEN = 1000, OPT_CONNECT, OPT_TIMEOUT, OPT_UPDATES, OPT_NO_MEM_SLOTS,
 	OPT_MAX_SLOTS, OPT_FOLLOW, OPT_KEEP, OPT_SESSIONS, OPT_RECORD, OPT_REPLAY,
 	OPT_FORWARD, OPT_FORWARD_LISTEN, OPT_NO_BACKEND_CHANNEL, OPT_TYPE, OPT_QUEUES,
-	OPT_CAPACITY, OPT_CID, OPT_NO_PACKED, OPT_SETTLE,
+	OPT_CAPACITY, OPT_CID, OPT_NO_PACKED, OPT_SETTLE, OPT_SNAPSHOT_BYTES,
 };
 
 
@@ -70,6 +72,10 @@ static const struct argp_option capture_options[] = {
 	{ "no-packed", OPT_NO_PACKED, NULL, 0,
 	  "Do not offer packed rings (VIRTIO_F_RING_PACKED): the frontend uses split "
 	  "ones", 0 },
+	{ "snapshot-bytes", OPT_SNAPSHOT_BYTES, "N", 0,
+	  "Put up to N bytes of each buffer of the rings' listed chains in the "
+	  "snapshot (then the output file is mode 0600: guest memory can hold "
+	  "secrets); default 0: ring metadata only", 0 },
 	{ "follow", OPT_FOLLOW, NULL, 0,
 	  "Print each message as it arrives (JSON lines under --json)", 0 },
 	{ "keep-listening", OPT_KEEP, NULL, 0,
@@ -100,6 +106,7 @@ static error_t capture_parse(int key, char *arg, struct argp_state *state)
 	case OPT_CID: a->cid = arg; return 0;
 	case OPT_NO_PACKED: a->no_packed = true; return 0;
 	case OPT_SETTLE: a->settle = arg; return 0;
+	case OPT_SNAPSHOT_BYTES: a->snapshot_bytes = arg; return 0;
 	case 'o':
 		/* "-" is standard output, as for every other tool; a file
 		 * named "-" is still "./-". */
@@ -209,6 +216,26 @@ static int session_begin(void *arg, struct vu_capture *vc)
  * it, the capture goes to a new private file in $TMPDIR, which the error
  * names: never nowhere.  Returns 0 or VMMAP_EXIT_ERROR.
  */
+json_t *cli_capture_doc(struct cli_capture *c, const char *end)
+{
+	struct vu_capture *vc = &c->cap;
+	json_t *doc = vu_session_to_json(&vc->s, end), *cap = json_object_get(doc, "capture");
+
+	if (cap && (vc->gm.n || vc->inflight.fd >= 0)) {
+		json_decref(c->snapshot);
+		c->snapshot = vu_capture_snapshot(vc, cap, (size_t)c->snapshot_bytes);
+		if (!c->snapshot)
+			return json_decref(doc), NULL;
+	}
+	/* No ring was read and no in-flight area kept: nothing to record. */
+	if (cap && c->snapshot &&
+	    (json_array_size(json_object_get(c->snapshot, "memory")) ||
+	     json_array_size(json_object_get(c->snapshot, "inflight"))) &&
+	    json_object_set(cap, "snapshot", c->snapshot))
+		return json_decref(doc), NULL;
+	return doc;
+}
+
 int cli_capture_write(struct cli_capture *c, const char *end)
 {
 	struct vu_capture *vc = &c->cap;
@@ -218,7 +245,7 @@ int cli_capture_write(struct cli_capture *c, const char *end)
 
 	if (!c->a.output && !c->a.output_stdout && (c->shell_name || c->ctx.quiet))
 		return 0;
-	doc = vu_session_to_json(&vc->s, end);
+	doc = cli_capture_doc(c, end);
 	if (doc && c->a.keep &&
 	    json_object_set_new(json_object_get(doc, "capture"), "session",
 				json_integer((json_int_t)(vc->sessions + vc->connected)))) {
@@ -322,8 +349,35 @@ static int parse_count(struct vmmap_ctx *ctx, const char *opt, const char *arg,
 
 /* The checks of the options, for the command and the shell alike; fills
  * o.  0 or VMMAP_EXIT_ERROR. */
+/* Descriptors vmmap needs besides one per region kept: sockets, the
+ * in-flight area, the messages' own descriptors, files. */
+#define FD_RESERVE 64
+
+/*
+ * A descriptor is kept for every region of the table (guest memory is
+ * read through it): the soft limit is raised to the hard one at start, and
+ * a --max-slots (arg; NULL: not given) that cannot be held is refused.
+ */
+static int fd_room(struct vmmap_ctx *ctx, const char *arg, uint64_t slots)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return 0;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (!arg || rl.rlim_cur == RLIM_INFINITY || slots + FD_RESERVE <= rl.rlim_cur)
+		return 0;
+	return cli_error(ctx, "usage", "invalid --max-slots '%s': %" PRIu64 " regions need "
+			 "%" PRIu64 " descriptors, and the limit is %llu (ulimit -Hn)", arg,
+			 slots, slots + FD_RESERVE, (unsigned long long)rl.rlim_cur);
+}
+
 static int check_args(struct vmmap_ctx *ctx, struct capture_args *a,
-		      struct vu_capture_opts *o, struct cli_atomic *out)
+		      struct vu_capture_opts *o, struct cli_atomic *out, uint64_t *snap)
 {
 	uint64_t timeout = 0;
 
@@ -332,6 +386,7 @@ static int check_args(struct vmmap_ctx *ctx, struct capture_args *a,
 			 .capacity = UINT64_C(1) << 30, .cid = 3 },
 		.listen = a->listen, .connect = a->connect, .keep = a->keep,
 		.record = a->record != NULL,
+		.guest_copy = cli_guard_copy,
 	};
 	if (a->extra)
 		return cli_error(ctx, "usage", "unexpected argument '%s'", a->extra);
@@ -417,6 +472,16 @@ static int check_args(struct vmmap_ctx *ctx, struct capture_args *a,
 	if (o->cfg.max_slots > VU_MAX_SLOTS)
 		return cli_error(ctx, "usage", "invalid --max-slots '%s': at most %d "
 				 "(KVM's own slot limit)", a->max_slots, VU_MAX_SLOTS);
+	if (!a->replay && fd_room(ctx, a->max_slots, o->cfg.max_slots))
+		return VMMAP_EXIT_ERROR;
+	if (a->snapshot_bytes && parse_count(ctx, "--snapshot-bytes", a->snapshot_bytes,
+					     VQ_SNAPSHOT_BYTES_MAX, snap))
+		return VMMAP_EXIT_ERROR;
+	if (a->snapshot_bytes && a->replay)
+		return cli_error(ctx, "usage", "--snapshot-bytes is for a live capture: a "
+				 "recording holds no guest memory");
+	/* Guest memory in the file: it is private, whatever was there. */
+	out->private = *snap > 0;
 	if ((a->output && !*a->output) || (a->record && !*a->record))
 		return cli_error(ctx, "usage", "%s: an empty file name",
 				 a->output && !*a->output ? "-o" : "--record");
@@ -446,7 +511,7 @@ int cli_capture_open(struct vmmap_ctx *ctx, int argc, char **argv, const char *s
 	vu_capture_init(&c->cap);
 	c->shell_name = shell_name;
 	if ((rc = cli_parse(&c->ctx, &cmd_capture_argp, argc, argv, &c->a)) ||
-	    (rc = check_args(&c->ctx, &c->a, &o, &c->out))) {
+	    (rc = check_args(&c->ctx, &c->a, &o, &c->out, &c->snapshot_bytes))) {
 		free(c);
 		return rc;
 	}
@@ -517,6 +582,7 @@ void cli_capture_close(struct cli_capture *c)
 	cli_atomic_abort(&c->rec);
 	cli_atomic_abort(&c->out);
 	vu_capture_close(&c->cap);
+	json_decref(c->snapshot);
 	free(c);
 }
 

@@ -52,6 +52,15 @@ static const struct vmmap_cmd commands[] = {
 		  FILE_OPT("record"), FILE_OPT("replay"), FILE_OPT("forward"),
 		  FILE_OPT("forward-listen"),
 		  { "type", 0, NULL, CLI_W_LIST, vu_device_type_names }, { 0 } } },
+	{ "vring", cmd_vring, NULL, "CAPTURE [INDEX...]",
+	  "decode a capture's virtqueues", &cmd_vring_argp,
+	  CLI_LINE | CLI_SHELL, NULL,
+	  (const struct cli_complete[]){
+		  { "device", 0, NULL, CLI_W_LIST, vq_device_names }, TABLE_ARG(1), { 0 } } },
+	{ "mem", cmd_mem, NULL, "CAPTURE ADDR [LEN]",
+	  "guest memory as a hexdump", &cmd_mem_argp, CLI_LINE | CLI_SHELL, NULL,
+	  (const struct cli_complete[]){
+		  { "from", 0, NULL, CLI_W_LIST, cli_space_names }, TABLE_ARG(1), { 0 } } },
 	{ "shell", cmd_shell, NULL, "[FILE...]",
 	  "interactive shell (also vmmap -i)", &cmd_shell_argp, CLI_LINE, NULL,
 	  NULL },

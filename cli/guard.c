@@ -12,6 +12,7 @@
  * signal handler: this is the CLI's.
  */
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -21,7 +22,8 @@
 
 #include "cli.h"
 
-static _Thread_local volatile sig_atomic_t guarded, faulted;
+static _Thread_local volatile sig_atomic_t guarded, faulted, copying;
+static _Thread_local sigjmp_buf copy_env;
 static uintptr_t page_size;
 
 static void on_sigbus(int sig, siginfo_t *si, void *uc)
@@ -29,6 +31,8 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 	void *page = (void *)((uintptr_t)si->si_addr & ~(page_size - 1));
 
 	(void)uc;
+	if (copying && si->si_code == BUS_ADRERR)
+		siglongjmp(copy_env, 1);
 	if (!guarded || si->si_code != BUS_ADRERR ||
 	    mmap(page, page_size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
 		 -1, 0) == MAP_FAILED) {
@@ -49,11 +53,11 @@ static void install(void)
 	sigaction(SIGBUS, &sa, NULL);
 }
 
+static pthread_once_t installed = PTHREAD_ONCE_INIT;
+
 void cli_guard_begin(void)
 {
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-	pthread_once(&once, install);
+	pthread_once(&installed, install);
 	faulted = 0;
 	guarded = 1;
 }
@@ -62,4 +66,22 @@ bool cli_guard_end(void)
 {
 	guarded = 0;
 	return faulted;
+}
+
+/*
+ * A copy out of guest memory (vm_gm_copy_fn): a page that vanished ends
+ * it (the handler jumps back here) and the copy says so; the mapping is
+ * left as it is, so the page reads as unreadable again next time.
+ */
+bool cli_guard_copy(void *dst, const void *src, size_t n)
+{
+	pthread_once(&installed, install);
+	if (sigsetjmp(copy_env, 0)) {
+		copying = 0;
+		return false;
+	}
+	copying = 1;
+	memcpy(dst, src, n);
+	copying = 0;
+	return true;
 }

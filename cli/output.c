@@ -358,13 +358,15 @@ static int atomic_open(const char *path, struct cli_atomic *f)
 	/* umask can only be read by setting it; no thread of vmmap creates a
 	 * file meanwhile (the diff loader threads only read). */
 	mode_t mask = umask(0);
+	bool private = f->private;
 	int e;
 
 	umask(mask);
 	memset(f, 0, sizeof(*f));
 	f->fd = -1;
 	f->path = path;
-	f->mode = 0666 & ~mask;
+	f->private = private;
+	f->mode = private ? 0600 : 0666 & ~mask;
 	if (asprintf(&f->tmp, "%s.XXXXXX", path) < 0) {
 		f->tmp = NULL;
 		return ENOMEM;
@@ -381,10 +383,12 @@ static int atomic_open(const char *path, struct cli_atomic *f)
 
 int cli_atomic_open(struct vmmap_ctx *ctx, const char *path, struct cli_atomic *f)
 {
+	bool private = f->private;
 	int e;
 
 	memset(f, 0, sizeof(*f));
 	f->fd = -1;
+	f->private = private;
 	if (cli_output_ok(ctx, path))
 		return VMMAP_EXIT_ERROR;
 	if ((e = atomic_open(path, f)))
@@ -448,7 +452,7 @@ static int atomic_commit(struct cli_atomic *f)
 
 	/* A file being replaced keeps its mode (as sed -i and editors do), so
 	 * a table or history someone made private stays private. */
-	if (lstat(f->path, &st) == 0 && S_ISREG(st.st_mode))
+	if (!f->private && lstat(f->path, &st) == 0 && S_ISREG(st.st_mode))
 		mode = st.st_mode & 07777;
 	if (!e && (fchmod(f->fd, mode) || fsync(f->fd)))
 		e = errno;
@@ -544,9 +548,9 @@ int cli_atomic_replace(struct vmmap_ctx *ctx, struct cli_atomic *f, const char *
 			 path, e == -1 ? "is no longer a regular file" : strerror(e));
 }
 
-int cli_write_atomic(struct vmmap_ctx *ctx, const char *path, const char *text)
+int cli_write_atomic(struct vmmap_ctx *ctx, const char *path, const char *text, bool private)
 {
-	struct cli_atomic f;
+	struct cli_atomic f = { .fd = -1, .private = private };
 	int rc;
 
 	if ((rc = cli_atomic_open(ctx, path, &f)))

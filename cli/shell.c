@@ -81,6 +81,11 @@ int verb_capture(struct vmmap_ctx *ctx, int argc, char **argv)
 	return 0;
 }
 
+struct cli_capture *shell_capture_of(struct vmmap_shell *sh, const struct vm_table *t)
+{
+	return sh && sh->cap && t == &sh->cap->run->cap.s.table ? sh->cap->run : NULL;
+}
+
 /* Status lines about the capture: each table change, and its end. */
 void capture_status(struct vmmap_shell *sh)
 {

@@ -17,6 +17,9 @@
 const struct vm_table *shell_table(struct vmmap_shell *sh, const char *name,
 				   const char **canon);
 
+/* The capture whose table t is (running or ended), or NULL. */
+struct cli_capture *shell_capture_of(struct vmmap_shell *sh, const struct vm_table *t);
+
 /*
  * Runs the shell: reads commands from in (a terminal gets line editing,
  * history and completion), after loading files[0..nfiles).  force: go on

@@ -441,7 +441,7 @@ static bool history_usable(struct vmmap_shell *sh)
 int history_save(struct vmmap_shell *sh)
 {
 	struct vmmap_ctx ctx = sh->base;
-	struct cli_atomic f;
+	struct cli_atomic f = { .fd = -1 };
 	HistEvent ev;
 	FILE *fp;
 	int e = 0;

@@ -596,6 +596,7 @@ int verb_save(struct vmmap_ctx *ctx, int argc, char **argv)
 	struct vmmap_shell *sh = ctx->shell;
 	struct shell_table *st = sh->current >= 0 ? &sh->tables[sh->current] : NULL;
 	struct verb_args va;
+	struct cli_capture *run;
 	const char *path;
 	bool force;
 	json_t *doc;
@@ -615,7 +616,12 @@ int verb_save(struct vmmap_ctx *ctx, int argc, char **argv)
 	if (strcmp(path, "-") && !force && foreign_file(path))
 		return cli_error(ctx, "usage", "'%s' exists and is not a vmmap document; not "
 				 "replaced (save --force %s replaces it)", path, path);
-	doc = vm_table_to_json(st->t, 0);
+	/* A capture's table is saved as its capture document, with a
+	 * snapshot of the rings taken now (vmmap-capture(1)). */
+	run = shell_capture_of(sh, st->t);
+	doc = run ? cli_capture_doc(run, run->cap.phase == VU_CAPTURE_DONE ? run->cap.end
+					       : "running")
+		  : vm_table_to_json(st->t, 0);
 	text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
 	json_decref(doc);
 	if (!text)
@@ -624,7 +630,7 @@ int verb_save(struct vmmap_ctx *ctx, int argc, char **argv)
 		if (!ctx->quiet)
 			printf("%s\n", text);
 		rc = 0;
-	} else if (!(rc = cli_write_atomic(ctx, path, text))) {
+	} else if (!(rc = cli_write_atomic(ctx, path, text, run && run->snapshot_bytes))) {
 		st->dirty = false;
 		say(ctx, st, "saved %zu region%s, %zu registration%s to %s",
 		    st->t->umem.nregions, st->t->umem.nregions == 1 ? "" : "s",

@@ -224,7 +224,7 @@ int cli_show_svg(struct vmmap_ctx *ctx, const struct vm_table *t, const char *pa
 		free(text);
 		return cli_error(ctx, "nomem", "out of memory");
 	}
-	rc = cli_write_atomic(ctx, path, text);
+	rc = cli_write_atomic(ctx, path, text, false);
 	free(text);
 	return rc;
 }

@@ -7,7 +7,7 @@ _vmmap()
     _init_completion || return
 
     local globals='-j --json -p --pretty -q --quiet -i --interactive -V --version -h --help --usage'
-    local commands='show translate lookup diff validate capture shell batch help version'
+    local commands='show translate lookup diff validate capture vring mem shell batch help version'
     local buses='mmio pio virtio-ccw fast-mmio'
 
     # Find the command word and the positional arguments after it.
@@ -34,7 +34,8 @@ _vmmap()
         --from|--by) COMPREPLY=($(compgen -W 'gpa uaddr' -- "$cur")); return ;;
         --profile|-P) COMPREPLY=($(compgen -W "$profiles" -- "$cur")); return ;;
         --type) COMPREPLY=($(compgen -W "$types" -- "$cur")); return ;;
-        --value|--max-pieces|--max-slots|--timeout|--updates|--sessions|--queues|--capacity|--cid|--settle) return ;;
+        --device) COMPREPLY=($(compgen -W 'net blk none' -- "$cur")); return ;;
+        --value|--max-pieces|--max-slots|--timeout|--updates|--sessions|--queues|--capacity|--cid|--settle|--snapshot-bytes|--bytes|--chains) return ;;
         --listen|--connect|--batch|--record|--replay|--forward|--forward-listen) _filedir; return ;;
         -o|--output) _filedir json; return ;;
         --svg) _filedir svg; return ;;
@@ -44,6 +45,7 @@ _vmmap()
         --by=*) COMPREPLY=($(compgen -W 'gpa uaddr' -- "${cur#--by=}")); return ;;
         --profile=*) COMPREPLY=($(compgen -W "$profiles" -- "${cur#--profile=}")); return ;;
         --type=*) COMPREPLY=($(compgen -W "$types" -- "${cur#--type=}")); return ;;
+        --device=*) COMPREPLY=($(compgen -W 'net blk none' -- "${cur#--device=}")); return ;;
     esac
 
     local opts="-j --json -p --pretty -q --quiet -h --help --usage"
@@ -52,7 +54,9 @@ _vmmap()
     [[ $cmd == lookup ]] && opts+=" --value"
     [[ $cmd == translate ]] && opts+=" --from --max-pieces --batch"
     [[ $cmd == validate ]] && opts+=" --profile --max-slots --strict"
-    [[ $cmd == capture ]] && opts+=" --listen --connect --output --timeout --updates --no-mem-slots --max-slots --follow --keep-listening --sessions --record --replay --forward --forward-listen --no-backend-channel --type --queues --capacity --cid --no-packed --settle"
+    [[ $cmd == capture ]] && opts+=" --listen --connect --output --timeout --updates --no-mem-slots --max-slots --follow --keep-listening --sessions --record --replay --forward --forward-listen --no-backend-channel --type --queues --capacity --cid --no-packed --settle --snapshot-bytes"
+    [[ $cmd == vring ]] && opts+=" --device --bytes --chains"
+    [[ $cmd == mem ]] && opts+=" --from"
     [[ $cmd == batch ]] && opts+=" --force"
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
@@ -63,14 +67,14 @@ _vmmap()
     local npos=0 file=''
     for ((i = cmd_index + 1; i < cword; i++)); do
         case ${words[i]} in
-            --from|--by|--svg|--value|--max-pieces|--batch|--profile|-P|--max-slots|--listen|--connect|-o|--output|--timeout|--updates|--sessions|--record|--replay|--forward|--forward-listen|--type|--queues|--capacity|--cid|--settle) ((i++)) ;;
+            --from|--by|--svg|--value|--max-pieces|--batch|--profile|-P|--max-slots|--listen|--connect|-o|--output|--timeout|--updates|--sessions|--record|--replay|--forward|--forward-listen|--type|--queues|--capacity|--cid|--settle|--snapshot-bytes|--device|--bytes|--chains) ((i++)) ;;
             -*) ;;
             *) ((npos == 0)) && file=${words[i]}; ((npos++)) ;;
         esac
     done
 
     case $cmd:$npos in
-        show:0|translate:0|lookup:0|validate:0|diff:0|diff:1)
+        show:0|translate:0|lookup:0|validate:0|diff:0|diff:1|vring:0|mem:0)
             _filedir json
             ;;
         shell:*)

@@ -1,6 +1,6 @@
 # fish completion for vmmap
 
-set -l commands show translate lookup diff validate capture shell batch help version
+set -l commands show translate lookup diff validate capture vring mem shell batch help version
 
 function __vmmap_buses
     set -l tokens (commandline -opc)
@@ -47,6 +47,8 @@ complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a lookup -d 'L
 complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a diff -d 'Changes as REM_MEM_REG/ADD_MEM_REG messages'
 complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a validate -d 'Check overlaps and vhost/KVM limits'
 complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a capture -d 'Record the table a vhost-user frontend sends'
+complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a vring -d "Decode a capture's virtqueues"
+complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a mem -d 'Guest memory as a hexdump'
 complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a shell -d 'Interactive shell with named tables'
 complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a batch -d 'The shell commands from a file'
 complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a help -d 'The command list, or the options of one'
@@ -65,6 +67,10 @@ complete -c vmmap -n "__fish_seen_subcommand_from show" -l svg -r -F -d 'Write t
 complete -c vmmap -n "__fish_seen_subcommand_from translate" -l from -x -a 'gpa uaddr' -d 'Address space of ADDR'
 complete -c vmmap -n "__fish_seen_subcommand_from translate" -l max-pieces -x -d 'Fail above N pieces'
 complete -c vmmap -n "__fish_seen_subcommand_from translate" -l batch -r -F -d 'Read queries from a file'
+complete -c vmmap -n "__fish_seen_subcommand_from vring" -l device -x -a 'net blk none' -d "Decode buffers as this device's"
+complete -c vmmap -n "__fish_seen_subcommand_from vring" -l bytes -x -d 'Show up to N bytes of each buffer'
+complete -c vmmap -n "__fish_seen_subcommand_from vring" -l chains -x -d 'List at most N chains of each kind'
+complete -c vmmap -n "__fish_seen_subcommand_from mem" -l from -x -a 'gpa uaddr' -d 'Address space of ADDR'
 complete -c vmmap -n "__vmmap_lookup_wants_bus" -x -a '(__vmmap_buses)' -d 'Bus'
 complete -c vmmap -n "__fish_seen_subcommand_from validate" -s P -l profile -x -a 'vhost-kernel vhost-user vhost-user-slots kvm' -d 'Also check the limits of a profile'
 complete -c vmmap -n "__fish_seen_subcommand_from validate" -l max-slots -x -d 'Region limit for vhost-user-slots'
@@ -75,6 +81,7 @@ complete -c vmmap -n "__fish_seen_subcommand_from capture" -s o -l output -r -F 
 complete -c vmmap -n "__fish_seen_subcommand_from capture" -l timeout -x -d 'Stop after seconds'
 complete -c vmmap -n "__fish_seen_subcommand_from capture" -l updates -x -d 'Stop after N table changes'
 complete -c vmmap -n "__fish_seen_subcommand_from capture" -l settle -x -d 'Stop once table and rings are there and quiet for seconds'
+complete -c vmmap -n "__fish_seen_subcommand_from capture" -l snapshot-bytes -x -d 'Put up to N bytes of each ring buffer in the snapshot'
 complete -c vmmap -n "__fish_seen_subcommand_from capture" -l no-mem-slots -d 'Do not offer CONFIGURE_MEM_SLOTS'
 complete -c vmmap -n "__fish_seen_subcommand_from capture" -l max-slots -x -d 'Answer GET_MAX_MEM_SLOTS with N'
 complete -c vmmap -n "__fish_seen_subcommand_from capture" -l follow -d 'Print each message as it arrives'

@@ -507,7 +507,8 @@ int vu_session_handle(struct vu_session *s, const struct vu_msg *m,
 	bool need_reply;
 
 	reply->len = 0;
-	reply->memfd_size = 0;
+	reply->memfd_size = reply->inflight_part = 0;
+	reply->inflight_queues = reply->inflight_queue_size = 0;
 	s->last_request = m->request;
 	if (m->request <= VHOST_USER_MAX_REQUEST)
 		s->counts[m->request]++;

@@ -159,6 +159,7 @@ const char *vhost_user_protocol_feature_name(unsigned bit);
 #define VIRTIO_RING_F_EVENT_IDX 29
 #define VHOST_USER_F_PROTOCOL_FEATURES 30
 #define VIRTIO_F_VERSION_1 32
+#define VIRTIO_F_IOMMU_PLATFORM 33
 #define VIRTIO_F_RING_PACKED 34
 
 /* Protocol feature bits. */
@@ -222,8 +223,11 @@ struct vu_reply {
 	uint8_t buf[VHOST_USER_HDR_SIZE + 12 + 256];
 	size_t len;
 	/* GET_INFLIGHT_FD: the reply carries a new memfd of this many bytes,
-	 * which the transport makes (0: no descriptor). */
-	uint64_t memfd_size;
+	 * which the transport makes (0: no descriptor), with the header of
+	 * each of inflight_queues parts of inflight_part bytes set as a
+	 * backend sets it (version 1, desc_num inflight_queue_size). */
+	uint64_t memfd_size, inflight_part;
+	uint16_t inflight_queues, inflight_queue_size;
 };
 
 struct vu_vring {

@@ -74,8 +74,10 @@ void vu_capture_end_session(struct vu_capture *c, const char *end)
 	/* Disconnects mirror: one side gone, the other is closed. */
 	vu_conn_close(&c->conn);
 	vu_forward_close(c);
+	/* Guest memory is still there for the callback (a last snapshot). */
 	if (c->ops->session_end && c->ops->session_end(c->arg, c))
 		c->fatal = true;
+	vu_guest_close(c);
 	c->sessions += c->connected;
 	c->violated |= c->s.violations_total > 0;
 	c->had_table |= c->connected && c->s.updates_total > 0;
@@ -304,7 +306,7 @@ void vu_capture_init(struct vu_capture *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->front.l.fd = c->back.l.fd = c->front.connect_fd = c->back.connect_fd = -1;
-	c->conn.fd = c->bconn.fd = c->cfront.fd = c->cback.fd = c->inflight_fd = -1;
+	c->conn.fd = c->bconn.fd = c->cfront.fd = c->cback.fd = c->inflight.fd = -1;
 	c->front.who = "frontend";
 	c->back.who = "backend";
 	c->end = "running";
@@ -396,6 +398,8 @@ static short revents_of(const struct pollfd *pfd, int n, int fd)
 static void session_step(struct vu_capture *c, short ev, uint64_t now_ns)
 {
 	struct vu_conn *conn = &c->conn;
+	int dup[VU_MAX_FDS];
+	size_t ndup;
 	char why[256];
 	enum vu_read rr;
 
@@ -426,13 +430,22 @@ static void session_step(struct vu_capture *c, short ev, uint64_t now_ns)
 		conn->m->time_ns = now_ns - c->connect_ns;
 		conn->m->direction = VU_FRONT_TO_BACK;
 		conn->m->channel = VU_MAIN_CHANNEL;
+		vu_guest_dup(conn->m, conn->fds, conn->nfds, dup, &ndup);
 		if (!vu_capture_handle(c, conn->m, conn, now_ns)) {
+			while (ndup)
+				if (dup[--ndup] >= 0)
+					close(dup[ndup]);
 			vu_conn_drop_fds(conn);
 			vu_capture_end_session(c, c->end);
 			return;
 		}
-		/* Every fd is closed once its message is handled. */
+		/* Every fd is closed once its message is handled; those of
+		 * guest memory live on as duplicates. */
 		vu_conn_drop_fds(conn);
+		if (ndup && vu_guest_keep(c, conn->m, dup, ndup)) {
+			out_of_memory(c);
+			vu_capture_end_session(c, c->end);
+		}
 		return;
 	case VU_READ_EOF:
 		vu_capture_end_session(c, "disconnect");
@@ -580,6 +593,7 @@ void vu_capture_close(struct vu_capture *c)
 		ep->connect_fd = -1;
 		vu_listen_close(&ep->l, ep->listen);
 	}
+	vu_guest_close(c);
 	vu_session_clean(&c->s);
 	c->phase = VU_CAPTURE_DONE;
 }

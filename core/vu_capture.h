@@ -20,6 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
+#include "guestmem.h"
 #include "vhost_user.h"
 #include "vu_socket.h"
 
@@ -45,6 +48,9 @@ struct vu_capture_opts {
 	 * there and no message came for this long (0: never). */
 	uint64_t settle_ns;
 	bool record;            /* hand each message to ops->record */
+	/* How guest memory is copied out (guestmem.h): the caller's SIGBUS
+	 * guard, or NULL for pread. */
+	vm_gm_copy_fn guest_copy;
 };
 
 struct vu_capture;
@@ -100,10 +106,12 @@ struct vu_endpoint {
 	int last_err;              /* what the last connect() said (an errno), 0 */
 };
 
-/* A region descriptor vmmap keeps (forwarding), for reading guest memory. */
-struct vu_kept_fd {
-	uint64_t guest_phys_addr, userspace_addr, memory_size;
-	int fd;
+/* The in-flight area vmmap keeps: GET_INFLIGHT_FD's reply (forwarding)
+ * or SET_INFLIGHT_FD's (both), whose payloads share one layout. */
+struct vu_inflight_kept {
+	int fd;                    /* -1: none */
+	uint64_t mmap_size, mmap_offset;
+	uint16_t num_queues, queue_size;
 };
 
 struct vu_capture {
@@ -119,11 +127,11 @@ struct vu_capture {
 	 * vmmap's end of the pair whose other end the backend got. */
 	struct vu_conn cfront, cback;
 	bool forwarding;
-	/* Forwarding: duplicates of the regions' descriptors (those of the
-	 * table as it is) and of GET_INFLIGHT_FD's memfd (-1: none). */
-	struct vu_kept_fd *kept;
-	size_t nkept;
-	int inflight_fd;
+	/* Guest memory: the descriptors of the table's regions, duplicated
+	 * as they came and mapped read-only (vu_guest.c), until the region
+	 * leaves the table or the session ends; and the in-flight area. */
+	struct vm_guestmem gm;
+	struct vu_inflight_kept inflight;
 	bool backend_left;         /* a session ended because the backend left */
 	/* The capture stopped while this backend was awaited (and a frontend
 	 * that waited for it was closed). */
@@ -185,6 +193,19 @@ void vu_capture_stop(struct vu_capture *c, const char *end, uint64_t now_ns);
 int vu_capture_replay(struct vu_capture *c, const struct vu_capture_opts *o,
 		      const struct vu_capture_ops *ops, void *arg, const char *name,
 		      const uint8_t *buf, size_t len);
+/*
+ * The capture's snapshot of guest memory (vmmap-capture(1)): for each ring
+ * of cap (the capture section vu_session_to_json made), every byte the
+ * ring's decode reads (indices, entries, descriptors, indirect tables) and,
+ * with buffer_bytes, at most that many bytes of each buffer listed; and
+ * each queue's part of the in-flight area.  {"buffer_bytes", "memory",
+ * "inflight"}, or NULL: out of memory.
+ */
+json_t *vu_capture_snapshot(struct vu_capture *c, const json_t *cap, size_t buffer_bytes);
+/* The queue's part of the in-flight area kept (malloc'ed into *buf, its
+ * length read into *len): 0, -ENOENT (none kept for it), -ERANGE, -ENOMEM. */
+int vu_inflight_queue(const struct vu_capture *c, unsigned index, bool packed, uint8_t **buf,
+		      size_t *len);
 /* Closes the sockets and frees the session. */
 void vu_capture_close(struct vu_capture *c);
 

@@ -34,4 +34,19 @@ int vu_forward_pollfds(struct vu_capture *c, struct pollfd *pfd, uint64_t *wake_
 void vu_forward_step(struct vu_capture *c, const short ev[4], uint64_t now_ns);
 void vu_forward_close(struct vu_capture *c);
 
+/* Guest memory kept (vu_guest.c).  Before a frontend message is handled:
+ * duplicates of the descriptors it brings that are kept (a table's
+ * regions, the in-flight area), into dup[] (VU_MAX_FDS), counted in
+ * *ndup.  After: those of regions now in the table are kept and mapped,
+ * the rest closed; regions gone from the table are let go once no change
+ * awaits the backend's answer.  0, or -ENOMEM. */
+void vu_guest_dup(const struct vu_msg *m, const int *fds, size_t nfds, int *dup,
+		  size_t *ndup);
+int vu_guest_keep(struct vu_capture *c, const struct vu_msg *m, int *dup, size_t ndup);
+/* The in-flight area of a message (GET_INFLIGHT_FD's reply or
+ * SET_INFLIGHT_FD), fd a duplicate that is taken. */
+void vu_guest_keep_inflight(struct vu_capture *c, const struct vu_msg *m, int fd);
+/* Lets go of all of it (the session ended). */
+void vu_guest_close(struct vu_capture *c);
+
 #endif

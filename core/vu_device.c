@@ -98,6 +98,9 @@ void vu_device_get_inflight(struct hctx *h, struct vu_reply *r)
 	memcpy(out + 18, &qs, 2);
 	reply_bytes(r, m->request, out, sizeof(out));
 	r->memfd_size = size;
+	r->inflight_part = per;
+	r->inflight_queues = nq;
+	r->inflight_queue_size = qs;
 }
 
 /* The device's config space, little-endian as virtio has it. */

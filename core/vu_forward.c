@@ -29,14 +29,6 @@ void vu_forward_close(struct vu_capture *c)
 	vu_conn_close(&c->bconn);
 	vu_conn_close(&c->cfront);
 	vu_conn_close(&c->cback);
-	for (size_t i = 0; i < c->nkept; i++)
-		close(c->kept[i].fd);
-	free(c->kept);
-	c->kept = NULL;
-	c->nkept = 0;
-	if (c->inflight_fd >= 0)
-		close(c->inflight_fd);
-	c->inflight_fd = -1;
 }
 
 static void channel_stalled(struct vu_capture *c, struct vu_conn *conn,
@@ -153,82 +145,6 @@ static void channel_step(struct vu_capture *c, struct vu_conn *from, struct vu_c
 		channel_closed(c);
 }
 
-static bool table_message(uint32_t request)
-{
-	return request == VHOST_USER_SET_MEM_TABLE || request == VHOST_USER_ADD_MEM_REG;
-}
-
-/* Keeps fd (a duplicate) for region r, replacing one kept for it. */
-static int keep_fd(struct vu_capture *c, const struct vm_region *r, int fd)
-{
-	struct vu_kept_fd k = { r->guest_phys_addr, r->userspace_addr, r->memory_size, fd };
-
-	for (size_t i = 0; i < c->nkept; i++)
-		if (c->kept[i].guest_phys_addr == k.guest_phys_addr &&
-		    c->kept[i].userspace_addr == k.userspace_addr &&
-		    c->kept[i].memory_size == k.memory_size) {
-			close(c->kept[i].fd);
-			c->kept[i] = k;
-			return 0;
-		}
-	if (vu_grow((void **)&c->kept, c->nkept, sizeof(*c->kept)))
-		return -ENOMEM;
-	c->kept[c->nkept++] = k;
-	return 0;
-}
-
-/* Whether a table change still awaits the backend's answer. */
-static bool table_change_pending(const struct vu_session *s)
-{
-	for (size_t i = 0; i < s->npending; i++)
-		if (s->pending[(s->pending_head + i) % VU_MAX_PENDING].has_change)
-			return true;
-	return false;
-}
-
-/*
- * After a table message was handled: the duplicates dup[0..n) of its
- * region descriptors are kept for the regions now in the table (the others
- * closed), and those of regions gone from the table are closed, once no
- * change awaits the backend's answer (a refused removal brings its region
- * back).  0 or -ENOMEM.
- */
-static int keep_region_fds(struct vu_capture *c, const struct vu_msg *m, int *dup, size_t n)
-{
-	const struct vm_umem *u = &c->s.table.umem;
-	int rc = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		size_t off = m->request == VHOST_USER_ADD_MEM_REG ? 8 : 8 + 32 * i;
-		struct vm_region r;
-
-		if (dup[i] < 0)
-			continue;
-		memcpy(&r.guest_phys_addr, m->payload + off, 8);
-		memcpy(&r.memory_size, m->payload + off + 8, 8);
-		memcpy(&r.userspace_addr, m->payload + off + 16, 8);
-		if (!rc && vm_umem_find(u, r.guest_phys_addr, r.userspace_addr, r.memory_size)) {
-			rc = keep_fd(c, &r, dup[i]);
-			if (!rc)
-				continue;
-		}
-		close(dup[i]);
-	}
-	if (table_change_pending(&c->s))
-		return rc;
-	for (size_t i = 0; i < c->nkept;) {
-		const struct vu_kept_fd *k = &c->kept[i];
-
-		if (vm_umem_find(u, k->guest_phys_addr, k->userspace_addr, k->memory_size)) {
-			i++;
-			continue;
-		}
-		close(k->fd);
-		c->kept[i] = c->kept[--c->nkept];
-	}
-	return rc;
-}
-
 /* A read that did not give a message: the session ends or goes on. */
 static bool read_failed(struct vu_capture *c, enum vu_read rr, bool front, const char *why)
 {
@@ -278,22 +194,15 @@ static void from_frontend(struct vu_capture *c, uint64_t now_ns)
 {
 	struct vu_conn *f = &c->conn, *b = &c->bconn;
 	struct vu_msg *m = f->m;
-	int dup[VHOST_MEMORY_BASELINE_NREGIONS];
-	size_t ndup = 0;
+	int dup[VU_MAX_FDS];
+	size_t ndup;
 	int rc;
 
 	m->time_ns = now_ns - c->connect_ns;
 	m->direction = VU_FRONT_TO_BACK;
 	m->channel = VU_MAIN_CHANNEL;
-	/* The regions' descriptors are duplicated before they go. */
-	if (table_message(m->request)) {
-		ndup = f->nfds < VHOST_MEMORY_BASELINE_NREGIONS ? f->nfds
-								 : VHOST_MEMORY_BASELINE_NREGIONS;
-		if (m->request == VHOST_USER_ADD_MEM_REG && ndup > 1)
-			ndup = 1;
-		for (size_t i = 0; i < ndup; i++)
-			dup[i] = fcntl(f->fds[i], F_DUPFD_CLOEXEC, 0);
-	}
+	/* The descriptors kept are duplicated before they go. */
+	vu_guest_dup(m, f->fds, f->nfds, dup, &ndup);
 	if (vu_session_relays_channel(&c->s, m) && (rc = relay_channel(c)))
 		vu_session_violation(&c->s, c->s.nmsgs, m->request, "backend channel: "
 				     "cannot relay it (%s); the frontend's socket went to "
@@ -306,7 +215,7 @@ static void from_frontend(struct vu_capture *c, uint64_t now_ns)
 		vu_capture_end_session(c, c->end);
 		return;
 	}
-	if (ndup && keep_region_fds(c, m, dup, ndup)) {
+	if (ndup && vu_guest_keep(c, m, dup, ndup)) {
 		c->fatal = true;
 		c->err = ENOMEM;
 		snprintf(c->why, sizeof(c->why), "out of memory");
@@ -328,11 +237,8 @@ static void from_backend(struct vu_capture *c, uint64_t now_ns)
 	m->direction = VU_BACK_TO_FRONT;
 	m->channel = VU_MAIN_CHANNEL;
 	if (m->request == VHOST_USER_GET_INFLIGHT_FD && b->nfds == 1 &&
-	    (m->flags & VHOST_USER_REPLY_MASK)) {
-		if (c->inflight_fd >= 0)
-			close(c->inflight_fd);
-		c->inflight_fd = fcntl(b->fds[0], F_DUPFD_CLOEXEC, 0);
-	}
+	    (m->flags & VHOST_USER_REPLY_MASK))
+		vu_guest_keep_inflight(c, m, fcntl(b->fds[0], F_DUPFD_CLOEXEC, 0));
 	rc = vu_conn_pass(b, f, now_ns);
 	if (!vu_capture_take_reply(c, m)) {
 		vu_capture_end_session(c, c->end);

@@ -471,8 +471,10 @@ int vu_conn_send(struct vu_conn *c, const struct vu_reply *r, uint64_t now_ns)
 		return 0;
 	if (!r->memfd_size)
 		return vu_conn_send_msg(c, r->buf, r->len, NULL, 0, now_ns);
-	/* GET_INFLIGHT_FD: a new, zeroed area of the size the reply names;
-	 * vmmap keeps no copy (it never maps it). */
+	/* GET_INFLIGHT_FD: a new, zeroed area of the size the reply names,
+	 * each queue's header set as libvhost-user sets it (QueueRegionSplit:
+	 * version 1 at byte 8, desc_num at 10); nothing is ever in flight,
+	 * since vmmap takes no descriptor. */
 	fd = memfd_create("vmmap-inflight", MFD_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -481,6 +483,16 @@ int vu_conn_send(struct vu_conn *c, const struct vu_reply *r, uint64_t now_ns)
 
 		close(fd);
 		return -e;
+	}
+	for (uint16_t q = 0; q < r->inflight_queues; q++) {
+		uint16_t h[2] = { 1, r->inflight_queue_size };
+
+		if (pwrite(fd, h, sizeof(h), (off_t)(r->inflight_part * q + 8)) != sizeof(h)) {
+			int e = errno ? errno : EIO;
+
+			close(fd);
+			return -e;
+		}
 	}
 	return vu_conn_send_msg(c, r->buf, r->len, &fd, 1, now_ns);
 }

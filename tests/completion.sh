@@ -33,10 +33,10 @@ check() { # expected words... -- command line words (last one is being completed
     fi
 }
 
-check show translate lookup diff validate capture shell batch help version -- vmmap ''
+check show translate lookup diff validate capture vring mem shell batch help version -- vmmap ''
 check translate -- vmmap tr
-check show translate lookup diff validate capture shell batch help version -- vmmap -j ''
-check validate version -- vmmap help v
+check show translate lookup diff validate capture vring mem shell batch help version -- vmmap -j ''
+check validate version vring -- vmmap help v
 check --force -- vmmap batch --fo
 check --interactive -- vmmap --inter
 check --listen -- vmmap capture --li

@@ -169,7 +169,11 @@ placeholder() { # $1 word, $2 the word before it
         FILE:-o|FILE:--record) echo "$scratch/out.$RANDOM" ;;
         FILE:batch) echo fixtures/shell/hotplug.vmmap ;;
         FILE:*|FILE...:*|OLD:*|NEW:*) echo fixtures/qemu-pc-128m.json ;;
+        CAPTURE:*) echo fixtures/captured/qemu-pc-256m-ipxe-snapshot.json ;;
+        INDEX...:*|INDEX:*) echo 1 ;;
         BUS:*) echo mmio ;;
+        ADDR:CAPTURE) echo 0xff6a03e ;;
+        SPACE:*) echo gpa ;;
         ADDR:*|QUERY:*) echo 0x0 ;;
         LEN:*) echo 4 ;;
         SOURCE:*) echo tests/cli/batch/uaddr.txt ;;
@@ -178,6 +182,7 @@ placeholder() { # $1 word, $2 the word before it
         V:*|N:*) echo 1 ;;
         SECONDS:*) echo 1 ;;
         SIZE:*) echo 1M ;;
+        TYPE:--device) echo blk ;;
         TYPE:*) echo net ;;
         COMMAND:*) echo version ;;
         ARG...:*) echo "" ;;

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -370,6 +371,78 @@ static pid_t start_qemu_blk(const char *chardev, const char *bios, const char *l
 	};
 
 	return spawn(log, argv);
+}
+
+static json_t *vring_json(const char *extra, const char *index);
+static json_t *ring0(json_t *doc);
+
+/*
+ * The snapshot a forwarded blk session ends with: the request queue's
+ * used idx advanced, the chains behind the last used entries are SeaBIOS's
+ * reads (IN, with their sectors, status OK).  (qemu-storage-daemon 7.2
+ * does not offer INFLIGHT_SHMFD, protocol features 0x8f2b: its sessions
+ * have no in-flight area; type_blk decodes vmmap's own.)  The disk's
+ * boot sector is a loop (jmp $), so SeaBIOS's last request header, on its
+ * stack, stays as it was when the guest stops.
+ */
+Test(forward, qsd_blk_rings_and_inflight)
+{
+	char qsd_sock[160], chardev[256], vlog[160], qlog[160], bios[160], disk[160];
+	uint8_t mbr[512] = { 0xeb, 0xfe };
+	pid_t qsd, vm, qemu;
+	bool booted, sector0 = false;
+	int status;
+	FILE *f;
+
+	if (!have("qemu-system-x86_64") || !have("qemu-storage-daemon"))
+		cr_skip_test("qemu-system-x86_64 or qemu-storage-daemon is not installed");
+	snprintf(vlog, sizeof(vlog), "%s/vmmap.log", dir);
+	snprintf(qlog, sizeof(qlog), "%s/qemu.log", dir);
+	snprintf(bios, sizeof(bios), "%s/bios.log", dir);
+	snprintf(disk, sizeof(disk), "%s/disk.img", dir);
+	qsd = start_qsd(qsd_sock, sizeof(qsd_sock));
+	mbr[510] = 0x55;
+	mbr[511] = 0xaa;
+	f = fopen(disk, "r+");
+	cr_assert(f && fwrite(mbr, 1, sizeof(mbr), f) == sizeof(mbr) && fclose(f) == 0);
+	snprintf(chardev, sizeof(chardev), "socket,id=c0,path=%s,reconnect=1", sock_path);
+	const char *vargv[] = { VMMAP_BIN, "capture", "-o", out_path, "--timeout", "120",
+				"--listen", sock_path, "--forward", qsd_sock,
+				"--snapshot-bytes", "16", NULL };
+
+	vm = spawn(vlog, vargv);
+	cr_assert(wait_file(sock_path, NULL, 10), "vmmap did not listen: %s", slurp(vlog));
+	qemu = start_qemu_blk(chardev, bios, qlog);
+	booted = wait_line(bios, "Booting from 0000:7c00", 90);
+	terminate(qemu);
+	status = finish(vm);
+	stop(qsd);
+	cr_assert(booted, "SeaBIOS did not boot the disk\nbios: %s\nvmmap: %s", slurp(bios),
+		  slurp(vlog));
+	cr_assert_eq(status, 0, "vmmap exit %d: %s", status, slurp(vlog));
+
+	json_t *doc = vring_json("--device=blk", "0"), *r = ring0(doc), *used;
+
+	cr_assert_not_null(r, "%s", json_dumps(doc, 0));
+	cr_assert_gt(json_integer_value(json_object_get(r, "used_idx")), 0, "%s",
+		     json_dumps(r, JSON_INDENT(1)));
+	cr_assert_str_eq(json_string_value(json_object_get(r, "pending_by")), "used_idx",
+			 "a proxy counts from used.idx");
+	used = json_object_get(r, "used_chains");
+	cr_assert_gt(json_array_size(used), 0);
+	for (size_t i = 0; i < json_array_size(used); i++) {
+		json_t *b = json_object_get(json_array_get(used, i), "blk");
+
+		cr_assert_not_null(b, "a used chain without a blk request: %s",
+				   json_dumps(json_array_get(used, i), JSON_INDENT(1)));
+		cr_assert_str_eq(json_string_value(json_object_get(b, "type")), "IN");
+		cr_assert_str_eq(json_string_value(json_object_get(b, "status")), "OK");
+		sector0 |= json_integer_value(json_object_get(b, "sector")) == 0;
+	}
+	cr_assert(sector0, "SeaBIOS read sector 0 (the boot sector): %s",
+		  json_dumps(used, JSON_INDENT(1)));
+	cr_assert_null(json_object_get(r, "inflight"), "the daemon offers no in-flight area");
+	json_decref(doc);
 }
 
 /*
@@ -964,7 +1037,8 @@ static int type_case(const char *type, const char *const *dev, const char *secon
 {
 	char chardev[256], vlog[160], qlog[160], bios[160], debugcon[192];
 	const char *vargv[] = { VMMAP_BIN, "capture", "-o", out_path, "--timeout", seconds,
-				"--follow", "--listen", sock_path, "--type", type, NULL };
+				"--follow", "--listen", sock_path, "--type", type,
+				"--snapshot-bytes", "16", NULL };
 	const char *qargv[40] = {
 		"qemu-system-x86_64", "-M", "pc", "-m", "128M", "-display", "none",
 		"-no-user-config", "-serial", "none", "-monitor", "none",
@@ -1023,6 +1097,29 @@ Test(integration, type_blk)
 
 	snprintf(bios, sizeof(bios), "%s/bios.log", dir);
 	cr_assert(file_has(bios, "s=2097152"), "SeaBIOS sees 2097152 sectors: %s", slurp(bios));
+
+	/* The request queue: SeaBIOS's read of the boot sector waits in it
+	 * (vmmap, the device, takes nothing), and the in-flight area QEMU
+	 * took decodes as vmmap set it up: version 1, desc_num the queue's
+	 * size, nothing in flight. */
+	json_t *doc = vring_json("--chains=0", "0"), *r = ring0(doc), *b, *fl;
+
+	cr_assert_geq(json_array_size(json_object_get(r, "pending")), 1, "%s",
+		      json_dumps(r, JSON_INDENT(1)));
+	b = json_object_get(json_array_get(json_object_get(r, "pending"), 0), "blk");
+	cr_assert_not_null(b, "%s", json_dumps(r, JSON_INDENT(1)));
+	cr_assert_str_eq(json_string_value(json_object_get(b, "type")), "IN");
+	cr_assert_eq(json_integer_value(json_object_get(b, "sector")), 0);
+	cr_assert_eq(json_integer_value(json_object_get(b, "data_bytes")), 512);
+	cr_assert_null(json_object_get(b, "status"), "not used: no status yet");
+	fl = json_object_get(r, "inflight");
+	cr_assert_not_null(fl, "%s", json_dumps(r, JSON_INDENT(1)));
+	cr_assert_eq(json_integer_value(json_object_get(fl, "version")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(fl, "desc_num")),
+		     json_integer_value(json_object_get(r, "num")));
+	cr_assert_eq(json_array_size(json_object_get(fl, "in_flight")), 0);
+	cr_assert_null(json_object_get(fl, "problem"), "%s", json_dumps(fl, JSON_INDENT(1)));
+	json_decref(doc);
 }
 
 /* scsi: SeaBIOS starts it; two regions. */
@@ -1252,4 +1349,115 @@ Test(integration, numa_memfds_have_their_own_identity)
 	stop(qemu);
 	free(qmaps);
 	json_decref(doc);
+}
+
+/* ---- guest memory and rings ---- */
+
+/* vmmap -j vring ARGS... on the capture at out_path: its result. */
+static json_t *vring_json(const char *extra, const char *index)
+{
+	char log[160];
+	const char *argv[] = { VMMAP_BIN, "-j", "vring", out_path, index, extra, NULL };
+	json_error_t e;
+	json_t *doc;
+	int status;
+
+	snprintf(log, sizeof(log), "%s/vring.json", dir);
+	status = finish(spawn(log, argv));
+	cr_assert(status == 0 || status == 1, "vring exit %d: %s", status, slurp(log));
+	doc = json_load_file(log, 0, &e);
+	cr_assert_not_null(doc, "%s: %s", log, slurp(log));
+	return doc;
+}
+
+static json_t *ring0(json_t *doc)
+{
+	return json_array_get(json_object_get(json_object_get(doc, "result"), "rings"), 0);
+}
+
+/*
+ * vmmap as the net backend of QEMU with iPXE, --snapshot-bytes 256:
+ * checkpoints (SIGUSR1) are taken until the TX ring's avail idx moves (a
+ * poll of guest memory, not a sleep); then the TX ring holds a chain whose
+ * frame comes from the NIC's MAC and is a DHCP request (BOOTP
+ * BOOTREQUEST from port 68 to 67), and the RX ring holds the WRITE
+ * buffers iPXE posted.  The file holds buffer bytes: mode 0600.
+ */
+Test(integration, ipxe_tx_ring_holds_a_dhcp_request)
+{
+	char vlog[160], qlog[160], chardev[256];
+	const char *vargv[] = { VMMAP_BIN, "capture", "-o", out_path, "--timeout", "100",
+				"--snapshot-bytes", "256", "--listen", sock_path, NULL };
+	const char *mac = "52:54:00:be:ef:01";
+	json_t *tx = NULL, *rx, *doc = NULL, *dhcp = NULL;
+	double t0;
+	pid_t vm, qemu;
+	struct stat st;
+
+	vm = listening_capture(vargv, vlog, qlog, chardev);
+	const char *qargv[] = {
+		"qemu-system-x86_64", "-M", "pc", "-m", "256M", "-display", "none",
+		"-no-user-config", "-serial", "none", "-monitor", "none",
+		"-object", "memory-backend-memfd,id=mem,size=256M,share=on",
+		"-numa", "node,memdev=mem", "-chardev", chardev,
+		"-netdev", "vhost-user,id=n0,chardev=c0",
+		"-device", "virtio-net-pci,netdev=n0,mac=52:54:00:be:ef:01", "-boot", "n", NULL,
+	};
+	qemu = spawn(qlog, qargv);
+	t0 = mono_s();
+	while (mono_s() - t0 < 80) {
+		unlink(out_path);
+		kill(vm, SIGUSR1);
+		if (!wait_file(out_path, NULL, 10))
+			continue;
+		json_decref(doc);
+		doc = vring_json("--bytes=0", "1");
+		tx = ring0(doc);
+		if (json_integer_value(json_object_get(tx, "avail_idx")) > 0)
+			break;
+		tx = NULL;
+	}
+	cr_assert_not_null(tx, "the TX ring's avail idx never moved\nvmmap: %s\nqemu: %s",
+			   slurp(vlog), slurp(qlog));
+	cr_assert_eq(stat(out_path, &st), 0);
+	cr_assert_eq(st.st_mode & 0777, 0600, "buffer bytes in it: mode %o", st.st_mode & 0777);
+	for (size_t i = 0; i < json_array_size(json_object_get(tx, "pending")); i++) {
+		json_t *f = json_object_get(json_object_get(json_array_get(
+			json_object_get(tx, "pending"), i), "net"), "frame");
+
+		if (f && json_string_value(json_object_get(f, "bootp")))
+			dhcp = f;
+	}
+	cr_assert_not_null(dhcp, "no DHCP request in the TX ring: %s",
+			   json_dumps(tx, JSON_INDENT(1)));
+	cr_assert_str_eq(json_string_value(json_object_get(dhcp, "src")), mac);
+	cr_assert_str_eq(json_string_value(json_object_get(dhcp, "bootp")), "BOOTREQUEST");
+	cr_assert_str_eq(json_string_value(json_object_get(dhcp, "bootp_chaddr")), mac);
+	cr_assert_eq(json_integer_value(json_object_get(dhcp, "sport")), 68);
+	cr_assert_eq(json_integer_value(json_object_get(dhcp, "dport")), 67);
+	cr_assert_str_eq(json_string_value(json_object_get(dhcp, "dst")), "ff:ff:ff:ff:ff:ff");
+	json_decref(doc);
+	doc = vring_json("--bytes=0", "0");
+	rx = ring0(doc);
+	cr_assert_gt(json_array_size(json_object_get(rx, "pending")), 0,
+		     "iPXE posted RX buffers: %s", json_dumps(rx, JSON_INDENT(1)));
+	for (size_t i = 0; i < json_array_size(json_object_get(rx, "pending")); i++) {
+		json_t *ds = json_object_get(json_array_get(json_object_get(rx, "pending"), i),
+					     "descs");
+
+		for (size_t k = 0; k < json_array_size(ds); k++) {
+			json_t *fl = json_object_get(json_array_get(ds, k), "flags");
+			bool w = false;
+
+			for (size_t j = 0; j < json_array_size(fl); j++)
+				w |= !strcmp(json_string_value(json_array_get(fl, j)), "WRITE");
+			cr_assert(w, "an RX buffer the device may not write: %s",
+				  json_dumps(rx, JSON_INDENT(1)));
+			cr_assert_not_null(json_object_get(json_array_get(ds, k),
+							   "userspace_addr"));
+		}
+	}
+	json_decref(doc);
+	stop(qemu);
+	terminate(vm);
 }

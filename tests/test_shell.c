@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -657,4 +658,137 @@ Test(shell, live_capture_between_commands_in_batch)
 	snprintf(line, sizeof(line), "%s/saved.json", dir);
 	cr_assert(read_or_null(line) && strstr(read_or_null(line), "\"memory_size\": \"0x7f40000\""),
 		  "the captured table was saved");
+}
+
+/* Little-endian stores into a test's guest memory. */
+static void put16(uint8_t *m, uint64_t at, uint16_t v) { memcpy(m + at, &v, 2); }
+static void put32(uint8_t *m, uint64_t at, uint32_t v) { memcpy(m + at, &v, 4); }
+static void put64(uint8_t *m, uint64_t at, uint64_t v) { memcpy(m + at, &v, 8); }
+
+static void desc(uint8_t *m, uint64_t table, uint16_t i, uint64_t addr, uint32_t len,
+		 uint16_t flags, uint16_t next)
+{
+	put64(m, table + 16u * i, addr);
+	put32(m, table + 16u * i + 8, len);
+	put16(m, table + 16u * i + 12, flags);
+	put16(m, table + 16u * i + 14, next);
+}
+
+/*
+ * Guest memory on the live capture: a frontend shares a 1 MiB memfd as
+ * the table's region and sets up ring 0 (8 entries) in it, with a chain of
+ * a readable and a writable buffer, and a chain that loops.  vring shows
+ * both (the loop named, not followed) and the buffer's bytes, mem dumps
+ * them by either address, save writes the snapshot that the offline
+ * vring decodes the same; then the frontend shrinks its memfd under
+ * vmmap: reading past the new end is "unreadable", not a SIGBUS.
+ */
+Test(shell, live_guest_memory_rings_and_a_memfd_that_shrinks)
+{
+	char sock[128], outp[128], errp[128], saved[128], line[256], cmd[512];
+	const uint64_t U = 0x7f0000000000, MB = 1 << 20;
+	int in[2], fd, mfd, st;
+	uint8_t *m;
+	pid_t pid;
+
+	snprintf(sock, sizeof(sock), "%s/vu.sock", dir);
+	snprintf(outp, sizeof(outp), "%s/out", dir);
+	snprintf(errp, sizeof(errp), "%s/err", dir);
+	snprintf(saved, sizeof(saved), "%s/saved.json", dir);
+	mfd = memfd_create("guest", 0);
+	cr_assert_geq(mfd, 0);
+	cr_assert_eq(ftruncate(mfd, MB), 0);
+	m = mmap(NULL, MB, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	cr_assert_neq(m, MAP_FAILED);
+	/* Ring 0: desc 0x10000, avail 0x11000, used 0x12000. */
+	desc(m, 0x10000, 0, 0x20000, 16, 1, 1);  /* NEXT */
+	desc(m, 0x10000, 1, 0x20010, 5, 2, 0);   /* WRITE */
+	desc(m, 0x10000, 2, 0x20100, 8, 1, 3);   /* a loop: 2 -> 3 -> 2 */
+	desc(m, 0x10000, 3, 0x20200, 8, 1, 2);
+	put16(m, 0x11000 + 4, 0);
+	put16(m, 0x11000 + 6, 2);
+	put16(m, 0x11000 + 2, 2);                /* avail idx 2 */
+	memcpy(m + 0x20000, "hello guest mem!", 16);
+	cr_assert_eq(pipe(in), 0);
+	pid = fork();
+	if (pid == 0) {
+		int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		dup2(in[0], 0);
+		dup2(o, 1);
+		dup2(e, 2);
+		close(in[1]);
+		execl(VMMAP_BIN, "vmmap", "shell", (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	snprintf(line, sizeof(line), "capture --listen %s --snapshot-bytes 16 as vm\n", sock);
+	say(in[1], line);
+	fd = connect_retry(sock);
+	handshake(fd, REPLY_ACK | MEM_SLOTS);
+	{
+		uint64_t p[5] = { 0, 0, MB, U, 0 };
+		uint32_t hdr[3] = { 37, 0x9, 40 };
+		uint8_t buf[52];
+
+		memcpy(buf, hdr, 12);
+		memcpy(buf + 12, p, 40);
+		send_fds(fd, buf, sizeof(buf), &mfd, 1);
+		cr_assert_eq(read_reply(fd, 37, 8), 0);
+	}
+	{
+		uint32_t num[2] = { 0, 8 }, base[2] = { 0, 0 };
+		struct { uint32_t index, flags; uint64_t desc, used, avail, log; } a = {
+			0, 0, U + 0x10000, U + 0x12000, U + 0x11000, 0 };
+
+		send_msg(fd, 8, 1, num, 8, 0);     /* SET_VRING_NUM */
+		send_msg(fd, 10, 1, base, 8, 0);   /* SET_VRING_BASE */
+		send_msg(fd, 9, 0x9, &a, 40, 0);   /* SET_VRING_ADDR, acked: handled */
+		cr_assert_eq(read_reply(fd, 9, 8), 0);
+	}
+	snprintf(cmd, sizeof(cmd), "tables\nvring vm 0 --bytes 16\nmem vm 0x20000 21\n"
+		 "mem vm --from uaddr 0x%llx 4\nsave %s\ntables\n",
+		 (unsigned long long)(U + 0x20000), saved);
+	say(in[1], cmd);
+	wait_for(errp, "saved 1 region");
+	/* The frontend's memfd shrinks to 64 KiB: the ring and the buffers
+	 * are past its end now. */
+	cr_assert_eq(ftruncate(mfd, 0x10000), 0);
+	say(in[1], "mem vm 0x20000 16\nvring vm 0\ntables\n");
+	wait_for(outp, "shrank");
+	close(fd);
+	close(in[1]);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st), "vmmap survived the shrunk memfd (signal %d)",
+		  WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+
+	char *out = strdup(read_or_null(outp));
+
+	cr_assert(strstr(out, "pending: 2 chains from 0 (the base"), "%s", out);
+	cr_assert(strstr(out, "#0     0x20000            len 16       NEXT"), "%s", out);
+	cr_assert(strstr(out, "data 68656c6c6f206775657374206d656d21"), "%s", out);
+	cr_assert(strstr(out, "head 2: 2 descriptors, 16 bytes  ! a loop"), "%s", out);
+	cr_assert(strstr(out, "0000000000020000  68 65 6c 6c 6f 20 67 75  65 73 74 20 6d 65 6d 21"
+			      "  |hello guest mem!|"), "%s", out);
+	cr_assert(strstr(out, "00007f0000020000  68 65 6c 6c"), "%s", out);
+	cr_assert(strstr(out, "0000000000020000-000000000002000f (16 bytes): unreadable: its "
+			      "file shrank under vmmap to 65536 bytes"), "%s", out);
+	cr_assert(strstr(out, "! the available ring cannot be read"), "%s", out);
+	free(out);
+	/* The snapshot saved before: the same chains, offline. */
+	snprintf(cmd, sizeof(cmd), "%s vring %s 0 > %s/offline 2>&1", VMMAP_BIN, saved, dir);
+	cr_assert_eq(WEXITSTATUS(system(cmd)), 1, "a loop is a problem: exit 1");
+	snprintf(line, sizeof(line), "%s/offline", dir);
+	cr_assert(strstr(read_or_null(line), "head 2: 2 descriptors, 16 bytes  ! a loop"), "%s",
+		  read_or_null(line));
+	cr_assert(strstr(read_or_null(line), "#1     0x20010            len 5        WRITE"), "%s",
+		  read_or_null(line));
+	struct stat sb;
+
+	cr_assert_eq(stat(saved, &sb), 0);
+	cr_assert_eq(sb.st_mode & 0777, 0600, "buffer bytes: a private file (mode %o)",
+		     sb.st_mode & 0777);
+	munmap(m, MB);
+	close(mfd);
 }
