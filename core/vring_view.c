@@ -658,7 +658,8 @@ json_t *vq_view_json(const struct vq_view *v)
 		vm_json_put(&o, "pending_from", json_integer(s.from));
 		vm_json_put(&o, "pending_by", json_string(cfg.has_base ? "base" : "used_idx"));
 		vm_json_put(&o, "pending", chains_json(v, s.chains, s.npending, s.descs, false));
-		vm_json_put(&o, "used_chains", chains_json(v, s.chains + s.npending,
+		/* A ring that could not be read has no chains (NULL). */
+		vm_json_put(&o, "used_chains", chains_json(v, s.chains ? s.chains + s.npending : NULL,
 						    s.nchains - s.npending, s.descs, false));
 		vm_json_put(&o, "problems", json_integer((json_int_t)s.nproblems));
 		vq_split_free(&s);
@@ -686,7 +687,7 @@ json_t *vq_view_json(const struct vq_view *v)
 		vm_json_put(&o, "pending_wrap", json_integer(p.wrap));
 		vm_json_put(&o, "pending_by", json_string(cfg.has_base ? "base" : "start"));
 		vm_json_put(&o, "pending", chains_json(v, p.chains, p.npending, p.descs, true));
-		vm_json_put(&o, "used_chains", chains_json(v, p.chains + p.npending,
+		vm_json_put(&o, "used_chains", chains_json(v, p.chains ? p.chains + p.npending : NULL,
 						    p.nchains - p.npending, p.descs, true));
 		vm_json_put(&o, "problems", json_integer((json_int_t)p.nproblems));
 		vq_packed_free(&p);

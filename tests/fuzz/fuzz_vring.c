@@ -5,13 +5,19 @@
  * packed, or the memory taken as an in-flight region); the rest
  * is guest memory at guest-physical 0, read through a bounded reader.
  * Whatever the guest wrote: no crash, no read outside the memory, and an
- * answer whose chains and descriptors agree with each other.
+ * answer whose chains and descriptors agree with each other.  With bit 5
+ * of the second byte, the ring goes through the vring command's view
+ * (vring_view.c: device headers, frames, translations) recorded on a
+ * tape, and the view decoded from the tape alone (a snapshot) must be the
+ * same.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "table.h"
 #include "vring.h"
+#include "vring_view.h"
 
 #define CHECK(c) do { if (!(c)) abort(); } while (0)
 
@@ -37,6 +43,51 @@ static uint16_t u16(const uint8_t *p)
 	return (uint16_t)(p[0] | p[1] << 8);
 }
 
+/* The view of the ring data describes, live and from its snapshot. */
+static void view(const uint8_t *data, struct memory *m, const struct vq_split_cfg *cfg)
+{
+	static struct vm_table t;
+	static int once;
+	struct vq_tape tape = { .read = read_mem, .arg = m };
+	uint64_t features = (data[15] & 1 ? 1ull << 29 : 0) | (data[15] & 2 ? 1ull << 32 : 0) |
+			    (data[15] & 4 ? 1ull << 34 : 0) | (data[15] & 8 ? 1ull << 15 : 0);
+	json_t *ring, *live, *again;
+	struct vq_view v;
+
+	if (!once) { /* the table: 1 MiB at 0, as the memory can be at most */
+		struct vm_region r = { .guest_phys_addr = 0, .memory_size = 1 << 20,
+				       .userspace_addr = 0x7f0000000000 };
+
+		vm_table_init(&t);
+		CHECK(vm_umem_add(&t.umem, &r, NULL) == 0);
+		once = 1;
+	}
+	ring = json_pack("{s:i, s:i, s:i, s:b, s:b, s:{s:o, s:o}, s:{s:o, s:o}, s:{s:o, s:o}}",
+			 "index", 0, "num", (int)(data[15] & 4 ? 1 + u16(data + 12) % 32768
+							       : cfg->num),
+			 "base", cfg->base, "enabled", 1, "started", 1,
+			 "desc", "userspace_addr", vm_json_hex(0x7f0000000000 + cfg->desc),
+			 "guest_phys_addr", vm_json_hex(cfg->desc),
+			 "avail", "userspace_addr", vm_json_hex(0x7f0000000000 + cfg->avail),
+			 "guest_phys_addr", vm_json_hex(cfg->avail),
+			 "used", "userspace_addr", vm_json_hex(0x7f0000000000 + cfg->used),
+			 "guest_phys_addr", vm_json_hex(cfg->used));
+	CHECK(ring);
+	v = (struct vq_view){ .ring = ring, .features = features,
+			      .device = (enum vq_device)(data[14] % 3), .umem = &t.umem,
+			      .device_base = cfg->has_base, .read = vq_tape_record, .arg = &tape,
+			      .buffer_bytes = VQ_HEADER_BYTES, .data_bytes = data[13] % 64 };
+	live = vq_view_json(&v);
+	CHECK(live && !tape.failed);
+	v.read = vq_tape_read;
+	again = vq_view_json(&v);
+	CHECK(again && json_equal(live, again));
+	json_decref(live);
+	json_decref(again);
+	json_decref(ring);
+	vq_tape_free(&tape);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct memory m;
@@ -58,6 +109,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.base = u16(data + 8);
 	if (data[1] & 4)
 		cfg.desc |= (uint64_t)u16(data + 10) << 48; /* far away: unreadable */
+	if (data[1] & 32) {
+		view(data, &m, &cfg);
+		return 0;
+	}
 	if (data[1] & 16) { /* the memory is an in-flight region */
 		struct vq_inflight f;
 
