@@ -442,7 +442,7 @@ static void session_step(struct vu_capture *c, short ev, uint64_t now_ns)
 		/* Every fd is closed once its message is handled; those of
 		 * guest memory live on as duplicates. */
 		vu_conn_drop_fds(conn);
-		if (ndup && vu_guest_keep(c, conn->m, dup, ndup)) {
+		if (vu_guest_keep(c, conn->m, dup, ndup)) {
 			out_of_memory(c);
 			vu_capture_end_session(c, c->end);
 		}

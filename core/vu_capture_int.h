@@ -43,6 +43,9 @@ void vu_forward_close(struct vu_capture *c);
 void vu_guest_dup(const struct vu_msg *m, const int *fds, size_t nfds, int *dup,
 		  size_t *ndup);
 int vu_guest_keep(struct vu_capture *c, const struct vu_msg *m, int *dup, size_t ndup);
+/* Lets go of the regions gone from the table, once no change awaits the
+ * backend's answer (a removal it refuses brings its region back). */
+void vu_guest_sync(struct vu_capture *c);
 /* The in-flight area of a message (GET_INFLIGHT_FD's reply or
  * SET_INFLIGHT_FD), fd a duplicate that is taken. */
 void vu_guest_keep_inflight(struct vu_capture *c, const struct vu_msg *m, int fd);

@@ -215,7 +215,7 @@ static void from_frontend(struct vu_capture *c, uint64_t now_ns)
 		vu_capture_end_session(c, c->end);
 		return;
 	}
-	if (ndup && vu_guest_keep(c, m, dup, ndup)) {
+	if (vu_guest_keep(c, m, dup, ndup)) {
 		c->fatal = true;
 		c->err = ENOMEM;
 		snprintf(c->why, sizeof(c->why), "out of memory");
@@ -244,6 +244,8 @@ static void from_backend(struct vu_capture *c, uint64_t now_ns)
 		vu_capture_end_session(c, c->end);
 		return;
 	}
+	/* An answered table change: the regions it removed go. */
+	vu_guest_sync(c);
 	if (rc)
 		send_failed(c, rc, true);
 }

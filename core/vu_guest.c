@@ -73,6 +73,10 @@ int vu_guest_keep(struct vu_capture *c, const struct vu_msg *m, int *dup, size_t
 			vu_guest_keep_inflight(c, m, dup[0]);
 		return 0;
 	}
+	if (m->request == VHOST_USER_REM_MEM_REG) {
+		vu_guest_sync(c);
+		return 0;
+	}
 	if (!table_message(m->request))
 		return 0;
 	c->gm.copy = c->o.guest_copy;
@@ -97,9 +101,14 @@ int vu_guest_keep(struct vu_capture *c, const struct vu_msg *m, int *dup, size_t
 		}
 		close(dup[i]);
 	}
-	if (!table_change_pending(&c->s))
-		vm_guestmem_prune(&c->gm, u);
+	vu_guest_sync(c);
 	return rc;
+}
+
+void vu_guest_sync(struct vu_capture *c)
+{
+	if (c->gm.n && !table_change_pending(&c->s))
+		vm_guestmem_prune(&c->gm, &c->s.table.umem);
 }
 
 void vu_guest_close(struct vu_capture *c)

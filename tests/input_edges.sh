@@ -110,5 +110,27 @@ ok "a file named like the address: translate answers (exit $rc)" test "$rc" -eq 
 ok "a file named like the address: the current table is used" \
     grep -q "gpa 0000000000001000-0000000000001000 (1): 1 piece" "$work/out"
 
+# A descriptor is kept per region: the soft RLIMIT_NOFILE is raised to the
+# hard one at start, and a --max-slots the hard limit cannot hold is
+# refused at once.
+(ulimit -Sn 512 && ulimit -Hn 512 && "$vmmap" capture --listen "$work/slots.sock" --max-slots 509 \
+    >"$work/out" 2>"$work/err")
+rc=$?
+ok "--max-slots 509 under ulimit -Hn 512: refused (exit $rc)" test "$rc" -eq 2
+ok "--max-slots refused: it says why" \
+    grep -q "509 regions need 573 descriptors, and the limit is 512" "$work/err"
+(ulimit -Sn 100 && exec "$vmmap" capture --listen "$work/slots.sock" --timeout 3 \
+    >"$work/out" 2>"$work/err") &
+pid=$!
+for ((i = 0; i < 300; i++)); do
+    [[ -S $work/slots.sock ]] && break
+    sleep 0.01
+done
+read -r soft hard < <(awk '/^Max open files/ { print $4, $5 }' "/proc/$pid/limits")
+ok "the soft descriptor limit is raised to the hard one ($soft of $hard)" \
+    test "$soft" = "$hard"
+kill "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+
 echo "$((checks - fails)) passed, $fails failed"
 [[ $fails -eq 0 ]]

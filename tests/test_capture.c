@@ -290,6 +290,58 @@ Test(capture, fds_are_closed_after_each_message)
 	cr_assert_eq(wait_status(pid), 1, "the stray fds are violations");
 }
 
+/* Guest memory is kept as the table is: one descriptor per region, let go
+ * with REM_MEM_REG; a new SET_MEM_TABLE replaces them all. */
+Test(capture, one_descriptor_kept_per_region_of_the_table)
+{
+	pid_t pid = start_vmmap("--listen", sock_path, NULL);
+	int fd = connect_retry(sock_path);
+	uint64_t table[1 + 4 * 2] = { 2 };
+	size_t base, n;
+
+	handshake(fd, REPLY_ACK | MEM_SLOTS);
+	send_msg(fd, 1, 1, NULL, 0, 0);
+	read_reply(fd, 1, 8);
+	base = count_fds(pid);
+	region_msg(fd, 37, 0x9, 0x0, 0x100000, 0x7f0000000000, 0, 1);
+	cr_assert_eq(read_reply(fd, 37, 8), 0);
+	region_msg(fd, 37, 0x9, 0x100000, 0x100000, 0x7f0000100000, 0, 1);
+	cr_assert_eq(read_reply(fd, 37, 8), 0);
+	n = count_fds(pid);
+	cr_assert_eq(n, base + 2, "two regions, two descriptors: %zu, %zu before", n, base);
+	region_msg(fd, 38, 0x9, 0x0, 0x100000, 0x7f0000000000, 0, 0); /* REM_MEM_REG */
+	cr_assert_eq(read_reply(fd, 38, 8), 0);
+	n = count_fds(pid);
+	cr_assert_eq(n, base + 1, "REM_MEM_REG lets its descriptor go: %zu", n);
+	close(fd);
+	wait_status(pid);
+
+	/* SET_MEM_TABLE (no CONFIGURE_MEM_SLOTS): two regions, then one. */
+	pid = start_vmmap("--listen", sock_path, NULL);
+	fd = connect_retry(sock_path);
+	handshake(fd, REPLY_ACK);
+	send_msg(fd, 1, 1, NULL, 0, 0);
+	read_reply(fd, 1, 8);
+	base = count_fds(pid);
+	for (int i = 0; i < 2; i++) {
+		table[1 + 4 * i] = 0x1000000 * (uint64_t)(i + 1);
+		table[2 + 4 * i] = 0x1000;
+		table[3 + 4 * i] = 0x7f1000000000 + 0x1000000 * (uint64_t)i;
+	}
+	send_msg(fd, 5, 0x9, table, sizeof(table), 2);
+	cr_assert_eq(read_reply(fd, 5, 8), 0);
+	n = count_fds(pid);
+	cr_assert_eq(n, base + 2, "the table's two: %zu, %zu before", n, base);
+	table[0] = 1;
+	table[1] = 0x3000000;
+	send_msg(fd, 5, 0x9, table, 8 + 32, 1);
+	cr_assert_eq(read_reply(fd, 5, 8), 0);
+	n = count_fds(pid);
+	cr_assert_eq(n, base + 1, "the new table's one: %zu", n);
+	close(fd);
+	wait_status(pid);
+}
+
 /*
  * Two regions from two memfds of one name (QEMU names every memfd
  * "memory-backend-memfd", one per NUMA node): each region carries its own

@@ -430,6 +430,14 @@ Test(forward, keep_listening_fresh_backend_and_fds)
 	after = settle_fds(pid, before + 4);
 	cr_assert_eq(after, before + 2 + 2, "%zu descriptors, %zu before: both connections, "
 		     "the region's and the in-flight memfd's duplicates", after, before);
+	/* REM_MEM_REG: the region's descriptor stays until the backend
+	 * accepts the removal (a refusal brings the region back). */
+	through(f, b, 38, 0x9, region, 40, NULL, 0, "REM_MEM_REG");
+	cr_assert_eq(count_fds(pid), before + 4, "kept while the backend has not answered");
+	reply_u64(b, f, 38, zero, "REM_MEM_REG ack");
+	after = settle_fds(pid, before + 3);
+	cr_assert_eq(after, before + 3, "%zu descriptors after the removal was accepted, %zu "
+		     "before", after, before);
 	close(f);
 	wait_readable(b, "the first backend");
 	close(b);
