@@ -1187,6 +1187,18 @@ static void packed_case(bool no_packed)
 		     "acked features 0x%llx", (unsigned long long)hex(f, "acked"));
 	cr_assert_eq(!!(hex(f, "offered") & (UINT64_C(1) << 34)), !no_packed);
 	json_decref(doc);
+	/* The RX ring in the snapshot, read from DPDK's memfd: its layout is
+	 * the negotiated one and it decodes without a problem (testpmd has
+	 * stopped the port by the time it leaves, so nothing is pending). */
+	doc = vring_json("--chains=0", "0");
+	json_t *r = ring0(doc);
+
+	cr_assert_str_eq(json_string_value(json_object_get(r, "layout")),
+			 no_packed ? "split" : "packed", "%s", json_dumps(r, JSON_INDENT(1)));
+	cr_assert_null(json_object_get(r, "problem"), "%s", json_dumps(r, JSON_INDENT(1)));
+	cr_assert_eq(json_integer_value(json_object_get(r, "problems")), 0);
+	cr_assert_not_null(json_object_get(r, no_packed ? "avail_idx" : "driver_event"));
+	json_decref(doc);
 }
 
 Test(dpdk, virtio_user_packed) { packed_case(false); }
