@@ -105,6 +105,38 @@ Test(guestmem, a_memfd_that_shrinks_reads_as_unreadable)
 	close(fd);
 }
 
+/* A hugetlbfs file (a MFD_HUGETLB memfd): mmap refuses offsets that are
+ * not huge-page aligned, so the mapping starts at the huge page below the
+ * region's mmap_offset (fstatfs's block size).  Needs 2 huge pages
+ * (.ci/run reserves them; elsewhere the test says it was skipped). */
+Test(guestmem, hugetlbfs_offsets_round_down_to_the_huge_page)
+{
+	const uint64_t huge = 2u << 20;
+	int fd = memfd_create("guest-huge", MFD_CLOEXEC | MFD_HUGETLB);
+	struct vm_region r = region(0x40000000, huge, 0x7f0000000000, huge + 0x3000);
+	struct vm_guestmem gm;
+	uint8_t *w, buf[8];
+
+	if (fd < 0 || ftruncate(fd, (off_t)(2 * huge)) ||
+	    (w = mmap(NULL, 2 * huge, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+		if (fd >= 0)
+			close(fd);
+		cr_skip_test("no huge pages to be had (echo 2 > /proc/sys/vm/nr_hugepages)");
+	}
+	memcpy(w + huge + 0x3000, "hugepage", 8);
+	vm_guestmem_init(&gm);
+	cr_assert_eq(vm_guestmem_keep(&gm, &r, dup(fd)), 0);
+	cr_assert_eq(gm.maps[0].page, huge, "the file's page: %llu",
+		     (unsigned long long)gm.maps[0].page);
+	cr_assert_eq(gm.maps[0].map_off, huge);
+	cr_assert_not_null(gm.maps[0].base, "mmap: %s", strerror(gm.maps[0].map_err));
+	cr_assert_eq(vm_guestmem_read(&gm, 0x40000000, buf, 8), 0);
+	cr_assert_eq(memcmp(buf, "hugepage", 8), 0);
+	vm_guestmem_clear(&gm);
+	munmap(w, 2 * huge);
+	close(fd);
+}
+
 /* A region larger than its file when mapped: the part past the end is
  * named, never mapped. */
 Test(guestmem, a_region_past_its_file)
