@@ -30,7 +30,7 @@ struct validate_result {
 static const struct argp_option validate_options[] = {
 	{ "profile", OPT_PROFILE, "NAME", 0,
 	  "Also check the limits of NAME: vhost-kernel, vhost-user, "
-	  "vhost-user-slots, kvm", 0 },
+	  "vhost-user-slots, kvm, dpdk, spdk", 0 },
 	{ "max-slots", OPT_MAX_SLOTS, "N", 0,
 	  "The slot count for --profile vhost-user-slots (default 509)", 0 },
 	{ "strict", OPT_STRICT, NULL, 0, "Fail on warnings too", 0 },
@@ -187,7 +187,7 @@ int cmd_validate(struct vmmap_ctx *ctx, int argc, char **argv)
 	if (a.profile && !(r.profile = vm_profile_find(a.profile)))
 		return cli_error(ctx, "usage",
 				 "unknown profile '%s' (profiles: vhost-kernel, vhost-user, "
-				 "vhost-user-slots, kvm)", a.profile);
+				 "vhost-user-slots, kvm, dpdk, spdk)", a.profile);
 	if (a.max_slots) {
 		const char *why;
 		uint64_t n;

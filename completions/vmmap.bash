@@ -28,7 +28,7 @@ _vmmap()
         return
     fi
 
-    local profiles='vhost-kernel vhost-user vhost-user-slots kvm'
+    local profiles='vhost-kernel vhost-user vhost-user-slots kvm dpdk spdk'
     local types='net blk scsi fs vsock gpio i2c rng'
     case $prev in
         --from|--by) COMPREPLY=($(compgen -W 'gpa uaddr' -- "$cur")); return ;;

@@ -72,7 +72,7 @@ complete -c vmmap -n "__fish_seen_subcommand_from vring" -l bytes -x -d 'Show up
 complete -c vmmap -n "__fish_seen_subcommand_from vring" -l chains -x -d 'List at most N chains of each kind'
 complete -c vmmap -n "__fish_seen_subcommand_from mem" -l from -x -a 'gpa uaddr' -d 'Address space of ADDR'
 complete -c vmmap -n "__vmmap_lookup_wants_bus" -x -a '(__vmmap_buses)' -d 'Bus'
-complete -c vmmap -n "__fish_seen_subcommand_from validate" -s P -l profile -x -a 'vhost-kernel vhost-user vhost-user-slots kvm' -d 'Also check the limits of a profile'
+complete -c vmmap -n "__fish_seen_subcommand_from validate" -s P -l profile -x -a 'vhost-kernel vhost-user vhost-user-slots kvm dpdk spdk' -d 'Also check the limits of a profile'
 complete -c vmmap -n "__fish_seen_subcommand_from validate" -l max-slots -x -d 'Region limit for vhost-user-slots'
 complete -c vmmap -n "__fish_seen_subcommand_from validate" -l strict -d 'Fail on warnings too'
 complete -c vmmap -n "__fish_seen_subcommand_from capture" -l listen -r -F -d 'Create the socket and wait for a frontend'

@@ -25,6 +25,15 @@ const struct vm_profile vm_profiles[] = {
 	{ "kvm", 32764, 4096,
 	  "x86 KVM_USER_MEM_SLOTS is 32764; KVM_SET_USER_MEMORY_REGION needs "
 	  "page-aligned guest_phys_addr, memory_size and userspace_addr" },
+	{ "dpdk", 8, 0,
+	  "DPDK 22.11's vhost library does not negotiate CONFIGURE_MEM_SLOTS: "
+	  "the frontend sends one SET_MEM_TABLE of at most 8 regions "
+	  "(VHOST_MEMORY_MAX_NREGIONS)" },
+	{ "spdk", 8, 2u << 20,
+	  "SPDK's vhost target takes the table through DPDK's rte_vhost (8 "
+	  "regions) and registers each region in its 2 MB-page memory map "
+	  "(spdk_mem_register): guest_phys_addr, userspace_addr and memory_size "
+	  "must be 2 MB multiples (spdk#673, spdk#930, spdk#946)" },
 	{ NULL, 0, 0, NULL },
 };
 

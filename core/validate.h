@@ -41,7 +41,7 @@ struct vm_profile {
 	const char *why;      /* where the numbers come from */
 };
 
-/* vhost-kernel, vhost-user, vhost-user-slots, kvm; NULL-terminated. */
+/* vhost-kernel, vhost-user, vhost-user-slots, kvm, dpdk, spdk; NULL-terminated. */
 extern const struct vm_profile vm_profiles[];
 const struct vm_profile *vm_profile_find(const char *name);
 

@@ -23,7 +23,7 @@ check "vmmap " show translate lookup diff validate capture shell batch help vers
 check "vmmap translate --" --from --max-pieces --json
 check "vmmap translate --from " gpa uaddr
 check "vmmap show --by " gpa uaddr
-check "vmmap validate --profile " vhost-kernel vhost-user vhost-user-slots kvm
+check "vmmap validate --profile " vhost-kernel vhost-user vhost-user-slots kvm dpdk spdk
 check "vmmap capture --" --listen --connect --no-mem-slots --follow
 check "vmmap batch --" --force
 check "vmmap help " show capture version

@@ -42,7 +42,7 @@ check --interactive -- vmmap --inter
 check --listen -- vmmap capture --li
 check --no-backend-channel --no-mem-slots --no-packed -- vmmap capture --listen /tmp/s --no
 check --no-backend-channel -- vmmap capture --listen /tmp/s --no-b
-check vhost-kernel vhost-user vhost-user-slots kvm -- vmmap validate --profile ''
+check vhost-kernel vhost-user vhost-user-slots kvm dpdk spdk -- vmmap validate --profile ''
 check vhost-user vhost-user-slots -- vmmap validate -P vhost-u
 check kvm -- vmmap validate --profile=k
 check --strict -- vmmap validate --st
