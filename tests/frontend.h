@@ -169,6 +169,19 @@ static inline size_t count_fds(pid_t pid)
 	return n - 2; /* . and .. */
 }
 
+/* count_fds once it is want, or after 2 s: a descriptor vmmap closes just
+ * after the send the test has seen. */
+static inline size_t settle_fds(pid_t pid, size_t want)
+{
+	size_t n = count_fds(pid);
+
+	for (int i = 0; i < 200 && n != want; i++) {
+		usleep(10000);
+		n = count_fds(pid);
+	}
+	return n;
+}
+
 /* The value at a dotted path such as "capture.timeline.3.request". */
 static inline json_t *jget(json_t *o, const char *path)
 {

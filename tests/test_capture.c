@@ -307,11 +307,11 @@ Test(capture, one_descriptor_kept_per_region_of_the_table)
 	cr_assert_eq(read_reply(fd, 37, 8), 0);
 	region_msg(fd, 37, 0x9, 0x100000, 0x100000, 0x7f0000100000, 0, 1);
 	cr_assert_eq(read_reply(fd, 37, 8), 0);
-	n = count_fds(pid);
+	n = settle_fds(pid, base + 2);
 	cr_assert_eq(n, base + 2, "two regions, two descriptors: %zu, %zu before", n, base);
 	region_msg(fd, 38, 0x9, 0x0, 0x100000, 0x7f0000000000, 0, 0); /* REM_MEM_REG */
 	cr_assert_eq(read_reply(fd, 38, 8), 0);
-	n = count_fds(pid);
+	n = settle_fds(pid, base + 1);
 	cr_assert_eq(n, base + 1, "REM_MEM_REG lets its descriptor go: %zu", n);
 	close(fd);
 	wait_status(pid);
@@ -330,13 +330,13 @@ Test(capture, one_descriptor_kept_per_region_of_the_table)
 	}
 	send_msg(fd, 5, 0x9, table, sizeof(table), 2);
 	cr_assert_eq(read_reply(fd, 5, 8), 0);
-	n = count_fds(pid);
+	n = settle_fds(pid, base + 2);
 	cr_assert_eq(n, base + 2, "the table's two: %zu, %zu before", n, base);
 	table[0] = 1;
 	table[1] = 0x3000000;
 	send_msg(fd, 5, 0x9, table, 8 + 32, 1);
 	cr_assert_eq(read_reply(fd, 5, 8), 0);
-	n = count_fds(pid);
+	n = settle_fds(pid, base + 1);
 	cr_assert_eq(n, base + 1, "the new table's one: %zu", n);
 	close(fd);
 	wait_status(pid);

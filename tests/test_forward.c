@@ -192,17 +192,6 @@ static void reply_u64(int back, int front, uint32_t request, uint64_t v, const c
 }
 
 /* vmmap's descriptor count once it is want, or what it is after 2 s. */
-static size_t settle_fds(pid_t pid, size_t want)
-{
-	size_t n = count_fds(pid);
-
-	for (int i = 0; i < 200 && n != want; i++) {
-		usleep(10000);
-		n = count_fds(pid);
-	}
-	return n;
-}
-
 static int memfd(size_t size)
 {
 	int fd = memfd_create("guest", MFD_CLOEXEC);
