@@ -93,6 +93,9 @@ Test(validate, clean_fixture_per_profile)
 	}
 }
 
+/* Every profile but spdk: QEMU's own tables fail SPDK's 2 MB alignment
+ * (the region at 0xc0000, spdk#673), which the golden
+ * validate-spdk-qemu-pc shows. */
 Test(validate, real_layouts_pass_every_profile)
 {
 	static const char *const files[] = {
@@ -107,6 +110,8 @@ Test(validate, real_layouts_pass_every_profile)
 		for (const struct vm_profile *p = vm_profiles; ; p++) {
 			struct vm_findings f;
 
+			if (p->name && !strcmp(p->name, "spdk"))
+				continue;
 			cr_assert_eq(vm_validate(&t, p->name ? p : NULL, &f), 0);
 			cr_expect_eq(f.n, 0, "%s with %s: %s", files[i],
 				     p->name ? p->name : "no profile",
