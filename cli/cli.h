@@ -130,6 +130,7 @@ int cmd_help(struct vmmap_ctx *ctx, int argc, char **argv);
 int cmd_version(struct vmmap_ctx *ctx, int argc, char **argv);
 int cmd_vring(struct vmmap_ctx *ctx, int argc, char **argv);
 int cmd_mem(struct vmmap_ctx *ctx, int argc, char **argv);
+int cmd_import(struct vmmap_ctx *ctx, int argc, char **argv);
 
 /* The top-level --help text (commands.c). */
 void vmmap_help_all(FILE *out);
@@ -137,7 +138,7 @@ void vmmap_help_all(FILE *out);
 extern const struct argp cmd_show_argp, cmd_translate_argp, cmd_lookup_argp,
 	cmd_diff_argp, cmd_validate_argp, cmd_capture_argp, cmd_shell_argp,
 	cmd_batch_argp, cmd_help_argp, cmd_version_argp,
-	cmd_vring_argp, cmd_mem_argp;
+	cmd_vring_argp, cmd_mem_argp, cmd_import_argp;
 
 /* The global options (-j, -p, -q), a child of every command's parser so they
  * may also follow the command.  They set the ctx of the parse that runs
@@ -464,6 +465,9 @@ int cli_show_svg(struct vmmap_ctx *ctx, const struct vm_table *t, const char *pa
 /* show of a capture file: its capture section (JSON text) after the
  * table (show_capture.c). */
 void cli_show_capture(const char *capture);
+/* The same for an import's "import" section (its source, the RAM never
+ * sent or private). */
+void cli_show_import(const char *import);
 
 /* Fixed-width inclusive range "%016x-%016x". */
 #define CLI_RANGE_MAX 40

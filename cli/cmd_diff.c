@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "qemu_import.h"
 #include "diff.h"
 #include "num.h"
 
@@ -240,6 +241,8 @@ int cmd_diff(struct vmmap_ctx *ctx, int argc, char **argv)
 	struct diff_args a = { .ctx = ctx };
 	struct diff_result r = { 0 };
 	struct cli_table old, new;
+	struct vm_table guest_ram[2];
+	bool has_ram[2] = { false, false };
 	int rc;
 
 	if ((rc = cli_parse(ctx, &cmd_diff_argp, argc, argv, &a)))
@@ -258,11 +261,30 @@ int cmd_diff(struct vmmap_ctx *ctx, int argc, char **argv)
 	r.old = old.t;
 	r.new = new.t;
 	r.layout = a.layout;
-	rc = vm_table_diff_flags(old.t, new.t, a.layout ? VM_DIFF_LAYOUT : 0, &r.d)
+	/* An import's layout is the guest's RAM: with the ranges QEMU never
+	 * sends a backend, which is what the comparison is for. */
+	for (int k = 0; a.layout && k < 2; k++) {
+		struct vm_table *ram = &guest_ram[k];
+		size_t added;
+		int got = vm_import_guest_ram(k ? new.t : old.t, ram, &added);
+
+		if (got < 0) {
+			rc = cli_error(ctx, "nomem", "out of memory");
+			goto out;
+		}
+		has_ram[k] = got > 0;
+		if (got > 0)
+			*(k ? &r.new : &r.old) = ram;
+	}
+	rc = vm_table_diff_flags(r.old, r.new, a.layout ? VM_DIFF_LAYOUT : 0, &r.d)
 		? cli_error(ctx, "nomem", "out of memory")
 		: cli_emit(ctx, &r, diff_json, diff_print_plain,
 			   vm_diff_empty(&r.d) ? VMMAP_EXIT_OK : VMMAP_EXIT_NEGATIVE);
 	vm_diff_free(&r.d);
+out:
+	for (int k = 0; k < 2; k++)
+		if (has_ram[k])
+			vm_table_clean(&guest_ram[k]);
 	cli_table_close(&old);
 	cli_table_close(&new);
 	return rc;

@@ -131,6 +131,8 @@ static void show_print_plain(const void *arg)
 	}
 	if (r->t->capture)
 		cli_show_capture(r->t->capture);
+	if (r->t->import)
+		cli_show_import(r->t->import);
 }
 
 /* Marks each region that shares a guest-physical byte with another (an

@@ -13,6 +13,7 @@
 #include "shell.h"
 
 static const char *const add_remove[] = { "add", "remove", NULL };
+static const char *const import_sources[] = { "qemu", "dpdk-log", NULL };
 
 /* A table argument: a loaded table's name, else a file. */
 #define TABLE_ARG(n) { NULL, n, NULL, CLI_W_TABLE | CLI_W_FILE, NULL }
@@ -61,6 +62,11 @@ static const struct vmmap_cmd commands[] = {
 	  "guest memory as a hexdump", &cmd_mem_argp, CLI_LINE | CLI_SHELL, NULL,
 	  (const struct cli_complete[]){
 		  { "from", 0, NULL, CLI_W_LIST, cli_space_names }, TABLE_ARG(1), { 0 } } },
+	{ "import", cmd_import, NULL, "qemu SOCKET|dpdk-log LOG",
+	  "QEMU's or DPDK's view of guest memory", &cmd_import_argp, CLI_LINE, NULL,
+	  (const struct cli_complete[]){
+		  { NULL, 1, NULL, CLI_W_LIST, import_sources }, FILE_OPT("output"),
+		  { NULL, 2, NULL, CLI_W_FILE, NULL }, { 0 } } },
 	{ "shell", cmd_shell, NULL, "[FILE...]",
 	  "interactive shell (also vmmap -i)", &cmd_shell_argp, CLI_LINE, NULL,
 	  NULL },

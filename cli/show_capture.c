@@ -150,3 +150,36 @@ void cli_show_capture(const char *text)
 	timeline(cap);
 	json_decref(cap);
 }
+
+void cli_show_import(const char *text)
+{
+	json_t *imp = json_loads(text, 0, NULL), *u;
+	size_t i;
+
+	if (!json_is_object(imp)) {
+		json_decref(imp);
+		return;
+	}
+	printf("import: %s", str(imp, "source"));
+	if (json_object_get(imp, "qemu"))
+		printf(" (QEMU %s over %s, taken %s)", str(imp, "qemu"), str(imp, "qmp"),
+		       str(imp, "taken"));
+	printf("\n");
+	u = json_object_get(imp, "unsent");
+	if (json_array_size(u))
+		printf("  guest RAM no vhost-user backend gets intact: %zu range%s\n",
+		       json_array_size(u), json_array_size(u) == 1 ? "" : "s");
+	for (i = 0; i < json_array_size(u); i++) {
+		json_t *e = json_array_get(u, i);
+		const char *g = json_string_value(json_object_get(e, "guest_phys_addr"));
+		const char *z = json_string_value(json_object_get(e, "memory_size"));
+		uint64_t gpa = g ? strtoull(g, NULL, 16) : 0, size = z ? strtoull(z, NULL, 16) : 0;
+		char sz[24];
+
+		vm_fmt_size(sz, size);
+		printf("    %016" PRIx64 "-%016" PRIx64 " %9s  %s (%s): %s; fix: %s\n", gpa,
+		       gpa + (size ? size - 1 : 0), sz, str(e, "backend"), str(e, "type"),
+		       str(e, "reason"), str(e, "fix"));
+	}
+	json_decref(imp);
+}

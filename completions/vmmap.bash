@@ -7,7 +7,7 @@ _vmmap()
     _init_completion || return
 
     local globals='-j --json -p --pretty -q --quiet -i --interactive -V --version -h --help --usage'
-    local commands='show translate lookup diff validate capture vring mem shell batch help version'
+    local commands='show translate lookup diff validate capture vring mem import shell batch help version'
     local buses='mmio pio virtio-ccw fast-mmio'
 
     # Find the command word and the positional arguments after it.
@@ -57,6 +57,7 @@ _vmmap()
     [[ $cmd == capture ]] && opts+=" --listen --connect --output --timeout --updates --no-mem-slots --max-slots --follow --keep-listening --sessions --record --replay --forward --forward-listen --no-backend-channel --type --queues --capacity --cid --no-packed --settle --snapshot-bytes"
     [[ $cmd == vring ]] && opts+=" --device --bytes --chains"
     [[ $cmd == mem ]] && opts+=" --from"
+    [[ $cmd == import ]] && opts+=" --output --timeout"
     [[ $cmd == batch ]] && opts+=" --force"
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
@@ -81,6 +82,12 @@ _vmmap()
             _filedir json
             ;;
         batch:0)
+            _filedir
+            ;;
+        import:0)
+            COMPREPLY=($(compgen -W 'qemu dpdk-log' -- "$cur"))
+            ;;
+        import:1)
             _filedir
             ;;
         help:0)

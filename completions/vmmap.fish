@@ -1,6 +1,6 @@
 # fish completion for vmmap
 
-set -l commands show translate lookup diff validate capture vring mem shell batch help version
+set -l commands show translate lookup diff validate capture vring mem import shell batch help version
 
 function __vmmap_buses
     set -l tokens (commandline -opc)
@@ -49,6 +49,7 @@ complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a validate -d 
 complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a capture -d 'Record the table a vhost-user frontend sends'
 complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a vring -d "Decode a capture's virtqueues"
 complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a mem -d 'Guest memory as a hexdump'
+complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a import -d "QEMU's or DPDK's view of guest memory"
 complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a shell -d 'Interactive shell with named tables'
 complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a batch -d 'The shell commands from a file'
 complete -c vmmap -n "not __fish_seen_subcommand_from $commands" -a help -d 'The command list, or the options of one'
@@ -71,6 +72,9 @@ complete -c vmmap -n "__fish_seen_subcommand_from vring" -l device -x -a 'net bl
 complete -c vmmap -n "__fish_seen_subcommand_from vring" -l bytes -x -d 'Show up to N bytes of each buffer'
 complete -c vmmap -n "__fish_seen_subcommand_from vring" -l chains -x -d 'List at most N chains of each kind'
 complete -c vmmap -n "__fish_seen_subcommand_from mem" -l from -x -a 'gpa uaddr' -d 'Address space of ADDR'
+complete -c vmmap -n "__fish_seen_subcommand_from import; and not __fish_seen_subcommand_from qemu dpdk-log" -x -a 'qemu dpdk-log' -d 'Source'
+complete -c vmmap -n "__fish_seen_subcommand_from import" -s o -l output -r -F -d 'Write the document to a file'
+complete -c vmmap -n "__fish_seen_subcommand_from import" -l timeout -x -d 'Give up when QEMU does not answer within seconds'
 complete -c vmmap -n "__vmmap_lookup_wants_bus" -x -a '(__vmmap_buses)' -d 'Bus'
 complete -c vmmap -n "__fish_seen_subcommand_from validate" -s P -l profile -x -a 'vhost-kernel vhost-user vhost-user-slots kvm dpdk spdk' -d 'Also check the limits of a profile'
 complete -c vmmap -n "__fish_seen_subcommand_from validate" -l max-slots -x -d 'Region limit for vhost-user-slots'

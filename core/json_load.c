@@ -567,15 +567,17 @@ static int mixed(struct lex *lx, const struct objit *it)
 		       it->key);
 }
 
-/* The "capture" object, checked as JSON and kept as text: from its '{'
- * (the current token) to its '}' (the one before the token that follows).
- * The input is not released under it meanwhile. */
-static int keep_capture(struct lex *lx, struct vm_table *t)
+/* The "capture" or "import" object, checked as JSON and kept as text in
+ * *out: from its '{' (the current token) to its '}' (the one before the
+ * token that follows).  The input is not released under it meanwhile. */
+static int keep_section(struct lex *lx, char **out, const char *what)
 {
 	const char *start = lx->p - 1, *map = lx->map, *end;
+	char expected[40];
 	int rc;
 
-	if (expect(lx, T_LBRACE, "the \"capture\" object"))
+	snprintf(expected, sizeof(expected), "the \"%s\" object", what);
+	if (expect(lx, T_LBRACE, expected))
 		return -1;
 	lx->map = NULL;
 	rc = skip_value(lx, 0);
@@ -583,19 +585,19 @@ static int keep_capture(struct lex *lx, struct vm_table *t)
 	if (rc)
 		return -1;
 	end = lx->tok.t == T_EOF ? lx->end : lx->p - 1;
-	free(t->capture);
-	t->capture = malloc((size_t)(end - start) + 1);
-	if (!t->capture)
+	free(*out);
+	*out = malloc((size_t)(end - start) + 1);
+	if (!*out)
 		return fail_tok(lx, &lx->tok, "out of memory");
-	memcpy(t->capture, start, (size_t)(end - start));
-	t->capture[end - start] = '\0';
+	memcpy(*out, start, (size_t)(end - start));
+	(*out)[end - start] = '\0';
 	return 0;
 }
 
 static int parse_document(struct lex *lx, struct vm_table *t, int wrapped)
 {
-	/* vmmap, memory, buses, capture | schema, command, result */
-	bool seen[7] = { false };
+	/* vmmap, memory, buses, capture, import | schema, command, result */
+	bool seen[8] = { false };
 	unsigned line = lx->tok.line, col = lx->tok.col;
 	struct objit it;
 	int rc;
@@ -606,41 +608,44 @@ static int parse_document(struct lex *lx, struct vm_table *t, int wrapped)
 		int doc_key = !strcmp(it.key, "vmmap") ? 0
 			    : !strcmp(it.key, "memory") ? 1
 			    : !strcmp(it.key, "buses") ? 2
-			    : !strcmp(it.key, "capture") ? 3 : -1;
+			    : !strcmp(it.key, "capture") ? 3
+			    : !strcmp(it.key, "import") ? 4 : -1;
 		int wrap_key = wrapped ? -1
 			     : !strcmp(it.key, "schema") ? 0
 			     : !strcmp(it.key, "command") ? 1
 			     : !strcmp(it.key, "result") ? 2 : -1;
 
 		if (wrap_key >= 0) {
-			if (seen[0] || seen[1] || seen[2] || seen[3])
+			if (seen[0] || seen[1] || seen[2] || seen[3] || seen[4])
 				return mixed(lx, &it);
-			if (parse_wrapper_member(lx, t, &it, seen + 4))
+			if (parse_wrapper_member(lx, t, &it, seen + 5))
 				return -1;
 			continue;
 		}
 		if (doc_key < 0)
 			return unknown_key(lx, &it, wrapped ? "\"result\"" : "the document",
-					   "vmmap, memory, buses, capture");
-		if (seen[4] || seen[5] || seen[6])
+					   "vmmap, memory, buses, capture, import");
+		if (seen[5] || seen[6] || seen[7])
 			return mixed(lx, &it);
 		if (seen[doc_key])
 			return dup_key(lx, &it);
 		seen[doc_key] = true;
-		/* capture: what vmmap capture recorded around the table; the
-		 * table is all that loads. */
+		/* capture: what vmmap capture recorded around the table;
+		 * import: what vmmap import found beside it; the table is all
+		 * that loads, those are kept as text. */
 		if ((doc_key == 0 && get_version(lx, "vmmap")) ||
 		    (doc_key == 1 && parse_memory(lx, t)) ||
 		    (doc_key == 2 && parse_buses(lx, t)) ||
-		    (doc_key == 3 && keep_capture(lx, t)))
+		    (doc_key == 3 && keep_section(lx, &t->capture, "capture")) ||
+		    (doc_key == 4 && keep_section(lx, &t->import, "import")))
 			return -1;
 	}
 	if (rc < 0)
 		return -1;
-	if (seen[4] || seen[5] || seen[6]) {
-		if (!seen[6])
+	if (seen[5] || seen[6] || seen[7]) {
+		if (!seen[7])
 			return fail_at(lx, line, col, "show output is missing \"result\"");
-		if (!seen[5])
+		if (!seen[6])
 			return fail_at(lx, line, col, "show output is missing \"command\"");
 		return 0;
 	}

@@ -18,6 +18,7 @@ void vm_table_init(struct vm_table *t)
 	t->invalid = NULL;
 	t->ninvalid = 0;
 	t->capture = NULL;
+	t->import = NULL;
 }
 
 void vm_table_clean(struct vm_table *t)
@@ -32,6 +33,7 @@ void vm_table_clean(struct vm_table *t)
 	}
 	free(t->invalid);
 	free(t->capture);
+	free(t->import);
 	vm_table_init(t);
 }
 

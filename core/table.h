@@ -46,6 +46,9 @@ struct vm_table {
 	/* A capture's "capture" section as it was loaded (JSON text, NUL
 	 * ended), for what shows it; NULL when the document had none. */
 	char *capture;
+	/* An import's "import" section (vmmap import: its source and the
+	 * guest RAM no backend gets right), as text, or NULL. */
+	char *import;
 };
 
 /* Load flags. */

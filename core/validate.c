@@ -343,12 +343,44 @@ void vm_findings_free(struct vm_findings *f)
 	memset(f, 0, sizeof(*f));
 }
 
+/*
+ * An import's guest RAM that no vhost-user backend can use (its "import"
+ * section's "unsent" ranges, vmmap import qemu): each an error naming the
+ * range, the backend, the reason and the fix.
+ */
+static const char *text_of(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "?";
+}
+
+static void check_unsent(struct ctx *c, const struct vm_table *t)
+{
+	json_t *imp = t->import ? json_loads(t->import, 0, NULL) : NULL, *u;
+	size_t i;
+
+	json_array_foreach(json_object_get(imp, "unsent"), i, u) {
+		const char *g = json_string_value(json_object_get(u, "guest_phys_addr"));
+		const char *z = json_string_value(json_object_get(u, "memory_size"));
+		uint64_t gpa = g ? strtoull(g, NULL, 16) : 0, size = z ? strtoull(z, NULL, 16) : 0;
+
+		add(c, "unusable-ram", VM_SEV_ERROR, NULL, 0,
+		    "guest RAM %016" PRIx64 "-%016" PRIx64 " (backend %s, %s) reaches no "
+		    "vhost-user backend intact: %s; fix: %s", gpa, gpa + (size ? size - 1 : 0),
+		    text_of(u, "backend"), text_of(u, "type"), text_of(u, "reason"),
+		    text_of(u, "fix"));
+	}
+	json_decref(imp);
+}
+
 int vm_validate(const struct vm_table *t, const struct vm_profile *p,
 		struct vm_findings *out)
 {
 	struct ctx c = { .out = out };
 
 	memset(out, 0, sizeof(*out));
+	check_unsent(&c, t);
 	check_regions(&c, t, p);
 	check_invalid(&c, t);
 	for (int b = 0; b < VM_NR_BUSES; b++)

@@ -11,6 +11,8 @@
  *   bus-full (error)       past KVM's 1000 non-ioeventfd registrations
  *   zero-length (warn)     a zero-length registration that is no ioeventfd
  *   bus-wrap (error)
+ *   unusable-ram (error)   an import's guest RAM no vhost-user backend
+ *                          gets intact (never sent, or share=off)
  * Profile rules:
  *   too-many-regions (error), alignment (error)
  *

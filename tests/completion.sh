@@ -33,9 +33,9 @@ check() { # expected words... -- command line words (last one is being completed
     fi
 }
 
-check show translate lookup diff validate capture vring mem shell batch help version -- vmmap ''
+check show translate lookup diff validate capture vring mem import shell batch help version -- vmmap ''
 check translate -- vmmap tr
-check show translate lookup diff validate capture vring mem shell batch help version -- vmmap -j ''
+check show translate lookup diff validate capture vring mem import shell batch help version -- vmmap -j ''
 check validate version vring -- vmmap help v
 check --force -- vmmap batch --fo
 check --interactive -- vmmap --inter

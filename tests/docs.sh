@@ -177,6 +177,7 @@ placeholder() { # $1 word, $2 the word before it
         ADDR:*|QUERY:*) echo 0x0 ;;
         LEN:*) echo 4 ;;
         SOURCE:*) echo tests/cli/batch/uaddr.txt ;;
+        LOGFILE:*) echo fixtures/dpdk/testpmd-22.11-vhost-pc-256m.log ;;
         SVGFILE:*) echo "$scratch/x.svg" ;;
         NAME:*) echo vhost-user-slots ;;
         V:*|N:*) echo 1 ;;
@@ -202,7 +203,8 @@ words() {
     echo "${out[*]}"
 }
 while IFS= read -r form; do
-    [[ $form == *--listen* || $form == *--connect* || $form == *--forward* ]] && continue
+    [[ $form == *--listen* || $form == *--connect* || $form == *--forward* ||
+       $form == *QMP_SOCKET* ]] && continue
     # Top-level alternatives ("--help | --usage | -V"): the first.
     form=${form%% | *}
     # Split into required words and optional groups (outermost [...]).

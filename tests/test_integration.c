@@ -576,28 +576,7 @@ Test(forward, qsd_killed)
 	json_decref(doc);
 }
 
-/* The regions DPDK logs as it maps them ("guest memory region size",
- * "guest physical addr", "guest virtual  addr", "mmap off"), in order. */
-static size_t dpdk_regions(const char *log, uint64_t (*r)[4], size_t max)
-{
-	static const char *const keys[4] = {
-		"guest physical addr: ", "guest memory region size: ", "guest virtual  addr: ",
-		"mmap off  : ",
-	};
-	const char *t = read_or_null(log);
-	size_t n = 0;
-
-	for (const char *p = t ? strstr(t, keys[1]) : NULL; p && n < max;
-	     p = strstr(p + 1, keys[1])) {
-		for (int k = 0; k < 4; k++) {
-			const char *v = strstr(p, keys[k]);
-
-			r[n][k] = v ? strtoull(v + strlen(keys[k]), NULL, 16) : UINT64_MAX;
-		}
-		n++;
-	}
-	return n;
-}
+static int run_vmmap(const char *log, const char *const *argv);
 
 /* testpmd's received packets on port 0 so far (--stats-period output). */
 static unsigned long rx_packets(const char *log)
@@ -617,9 +596,8 @@ static unsigned long rx_packets(const char *log)
 Test(dpdk, qemu_net_testpmd_forward)
 {
 	char dv[160], vdev[256], prefix[64], vlog[160], dlog[160], qlog[160], chardev[256];
-	uint64_t dr[8][4];
+	char dj[160], ilog[160];
 	json_t *doc, *regions;
-	size_t n;
 	pid_t dpdk, vm, qemu;
 	unsigned long rx = 0;
 	int status;
@@ -651,24 +629,23 @@ Test(dpdk, qemu_net_testpmd_forward)
 		usleep(100000);
 	terminate(qemu);
 	status = finish(vm);
-	n = dpdk_regions(dlog, dr, 8);
 	terminate(dpdk);
 	cr_assert_gt(rx, 0, "testpmd received nothing from the guest\nvmmap: %s\nqemu: %s",
 		     slurp(vlog), slurp(qlog));
 	cr_assert_eq(status, 0, "vmmap exit %d: %s", status, slurp(vlog));
+	/* The table DPDK logged it mapped, imported, is the one vmmap
+	 * recorded: diff finds nothing (guest and user addresses, sizes,
+	 * offsets). */
+	snprintf(dj, sizeof(dj), "%s/dpdk.json", dir);
+	snprintf(ilog, sizeof(ilog), "%s/import.log", dir);
+	status = run_vmmap(ilog, (const char *[]){ VMMAP_BIN, "import", "dpdk-log", dlog, "-o",
+						   dj, NULL });
+	cr_assert_eq(status, 0, "%s", slurp(ilog));
+	status = run_vmmap(ilog, (const char *[]){ VMMAP_BIN, "diff", dj, out_path, NULL });
+	cr_assert_eq(status, 0, "DPDK's table and vmmap's differ: %s", slurp(ilog));
 	doc = capture_doc();
 	regions = json_object_get(json_object_get(doc, "memory"), "regions");
-	cr_assert_eq(json_array_size(regions), n, "vmmap has %zu regions, DPDK mapped %zu",
-		     json_array_size(regions), n);
-	for (size_t i = 0; i < n; i++) {
-		json_t *r = json_array_get(regions, i);
-
-		cr_assert_eq(hex(r, "guest_phys_addr"), dr[i][0], "region %zu", i);
-		cr_assert_eq(hex(r, "memory_size"), dr[i][1], "region %zu", i);
-		cr_assert_eq(hex(r, "userspace_addr"), dr[i][2], "region %zu", i);
-		cr_assert_eq(hex(r, "mmap_offset"), dr[i][3], "region %zu", i);
-	}
-	cr_assert_geq(n, 2, "QEMU's two RAM regions: %s", slurp(dlog));
+	cr_assert_geq(json_array_size(regions), 2, "QEMU's two RAM regions: %s", slurp(dlog));
 	json_decref(doc);
 }
 
@@ -1472,4 +1449,185 @@ Test(integration, ipxe_tx_ring_holds_a_dhcp_request)
 	json_decref(doc);
 	stop(qemu);
 	terminate(vm);
+}
+
+/* ---- import qemu: QEMU's own view beside the backend's ---- */
+
+/* vmmap ARGS... (NULL-terminated): its exit status, its output in log. */
+static int run_vmmap(const char *log, const char *const *argv)
+{
+	return finish(spawn(log, argv));
+}
+
+/*
+ * QEMU (machine args margv, with a QMP socket and vhost-user net to a
+ * settling capture): the capture once the table is sent, then vmmap import
+ * qemu over QMP while QEMU still runs.  *imp, *cap: the two documents.
+ */
+static void import_beside_capture(const char *const *margv, json_t **imp, json_t **cap,
+				  char imp_path[160])
+{
+	char vlog[160], qlog[160], chardev[256], qmp[192], ilog[160], qmp_sock[160];
+	const char *vargv[] = { VMMAP_BIN, "capture", "-o", out_path, "--timeout", "90",
+				"--settle", "2", "--listen", sock_path, NULL };
+	const char *qargv[48] = { "qemu-system-x86_64", "-display", "none", "-no-user-config",
+				  "-serial", "none", "-monitor", "none" };
+	json_error_t e;
+	pid_t vm, qemu;
+	int n = 8, status;
+
+	vm = listening_capture(vargv, vlog, qlog, chardev);
+	snprintf(qmp_sock, sizeof(qmp_sock), "%s/qmp.sock", dir);
+	snprintf(qmp, sizeof(qmp), "unix:%s,server=on,wait=off", qmp_sock);
+	for (; *margv && n < 38; margv++)
+		qargv[n++] = *margv;
+	const char *tail[] = { "-chardev", chardev, "-netdev", "vhost-user,id=n0,chardev=c0",
+			       "-device", "virtio-net-pci,netdev=n0", "-boot", "n", "-qmp", qmp,
+			       NULL };
+	for (int k = 0; tail[k]; k++)
+		qargv[n++] = tail[k];
+	qargv[n] = NULL;
+	qemu = spawn(qlog, qargv);
+	status = finish(vm);
+	cr_assert_eq(status, 0, "capture exit %d: %s\nqemu: %s", status, slurp(vlog), slurp(qlog));
+	snprintf(imp_path, 160, "%s/import.json", dir);
+	snprintf(ilog, sizeof(ilog), "%s/import.log", dir);
+	status = run_vmmap(ilog, (const char *[]){ VMMAP_BIN, "import", "qemu", qmp_sock, "-o",
+						   imp_path, NULL });
+	stop(qemu);
+	cr_assert_eq(status, 0, "import exit %d: %s", status, slurp(ilog));
+	*imp = json_load_file(imp_path, 0, &e);
+	cr_assert_not_null(*imp, "%s: %s", imp_path, e.text);
+	*cap = capture_doc();
+}
+
+/* The regions' guest range, size, offset and user address, as a sorted
+ * list of lines: what must be equal between an import and a capture. */
+static char *layout_lines(json_t *doc)
+{
+	json_t *r = json_object_get(json_object_get(doc, "memory"), "regions");
+	size_t n = json_array_size(r), at = 0;
+	char (*lines)[96] = calloc(n + 1, 96), *out = calloc(n + 1, 96);
+
+	cr_assert(lines && out);
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = json_array_get(r, i);
+
+		snprintf(lines[i], 96, "%s %s %s %s\n",
+			 json_string_value(json_object_get(e, "guest_phys_addr")),
+			 json_string_value(json_object_get(e, "memory_size")),
+			 json_string_value(json_object_get(e, "mmap_offset")),
+			 json_string_value(json_object_get(e, "userspace_addr")));
+	}
+	qsort(lines, n, 96, (int (*)(const void *, const void *))strcmp);
+	for (size_t i = 0; i < n; i++)
+		at += (size_t)sprintf(out + at, "%s", lines[i]);
+	free(lines);
+	return out;
+}
+
+/*
+ * q35 with a shared memfd as its RAM, a memory-backend-ram DIMM and a
+ * memfd DIMM with share=off: the import lists the first as never sent
+ * and the second as sent but private; the capture lacks the first;
+ * diff --layout shows exactly that range; validate names both; lookup
+ * finds pci-conf-data at pio 0xcfc and the virtio-net notify range in
+ * mmio.
+ */
+Test(integration, import_finds_the_ram_a_backend_never_got)
+{
+	const char *m[] = { "-M", "q35", "-m", "1G,slots=4,maxmem=4G",
+			    "-object", "memory-backend-memfd,id=mem,size=1G,share=on",
+			    "-numa", "node,memdev=mem",
+			    "-object", "memory-backend-ram,id=d1,size=128M",
+			    "-device", "pc-dimm,id=dimm1,memdev=d1",
+			    "-object", "memory-backend-memfd,id=d2,size=128M,share=off",
+			    "-device", "pc-dimm,id=dimm2,memdev=d2", NULL };
+	char ip[160], log[160], *a, *b;
+	json_t *imp, *cap, *u;
+	int status;
+
+	if (!have("qemu-system-x86_64"))
+		cr_skip_test("qemu-system-x86_64 is not installed");
+	import_beside_capture(m, &imp, &cap, ip);
+	u = json_object_get(json_object_get(imp, "import"), "unsent");
+	cr_assert_eq(json_array_size(u), 2, "%s", json_dumps(u, JSON_INDENT(1)));
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(u, 0), "backend")), "d1");
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(u, 0), "type")),
+			 "memory-backend-ram");
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(u, 0),
+							   "guest_phys_addr")), "0x100000000");
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(u, 1), "backend")), "d2");
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(u, 1), "fix")), "share=on");
+	/* What QEMU sent (d2 included) is what the backend got. */
+	a = layout_lines(imp);
+	b = layout_lines(cap);
+	cr_assert_str_eq(a, b, "import:\n%s\ncapture:\n%s", a, b);
+	cr_assert_null(strstr(b, "0x100000000 "), "the capture lacks the ram DIMM: %s", b);
+	free(a);
+	free(b);
+	snprintf(log, sizeof(log), "%s/diff.log", dir);
+	status = run_vmmap(log, (const char *[]){ VMMAP_BIN, "diff", "--layout", ip, out_path,
+						  NULL });
+	cr_assert_eq(status, 1, "%s", slurp(log));
+	cr_assert(file_has(log, "@@ memory layout: 4 -> 3 regions, 3 unchanged\n"
+			   "- only in old 0000000100000000-0000000107ffffff      128M  offset 0x0\n"),
+		  "%s", slurp(log));
+	status = run_vmmap(log, (const char *[]){ VMMAP_BIN, "validate", ip, NULL });
+	cr_assert_eq(status, 1, "%s", slurp(log));
+	cr_assert(file_has(log, "(backend d1, memory-backend-ram) reaches no vhost-user backend "
+			   "intact: no descriptor"), "%s", slurp(log));
+	cr_assert(file_has(log, "(backend d2, memory-backend-memfd) reaches no vhost-user "
+			   "backend intact: share=off"), "%s", slurp(log));
+	status = run_vmmap(log, (const char *[]){ VMMAP_BIN, "lookup", ip, "pio", "0xcfc", "4",
+						  NULL });
+	cr_assert(status == 0 && file_has(log, "pci-conf-data  <- takes the write"), "%s",
+		  slurp(log));
+	status = run_vmmap(log, (const char *[]){ VMMAP_BIN, "lookup", ip, "mmio", "0xfe003000",
+						  "4", NULL });
+	cr_assert(status == 0 && file_has(log, "virtio-pci-notify-virtio-net"), "%s", slurp(log));
+	json_decref(imp);
+	json_decref(cap);
+}
+
+/* q35 6G, pc 128M, two NUMA nodes: the imported sent table is what vmmap
+ * capture records from the same QEMU: guest range, size, offset and user
+ * address. */
+static void import_equals_capture(const char *const *m)
+{
+	char ip[160], *a, *b;
+	json_t *imp, *cap;
+
+	if (!have("qemu-system-x86_64"))
+		cr_skip_test("qemu-system-x86_64 is not installed");
+	import_beside_capture(m, &imp, &cap, ip);
+	a = layout_lines(imp);
+	b = layout_lines(cap);
+	cr_assert_str_eq(a, b, "import:\n%s\ncapture:\n%s", a, b);
+	cr_assert_eq(json_array_size(json_object_get(json_object_get(imp, "import"), "unsent")), 0);
+	free(a);
+	free(b);
+	json_decref(imp);
+	json_decref(cap);
+}
+
+Test(integration, import_equals_capture_q35_6g)
+{
+	import_equals_capture((const char *[]){ "-M", "q35", "-m", "6G", "-object",
+		"memory-backend-memfd,id=mem,size=6G,share=on", "-numa", "node,memdev=mem", NULL });
+}
+
+Test(integration, import_equals_capture_pc_128m)
+{
+	import_equals_capture((const char *[]){ "-M", "pc", "-m", "128M", "-object",
+		"memory-backend-memfd,id=mem,size=128M,share=on", "-numa", "node,memdev=mem",
+		NULL });
+}
+
+Test(integration, import_equals_capture_two_numa_nodes)
+{
+	import_equals_capture((const char *[]){ "-M", "pc", "-m", "256M",
+		"-object", "memory-backend-memfd,id=m0,size=128M,share=on",
+		"-object", "memory-backend-memfd,id=m1,size=128M,share=on",
+		"-numa", "node,memdev=m0", "-numa", "node,memdev=m1", NULL });
 }

@@ -34,7 +34,7 @@ static const struct bad_case bad[] = {
 	{ "{\"vmmap\": \"1\"}", "t:1:11: \"vmmap\" must be the integer 1" },
 	{ "{\"vmmap\": 1, \"vmmap\": 1}", "t:1:14: duplicate key \"vmmap\"" },
 	{ "{\"vmmap\": 1, \"extra\": 1}",
-	  "t:1:14: unknown key \"extra\" in the document (expected vmmap, memory, buses, capture)" },
+	  "t:1:14: unknown key \"extra\" in the document (expected vmmap, memory, buses, capture, import)" },
 	{ "{\"vmmap\": 1, \"memory\": []}",
 	  "t:1:24: expected the \"memory\" object, found an array" },
 	{ "{\"vmmap\": 1, \"memory\": {}}", "t:1:24: \"memory\" is missing \"regions\"" },
@@ -120,7 +120,7 @@ static const struct bad_case bad[] = {
 	{ "{\"schema\":1,\"vmmap\":1}",
 	  "t:1:13: \"vmmap\" mixes a table document with show's output wrapper" },
 	{ "{\"schema\":1,\"command\":\"show\",\"result\":{\"schema\":1}}",
-	  "t:1:40: unknown key \"schema\" in \"result\" (expected vmmap, memory, buses, capture)" },
+	  "t:1:40: unknown key \"schema\" in \"result\" (expected vmmap, memory, buses, capture, import)" },
 	{ "{\"vmmap\":1,\"memory\":{\"regions\":[],\"holes\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
 	  "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}}",
 	  "t:1:108: nesting deeper than 64" },

@@ -6,7 +6,7 @@
 #   run.sh fuzz BUILD SRC LIMIT [T...]   libFuzzer (a -DVMMAP_FUZZ=ON build),
 #                                        LIMIT seconds per target, or -runs=N
 #
-# Targets: json num vu_decode vu_session shell vring.  The seeds of target T are
+# Targets: json num vu_decode vu_session shell vring import.  The seeds of target T are
 # fixtures/fuzz/T plus, for json and shell, the fixtures themselves (read
 # only: libFuzzer writes new inputs to a scratch copy, never into the tree).
 # A crash leaves its input in $VMMAP_FUZZ_OUT (default ./fuzz-out) and makes
@@ -31,7 +31,7 @@ seeds() { # the corpus directories of a target
     esac
 }
 
-all=(json num vu_decode vu_session shell vring)
+all=(json num vu_decode vu_session shell vring import)
 case $mode in
 replay)
     for t in "${all[@]}"; do
