@@ -112,7 +112,7 @@ static int import_qemu(struct vmmap_ctx *ctx, const struct import_args *a, const
 	uint64_t seconds = 10;
 	struct vm_qmp q;
 	struct vm_qemu_facts f = { .hva = hva, .arg = &q };
-	json_t *objects = NULL, *memdevs = NULL, *doc = NULL, *imp;
+	json_t *objects = NULL, *memdevs = NULL, *devices = NULL, *doc = NULL, *imp;
 	char why[256], *mtree = NULL, taken[32];
 	const char *e;
 	time_t now = time(NULL);
@@ -127,6 +127,7 @@ static int import_qemu(struct vmmap_ctx *ctx, const struct import_args *a, const
 	if (!(objects = vm_qmp_call(&q, "qom-list", json_pack("{s:s}", "path", "/objects"), why,
 				    sizeof(why))) ||
 	    !(memdevs = vm_qmp_call(&q, "query-memdev", NULL, why, sizeof(why))) ||
+	    !(devices = vm_qmp_call(&q, "query-memory-devices", NULL, why, sizeof(why))) ||
 	    !(mtree = vm_qmp_hmp(&q, "info mtree -f", why, sizeof(why)))) {
 		rc = cli_error(ctx, "io", "%s: %s", path, why);
 		goto out;
@@ -134,6 +135,7 @@ static int import_qemu(struct vmmap_ctx *ctx, const struct import_args *a, const
 	f.mtree = mtree;
 	f.objects = objects;
 	f.memdevs = memdevs;
+	f.devices = devices;
 	if (!(doc = vm_qemu_import(&f, why, sizeof(why)))) {
 		rc = cli_error(ctx, "input", "%s: %s", path, why);
 		goto out;
@@ -161,6 +163,7 @@ out:
 	free(mtree);
 	json_decref(objects);
 	json_decref(memdevs);
+	json_decref(devices);
 	json_decref(doc);
 	vm_qmp_close(&q);
 	return rc;

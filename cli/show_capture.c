@@ -177,9 +177,11 @@ void cli_show_import(const char *text)
 		char sz[24];
 
 		vm_fmt_size(sz, size);
-		printf("    %016" PRIx64 "-%016" PRIx64 " %9s  %s (%s): %s; fix: %s\n", gpa,
+		printf("    %016" PRIx64 "-%016" PRIx64 " %9s  %s (%s%s%s): %s; fix: %s\n", gpa,
 		       gpa + (size ? size - 1 : 0), sz, str(e, "backend"), str(e, "type"),
-		       str(e, "reason"), str(e, "fix"));
+		       json_object_get(e, "device") ? ", plugged by " : "",
+		       json_object_get(e, "device") ? str(e, "device") : "", str(e, "reason"),
+		       str(e, "fix"));
 	}
 	json_decref(imp);
 }

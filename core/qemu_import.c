@@ -219,11 +219,28 @@ static json_t *region_json(uint64_t gpa, uint64_t size, uint64_t uaddr, uint64_t
 			 "mmap_offset", vm_json_hex(off), "name", name);
 }
 
-static json_t *unsent_json(uint64_t gpa, uint64_t size, const struct memdev *d)
+/* The memory device (a pc-dimm's id) that plugs backend id, or NULL. */
+static const char *device_of(const struct vm_qemu_facts *f, const char *id)
+{
+	size_t i;
+	json_t *o;
+
+	json_array_foreach(f->devices, i, o) {
+		const json_t *data = json_object_get(o, "data");
+		const char *m = json_string_value(json_object_get(data, "memdev"));
+
+		if (m && !strncmp(m, "/objects/", 9) && !strcmp(m + 9, id))
+			return json_string_value(json_object_get(data, "id"));
+	}
+	return NULL;
+}
+
+static json_t *unsent_json(const struct vm_qemu_facts *f, uint64_t gpa, uint64_t size,
+			   const struct memdev *d)
 {
 	bool ram = !d->fd;
-
-	return json_pack("{s:o, s:o, s:s, s:s, s:s, s:s}", "guest_phys_addr", vm_json_hex(gpa),
+	const char *dev = device_of(f, d->id);
+	json_t *o = json_pack("{s:o, s:o, s:s, s:s, s:s, s:s}", "guest_phys_addr", vm_json_hex(gpa),
 			 "memory_size", vm_json_hex(size), "backend", d->id, "type", d->type,
 			 "reason", ram ? "no descriptor: QEMU sends a vhost-user backend only "
 					 "RAM that has one, so this is never sent"
@@ -232,6 +249,10 @@ static json_t *unsent_json(uint64_t gpa, uint64_t size, const struct memdev *d)
 			 "fix", ram ? "back it with memory-backend-memfd or memory-backend-file, "
 				      "share=on"
 				    : "share=on");
+
+	if (o && dev)
+		vm_json_put(&o, "device", json_string(dev));
+	return o;
 }
 
 static json_t *reg_json(const struct vm_flat_range *r)
@@ -299,7 +320,8 @@ json_t *vm_qemu_import(const struct vm_qemu_facts *f, char *why, size_t whylen)
 				json_decref(regions), regions = NULL;
 		}
 		if ((!d.fd || !d.share) &&
-		    json_array_append_new(unsent, unsent_json(r->first, last - r->first + 1, &d)))
+		    json_array_append_new(unsent, unsent_json(f, r->first, last - r->first + 1,
+								      &d)))
 			json_decref(unsent), unsent = NULL;
 		i = j;
 	}

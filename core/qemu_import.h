@@ -49,6 +49,9 @@ struct vm_qemu_facts {
 	const char *mtree;       /* `info mtree -f` */
 	const json_t *objects;   /* qom-list /objects: [{"name", "type"}] */
 	const json_t *memdevs;   /* query-memdev: [{"id", "size", "share"}] */
+	/* query-memory-devices: [{"type", "data": {"id", "memdev"}}], the
+	 * DIMMs and NVDIMMs that use a backend (NULL: not asked) */
+	const json_t *devices;
 	/* gpa2hva: 0 and *hva, or -1 with why */
 	int (*hva)(void *arg, uint64_t gpa, uint64_t *hva, char *why, size_t whylen);
 	void *arg;
@@ -59,7 +62,7 @@ struct vm_qemu_facts {
  * (named by their backend), "buses" with pio (the "I/O" space) and mmio
  * (the device ranges of "memory"), and "import" with "unsent": the guest
  * RAM no vhost-user backend gets right ({guest_phys_addr, memory_size,
- * backend, type, reason, fix}).  NULL with why.
+ * backend, type, reason, fix, and the memory device that plugs it}).  NULL with why.
  */
 json_t *vm_qemu_import(const struct vm_qemu_facts *f, char *why, size_t whylen);
 

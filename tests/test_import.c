@@ -91,8 +91,10 @@ Test(import, qemus_rule_for_what_a_backend_is_sent)
 					 0, NULL);
 	json_t *memdevs = json_load_file(VMMAP_SRC "/fixtures/qemu/q35-1g-dimms.memdev.json",
 					 0, NULL);
+	json_t *devices = json_load_file(VMMAP_SRC
+					 "/fixtures/qemu/q35-1g-dimms.memory-devices.json", 0, NULL);
 	struct vm_qemu_facts f = { .mtree = mtree, .objects = objects, .memdevs = memdevs,
-				   .hva = fake_hva };
+				   .devices = devices, .hva = fake_hva };
 	json_t *doc = vm_qemu_import(&f, why, sizeof(why)), *r, *u, *pio, *e;
 	static const uint64_t want[3][4] = {
 		{ 0x0, 0xa0000, 0x7f0000000000, 0x0 },
@@ -115,6 +117,8 @@ Test(import, qemus_rule_for_what_a_backend_is_sent)
 	u = json_object_get(json_object_get(doc, "import"), "unsent");
 	cr_assert_eq(json_array_size(u), 2);
 	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(u, 0), "backend")), "d1");
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(u, 0), "device")),
+			 "dimm1", "the pc-dimm that plugs it");
 	cr_assert(strstr(json_string_value(json_object_get(json_array_get(u, 0), "reason")),
 			 "no descriptor"));
 	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(u, 1), "backend")), "d2");
@@ -131,6 +135,7 @@ Test(import, qemus_rule_for_what_a_backend_is_sent)
 	json_decref(doc);
 	json_decref(objects);
 	json_decref(memdevs);
+	json_decref(devices);
 	free(mtree);
 }
 

@@ -1557,6 +1557,8 @@ Test(integration, import_finds_the_ram_a_backend_never_got)
 			 "memory-backend-ram");
 	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(u, 0),
 							   "guest_phys_addr")), "0x100000000");
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(u, 0), "device")),
+			 "dimm1");
 	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(u, 1), "backend")), "d2");
 	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(u, 1), "fix")), "share=on");
 	/* What QEMU sent (d2 included) is what the backend got. */
