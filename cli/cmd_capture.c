@@ -198,6 +198,9 @@ static int session_begin(void *arg, struct vu_capture *vc)
 
 	(void)vc;
 	c->rec.fd = -1;
+	/* A snapshot is its session's: the next one starts without. */
+	json_decref(c->snapshot);
+	c->snapshot = NULL;
 	if (!c->a.record)
 		return 0;
 	if (cli_atomic_open(&c->ctx, c->a.record, &c->rec)) {

@@ -342,6 +342,56 @@ Test(capture, one_descriptor_kept_per_region_of_the_table)
 	wait_status(pid);
 }
 
+/* Each session's document holds its own snapshot: with --keep-listening,
+ * a session without rings does not carry the previous one's guest memory
+ * (which --snapshot-bytes may fill with buffer contents). */
+Test(capture, a_snapshot_belongs_to_its_session)
+{
+	pid_t pid = start_vmmap("--listen", sock_path, "--keep-listening", "--sessions", "2",
+				"--snapshot-bytes", "8", NULL);
+	int fd = connect_retry(sock_path), mfd = memfd_create("guest", MFD_CLOEXEC);
+	uint64_t region[5] = { 0, 0, 0x100000, 0x7f0000000000, 0 };
+	uint32_t num[2] = { 0, 8 }, hdr[3] = { 37, 0x9, 40 };
+	struct { uint32_t index, flags; uint64_t desc, used, avail, log; } a = {
+		0, 0, 0x7f0000001000, 0x7f0000003000, 0x7f0000002000, 0 };
+	uint8_t buf[52];
+	json_t *doc;
+
+	cr_assert_eq(ftruncate(mfd, 0x100000), 0);
+	handshake(fd, REPLY_ACK | MEM_SLOTS);
+	memcpy(buf, hdr, 12);
+	memcpy(buf + 12, region, 40);
+	send_fds(fd, buf, sizeof(buf), &mfd, 1);
+	cr_assert_eq(read_reply(fd, 37, 8), 0);
+	send_msg(fd, 8, 1, num, 8, 0);
+	send_msg(fd, 9, 0x9, &a, 40, 0);
+	cr_assert_eq(read_reply(fd, 9, 8), 0);
+	close(fd);
+	for (int i = 0; i < 500; i++) { /* the first session's document */
+		json_t *d = json_load_file(out_path, 0, NULL);
+		bool has = json_object_get(json_object_get(d, "capture"), "snapshot") != NULL;
+
+		json_decref(d);
+		if (has)
+			break;
+		usleep(10000);
+	}
+	doc = load_output();
+	cr_assert_not_null(json_object_get(json_object_get(doc, "capture"), "snapshot"),
+			   "the first session's rings are in its snapshot");
+	json_decref(doc);
+	fd = connect_retry(sock_path);
+	handshake(fd, REPLY_ACK | MEM_SLOTS);
+	close(fd);
+	wait_status(pid);
+	doc = load_output();
+	cr_assert_null(json_object_get(json_object_get(doc, "capture"), "snapshot"),
+		       "the second session has no rings and no snapshot: %s",
+		       json_dumps(json_object_get(doc, "capture"), 0));
+	json_decref(doc);
+	close(mfd);
+}
+
 /*
  * Two regions from two memfds of one name (QEMU names every memfd
  * "memory-backend-memfd", one per NUMA node): each region carries its own
