@@ -386,7 +386,7 @@ static double mono_s(void);
  * boot sector is a loop (jmp $), so SeaBIOS's last request header, on its
  * stack, stays as it was when the guest stops.
  */
-Test(forward, qsd_blk_rings_and_inflight)
+Test(forward, qsd_blk_used_chains_are_its_reads)
 {
 	char qsd_sock[160], chardev[256], vlog[160], qlog[160], bios[160], disk[160];
 	uint8_t mbr[512] = { 0xeb, 0xfe };
