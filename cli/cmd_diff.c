@@ -94,8 +94,8 @@ static void region_line(char sign, const char *what, const struct vm_region *r,
 	cli_fmt_range(range, r->guest_phys_addr, vm_region_last(r));
 	vm_fmt_size(size, r->memory_size);
 	if (layout)
-		printf("%c %-11s %s %9s  offset 0x%" PRIx64 "\n", sign, what, range, size,
-		       r->mmap_offset);
+		printf("%c %-11s %s %9s  offset 0x%" PRIx64 "%s%s\n", sign, what, range, size,
+		       r->mmap_offset, r->name ? "  " : "", r->name ? cli_safe(r->name) : "");
 	else
 		printf("%c %-11s %s %9s  uaddr %016" PRIx64 "  offset 0x%-16" PRIx64 " %s\n",
 		       sign, what, range, size, r->userspace_addr, r->mmap_offset,

@@ -366,9 +366,13 @@ int vm_import_guest_ram(const struct vm_table *t, struct vm_table *out, size_t *
 		rc = vm_umem_add(&out->umem, &n->region, NULL);
 	json_array_foreach(unsent, i, u) {
 		const char *type = json_string_value(json_object_get(u, "type")), *g, *z;
-		struct vm_region r = { .name = (char *)json_string_value(json_object_get(u,
-										  "backend")) };
+		const char *backend = json_string_value(json_object_get(u, "backend"));
+		char label[160];
+		struct vm_region r = { .name = label };
 
+		/* Named for the diff line that shows it. */
+		snprintf(label, sizeof(label), "%s: never sent (%s)", backend ? backend : "?",
+			 type ? type : "?");
 		g = json_string_value(json_object_get(u, "guest_phys_addr"));
 		z = json_string_value(json_object_get(u, "memory_size"));
 		if (rc || !type || !strcmp(type, "memory-backend-memfd") ||

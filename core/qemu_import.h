@@ -68,8 +68,9 @@ json_t *vm_qemu_import(const struct vm_qemu_facts *f, char *why, size_t whylen);
 
 /*
  * The guest RAM of an imported table t: its regions and the RAM QEMU never
- * sends (its "import" section's unsent ranges without a descriptor), as
- * out, for diff --layout against what a backend got.  1 (out filled, *added
+ * sends (its "import" section's unsent ranges without a descriptor, each
+ * named "BACKEND: never sent (TYPE)"), as out, for diff --layout against
+ * what a backend got.  1 (out filled, *added
  * of them), 0 (t holds no such range: out untouched), -ENOMEM.
  */
 struct vm_table;

@@ -1644,7 +1644,8 @@ Test(integration, import_finds_the_ram_a_backend_never_got)
 						  NULL });
 	cr_assert_eq(status, 1, "%s", slurp(log));
 	cr_assert(file_has(log, "@@ memory layout: 4 -> 3 regions, 3 unchanged\n"
-			   "- only in old 0000000100000000-0000000107ffffff      128M  offset 0x0\n"),
+			   "- only in old 0000000100000000-0000000107ffffff      128M  offset 0x0  "
+			   "d1: never sent (memory-backend-ram)\n"),
 		  "%s", slurp(log));
 	status = run_vmmap(log, (const char *[]){ VMMAP_BIN, "validate", ip, NULL });
 	cr_assert_eq(status, 1, "%s", slurp(log));
