@@ -120,7 +120,7 @@ static void net_text(const json_t *n)
 		printf("; frame cut short\n");
 		return;
 	}
-	printf("; %s > %s %s", hexs(f, "src"), hexs(f, "dst"), hexs(f, "ethertype"));
+	printf("\n      frame: %s > %s %s", hexs(f, "src"), hexs(f, "dst"), hexs(f, "ethertype"));
 	if (json_object_get(f, "arp"))
 		printf(" arp %s %s > %s", hexs(f, "arp"), hexs(f, "ip_src"), hexs(f, "ip_dst"));
 	else if (json_object_get(f, "ip_src"))
@@ -132,11 +132,11 @@ static void net_text(const json_t *n)
 	if (json_object_get(f, "sport"))
 		printf(" %" JSON_INTEGER_FORMAT " > %" JSON_INTEGER_FORMAT, num(f, "sport"),
 		       num(f, "dport"));
-	if (json_object_get(f, "bootp"))
-		printf(" %s chaddr %s", hexs(f, "bootp"), hexs(f, "bootp_chaddr"));
 	if (json_object_get(f, "truncated"))
 		printf(" (cut short)");
 	printf("\n");
+	if (json_object_get(f, "bootp"))
+		printf("      bootp: %s chaddr %s\n", hexs(f, "bootp"), hexs(f, "bootp_chaddr"));
 }
 
 static void blk_text(const json_t *b)
