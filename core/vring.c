@@ -25,6 +25,8 @@ struct walk {
 	 * them. */
 	uint32_t *seen, *iseen;
 	uint32_t stamp, istamp;
+	/* The last region a buffer was found in: the next is likely there. */
+	struct vm_umem_last last;
 };
 
 static int push(struct walk *w, const struct vq_desc *d)
@@ -67,9 +69,23 @@ static const char *read_desc(struct walk *w, uint64_t table, uint32_t i, struct 
 	return NULL;
 }
 
+/* Where an indirect table starts in the frontend's space (the table
+ * itself is read through the reader, which says if it cannot be). */
+static void locate(struct walk *w, struct vq_desc *d)
+{
+	struct vm_translation tr;
+	struct vm_piece pc;
+
+	if (w->cfg->umem && !d->problem &&
+	    !vm_umem_translate(w->cfg->umem, &w->last, VM_SPACE_GPA, d->addr, 1, &pc, 1, &tr)) {
+		d->has_uaddr = true;
+		d->uaddr = pc.userspace_addr;
+	}
+}
+
 /* The buffer's own checks: a length that wraps, a buffer outside the
- * table. */
-static void check_buffer(const struct walk *w, struct vq_desc *d)
+ * table; and where it starts in the frontend's space. */
+static void check_buffer(struct walk *w, struct vq_desc *d)
 {
 	struct vm_translation tr;
 
@@ -86,15 +102,24 @@ static void check_buffer(const struct walk *w, struct vq_desc *d)
 	 * regions; one byte in a hole is enough to fail it. */
 	for (uint64_t addr = d->addr, left = d->len; w->cfg->umem && left;) {
 		struct vm_piece pc[8];
-		int rc = vm_umem_translate(w->cfg->umem, NULL, VM_SPACE_GPA, addr, left, pc, 8,
-					   &tr);
+		int rc = vm_umem_translate(w->cfg->umem, &w->last, VM_SPACE_GPA, addr, left, pc,
+					   8, &tr);
 
+		if (addr == d->addr && (rc == 0 || rc == -ENOBUFS ||
+					(rc == -EFAULT && tr.npieces))) {
+			d->has_uaddr = true;
+			d->uaddr = pc[0].userspace_addr;
+		}
 		if (rc == -ENOBUFS) {
 			left -= tr.fault_addr - addr;
 			addr = tr.fault_addr;
 			continue;
 		}
 		d->mapped = rc == 0;
+		if (rc == -EFAULT) {
+			d->has_unmapped = true;
+			d->unmapped_at = tr.fault_addr;
+		}
 		break;
 	}
 	if (!d->mapped)
@@ -186,6 +211,7 @@ static int walk_chain(struct walk *w, uint16_t head, struct vq_chain *c)
 					    "descriptors of 16 bytes";
 			else if (d.len - 1 > UINT64_MAX - d.addr)
 				d.problem = "its table runs past 2^64-1";
+			locate(w, &d);
 		} else if (!d.problem) {
 			check_buffer(w, &d);
 		}
@@ -423,6 +449,7 @@ int vq_packed_decode(const struct vq_packed_cfg *cfg, vq_read_fn read, void *arg
 				else if (d.len % 16 || !d.len || d.len / 16 > VQ_MAX_NUM)
 					d.problem = "an indirect table whose length is not 1 to "
 						    "32768 descriptors of 16 bytes";
+				locate(&w, &d);
 			} else {
 				check_buffer(&w, &d);
 				c->bytes += d.len;

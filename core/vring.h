@@ -43,6 +43,12 @@ struct vq_desc {
 	uint16_t index;    /* in its table */
 	bool indirect;     /* it is in an indirect table */
 	bool mapped;       /* its buffer lies wholly in the memory table */
+	/* With a memory table: the user address of the buffer's (or indirect
+	 * table's) first byte when the table maps it (has_uaddr); for a
+	 * buffer the table does not hold whole, its first unmapped byte
+	 * (has_unmapped). */
+	bool has_uaddr, has_unmapped;
+	uint64_t uaddr, unmapped_at;
 	const char *problem; /* what is wrong with it, or NULL */
 };
 

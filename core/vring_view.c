@@ -472,22 +472,17 @@ static json_t *desc_json(const struct vq_view *v, const struct vq_desc *d, bool 
 	json_t *o = json_pack("{s:i, s:o, s:I, s:o}", "index", d->index, "addr",
 			      vm_json_hex(d->addr), "len", (json_int_t)d->len, "flags",
 			      flags_json(d->flags, packed));
-	struct vm_translation tr;
-	struct vm_piece p;
-
 	if (packed)
 		vm_json_put(&o, "id", json_integer(d->next));
 	else if (d->flags & VRING_DESC_F_NEXT)
 		vm_json_put(&o, "next", json_integer(d->next));
 	if (d->indirect)
 		vm_json_put(&o, "in_indirect", json_true());
-	if (v->umem && d->len && !d->problem &&
-	    !vm_umem_translate(v->umem, NULL, VM_SPACE_GPA, d->addr, 1, &p, 1, &tr))
-		vm_json_put(&o, "userspace_addr", vm_json_hex(p.userspace_addr));
-	if (v->umem && d->mapped == false && d->len && d->len - 1 <= UINT64_MAX - d->addr &&
-	    vm_umem_translate(v->umem, NULL, VM_SPACE_GPA, d->addr, d->len, &p, 1, &tr) ==
-		    -EFAULT)
-		vm_json_put(&o, "unmapped_at", vm_json_hex(tr.fault_addr));
+	/* Where the decoder found it in the table (vring.c). */
+	if (d->has_uaddr && !d->problem)
+		vm_json_put(&o, "userspace_addr", vm_json_hex(d->uaddr));
+	if (d->has_unmapped)
+		vm_json_put(&o, "unmapped_at", vm_json_hex(d->unmapped_at));
 	if (d->problem)
 		vm_json_put(&o, "problem", json_string(d->problem));
 	if (v->data_bytes && d->len && !(d->flags & VRING_DESC_F_INDIRECT)) {
