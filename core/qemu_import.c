@@ -7,7 +7,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,16 +18,6 @@
  * is not QEMU's). */
 #define LINE_MAX_LEN 4096
 
-static void say(char *why, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void say(char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-}
 
 /* The next line of *p (without its \r\n) into buf; false at the end. */
 static bool next_line(const char **p, char *buf, size_t len, bool *cut)
@@ -138,13 +127,13 @@ int vm_mtree_view(const char *text, const char *as, struct vm_flat_view *out, ch
 		if (!strncmp(line, " AS \"", 5) || !line[0] || strstr(line, "No rendered FlatView"))
 			continue;
 		if (cut) {
-			say(why, whylen, "line %u: longer than %d bytes", lineno, LINE_MAX_LEN);
+			snprintf(why, whylen, "line %u: longer than %d bytes", lineno, LINE_MAX_LEN);
 			goto bad;
 		}
 		struct vm_flat_range r;
 
 		if (!parse_range(line, &r)) {
-			say(why, whylen, "line %u: not a flat range (\"FIRST-LAST (prio P, KIND): "
+			snprintf(why, whylen, "line %u: not a flat range (\"FIRST-LAST (prio P, KIND): "
 			    "NAME [@OFFSET]\"): %.80s", lineno, line);
 			goto bad;
 		}
@@ -154,7 +143,7 @@ int vm_mtree_view(const char *text, const char *as, struct vm_flat_view *out, ch
 
 			if (!v) {
 				free(r.name);
-				say(why, whylen, "out of memory");
+				snprintf(why, whylen, "out of memory");
 				goto bad;
 			}
 			out->r = v;
@@ -162,7 +151,7 @@ int vm_mtree_view(const char *text, const char *as, struct vm_flat_view *out, ch
 		out->r[out->n++] = r;
 	}
 	if (!in) {
-		say(why, whylen, "no flat view of the address space \"%s\"", as);
+		snprintf(why, whylen, "no flat view of the address space \"%s\"", as);
 		goto bad;
 	}
 	return 0;
@@ -326,14 +315,14 @@ json_t *vm_qemu_import(const struct vm_qemu_facts *f, char *why, size_t whylen)
 		i = j;
 	}
 	if (!regions || !unsent) {
-		say(why, whylen, "out of memory");
+		snprintf(why, whylen, "out of memory");
 		goto out;
 	}
 	doc = json_pack("{s:i, s:{s:O}, s:{s:o, s:o}, s:{s:s, s:O}}", "vmmap", 1, "memory",
 			"regions", regions, "buses", "pio", bus_json(&io, false), "mmio",
 			bus_json(&mem, true), "import", "source", "qemu", "unsent", unsent);
 	if (!doc)
-		say(why, whylen, "out of memory");
+		snprintf(why, whylen, "out of memory");
 out:
 	json_decref(regions);
 	json_decref(unsent);
@@ -396,26 +385,47 @@ int vm_import_guest_ram(const struct vm_table *t, struct vm_table *out, size_t *
 
 /* ---- DPDK ---- */
 
+/* The region read so far, appended once whole: 0, or -1 with why. */
+static int close_region(json_t *regions, const uint64_t v[4], unsigned seen, unsigned lineno,
+			char *why, size_t whylen)
+{
+	if (seen != 15) {
+		snprintf(why, whylen, "line %u: a region without all of size, guest physical "
+			 "addr, guest virtual addr and mmap off", lineno);
+		return -1;
+	}
+	if (json_array_append_new(regions, json_pack("{s:o, s:o, s:o, s:o}",
+			"guest_phys_addr", vm_json_hex(v[1]), "memory_size", vm_json_hex(v[0]),
+			"userspace_addr", vm_json_hex(v[2]), "mmap_offset", vm_json_hex(v[3])))) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 json_t *vm_dpdk_log_import(const char *text, char *why, size_t whylen)
 {
 	static const char *const keys[4] = {
 		"guest memory region size: ", "guest physical addr: ", "guest virtual  addr: ",
 		"mmap off  : ",
 	};
-	struct { uint64_t v[4]; unsigned seen; } *t = NULL, cur;
-	size_t n = 0, cap = 0;
+	json_t *regions = json_array(), *doc;
 	char line[LINE_MAX_LEN];
 	const char *p = text;
-	unsigned lineno = 0;
+	uint64_t cur[4] = { 0 };
+	unsigned lineno = 0, seen = 0;
 	bool cut, open = false;
-	json_t *regions, *doc;
 
 	why[0] = 0;
+	if (!regions) {
+		snprintf(why, whylen, "out of memory");
+		return NULL;
+	}
 	while (next_line(&p, line, sizeof(line), &cut)) {
 		lineno++;
 		/* A new table replaces the old one. */
 		if (strstr(line, "VHOST_USER_SET_MEM_TABLE") && strstr(line, "read message")) {
-			n = 0;
+			json_array_clear(regions);
 			open = false;
 			continue;
 		}
@@ -426,75 +436,39 @@ json_t *vm_dpdk_log_import(const char *text, char *why, size_t whylen)
 
 			if (!at)
 				continue;
-			if (strncmp(at + strlen(keys[k]), "0x", 2) ||
-			    !hex64(at + strlen(keys[k]) + 2, &e, &v) || (*e && !isspace((unsigned char)*e))) {
-				say(why, whylen, "line %u: \"%s\" is not followed by 0x and hex digits",
-				    lineno, keys[k]);
-				free(t);
-				return NULL;
+			at += strlen(keys[k]);
+			if (strncmp(at, "0x", 2) || !hex64(at + 2, &e, &v) ||
+			    (*e && !isspace((unsigned char)*e))) {
+				snprintf(why, whylen, "line %u: \"%s\" is not followed by 0x and hex "
+					 "digits", lineno, keys[k]);
+				goto fail;
 			}
-			if (k == 0) { /* a region starts */
-				if (open && cur.seen != 15)
-					goto partial;
-				if (open) {
-					if (n == cap) {
-						void *g = realloc(t, (cap = cap ? 2 * cap : 8) *
-								      sizeof(*t));
-
-						if (!g) {
-							free(t);
-							say(why, whylen, "out of memory");
-							return NULL;
-						}
-						t = g;
-					}
-					t[n++] = cur;
-				}
-				memset(&cur, 0, sizeof(cur));
+			if (k == 0) { /* a region starts: the one before is whole */
+				if (open && close_region(regions, cur, seen, lineno, why, whylen))
+					goto fail;
 				open = true;
+				seen = 0;
 			} else if (!open) {
-				say(why, whylen, "line %u: \"%s\" before any \"%s\"", lineno, keys[k],
-				    keys[0]);
-				free(t);
-				return NULL;
+				snprintf(why, whylen, "line %u: \"%s\" before any \"%s\"", lineno,
+					 keys[k], keys[0]);
+				goto fail;
 			}
-			cur.v[k] = v;
-			cur.seen |= 1u << k;
+			cur[k] = v;
+			seen |= 1u << k;
 		}
 	}
-	if (open && cur.seen != 15)
-		goto partial;
-	if (open) {
-		void *g = realloc(t, (n + 1) * sizeof(*t));
-
-		if (!g) {
-			free(t);
-			say(why, whylen, "out of memory");
-			return NULL;
-		}
-		t = g;
-		t[n++] = cur;
-	}
-	if (!n) {
-		free(t);
+	if (open && close_region(regions, cur, seen, lineno, why, whylen))
+		goto fail;
+	if (!json_array_size(regions)) {
+		json_decref(regions);
 		return NULL; /* why "": no region */
 	}
-	regions = json_array();
-	for (size_t i = 0; regions && i < n; i++)
-		if (json_array_append_new(regions, json_pack("{s:o, s:o, s:o, s:o}",
-				"guest_phys_addr", vm_json_hex(t[i].v[1]), "memory_size",
-				vm_json_hex(t[i].v[0]), "userspace_addr", vm_json_hex(t[i].v[2]),
-				"mmap_offset", vm_json_hex(t[i].v[3]))))
-			json_decref(regions), regions = NULL;
-	free(t);
-	doc = regions ? json_pack("{s:i, s:{s:o}, s:{s:s}}", "vmmap", 1, "memory", "regions",
-				  regions, "import", "source", "dpdk-log") : NULL;
+	doc = json_pack("{s:i, s:{s:o}, s:{s:s}}", "vmmap", 1, "memory", "regions", regions,
+			"import", "source", "dpdk-log");
 	if (!doc)
-		say(why, whylen, "out of memory");
+		snprintf(why, whylen, "out of memory");
 	return doc;
-partial:
-	say(why, whylen, "line %u: a region without all of size, guest physical addr, guest "
-	    "virtual addr and mmap off", lineno);
-	free(t);
+fail:
+	json_decref(regions);
 	return NULL;
 }

@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,16 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static void say(char *why, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void say(char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-}
 
 static int64_t now_ms(void)
 {
@@ -49,11 +38,11 @@ static json_t *read_json(struct vm_qmp *q, char *why, size_t len)
 			memmove(q->buf, q->buf + n, q->len - n);
 			q->len -= n;
 			if (!j)
-				say(why, len, "QEMU sent a line that is not JSON: %s", e.text);
+				snprintf(why, len, "QEMU sent a line that is not JSON: %s", e.text);
 			return j;
 		}
 		if (q->len >= VM_QMP_MAX_LINE) {
-			say(why, len, "QEMU sent a line longer than %u bytes", VM_QMP_MAX_LINE);
+			snprintf(why, len, "QEMU sent a line longer than %u bytes", VM_QMP_MAX_LINE);
 			return NULL;
 		}
 		if (q->cap - q->len < 65536) {
@@ -61,7 +50,7 @@ static json_t *read_json(struct vm_qmp *q, char *why, size_t len)
 			char *b = realloc(q->buf, cap);
 
 			if (!b) {
-				say(why, len, "out of memory");
+				snprintf(why, len, "out of memory");
 				return NULL;
 			}
 			q->buf = b;
@@ -75,22 +64,22 @@ static json_t *read_json(struct vm_qmp *q, char *why, size_t len)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			say(why, len, "poll: %s", strerror(errno));
+			snprintf(why, len, "poll: %s", strerror(errno));
 			return NULL;
 		}
 		if (!r) {
-			say(why, len, "QEMU did not answer within %d ms", q->timeout_ms);
+			snprintf(why, len, "QEMU did not answer within %d ms", q->timeout_ms);
 			return NULL;
 		}
 		got = read(q->fd, q->buf + q->len, q->cap - q->len);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0) {
-			say(why, len, "read: %s", strerror(errno));
+			snprintf(why, len, "read: %s", strerror(errno));
 			return NULL;
 		}
 		if (!got) {
-			say(why, len, "QEMU closed the connection");
+			snprintf(why, len, "QEMU closed the connection");
 			return NULL;
 		}
 		q->len += (size_t)got;
@@ -105,7 +94,7 @@ static int send_all(struct vm_qmp *q, const char *s, char *why, size_t len)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0) {
-			say(why, len, "send: %s", strerror(errno));
+			snprintf(why, len, "send: %s", strerror(errno));
 			return -1;
 		}
 		done += (size_t)w;
@@ -120,14 +109,14 @@ json_t *vm_qmp_call(struct vm_qmp *q, const char *cmd, json_t *args, char *why, 
 
 	if (!m || (args && json_object_set_new(m, "arguments", args))) {
 		json_decref(m);
-		say(why, len, "out of memory");
+		snprintf(why, len, "out of memory");
 		return NULL;
 	}
 	text = json_dumps(m, JSON_COMPACT);
 	json_decref(m);
 	if (!text || send_all(q, text, why, len) || send_all(q, "\n", why, len)) {
 		if (!text)
-			say(why, len, "out of memory");
+			snprintf(why, len, "out of memory");
 		free(text);
 		return NULL;
 	}
@@ -147,7 +136,7 @@ json_t *vm_qmp_call(struct vm_qmp *q, const char *cmd, json_t *args, char *why, 
 			return v;
 		}
 		a = json_object_get(r, "error");
-		say(why, len, "%s: %s", cmd, a ? json_string_value(json_object_get(a, "desc"))
+		snprintf(why, len, "%s: %s", cmd, a ? json_string_value(json_object_get(a, "desc"))
 			? json_string_value(json_object_get(a, "desc")) : "an error without desc"
 						 : "an answer with neither return nor error");
 		json_decref(r);
@@ -162,9 +151,9 @@ char *vm_qmp_hmp(struct vm_qmp *q, const char *line, char *why, size_t len)
 	char *s = json_is_string(r) ? strdup(json_string_value(r)) : NULL;
 
 	if (r && !json_is_string(r))
-		say(why, len, "human-monitor-command %s: its answer is no string", line);
+		snprintf(why, len, "human-monitor-command %s: its answer is no string", line);
 	else if (r && !s)
-		say(why, len, "out of memory");
+		snprintf(why, len, "out of memory");
 	json_decref(r);
 	return s;
 }
@@ -177,7 +166,7 @@ int vm_qmp_open(struct vm_qmp *q, const char *path, int timeout_ms, char *why, s
 	memset(q, 0, sizeof(*q));
 	q->timeout_ms = timeout_ms;
 	if (strlen(path) >= sizeof(sa.sun_path)) {
-		say(why, len, "%s: the path is longer than a socket's %zu bytes", path,
+		snprintf(why, len, "%s: the path is longer than a socket's %zu bytes", path,
 		    sizeof(sa.sun_path) - 1);
 		q->fd = -1;
 		return -1;
@@ -185,7 +174,7 @@ int vm_qmp_open(struct vm_qmp *q, const char *path, int timeout_ms, char *why, s
 	strcpy(sa.sun_path, path);
 	q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (q->fd < 0 || connect(q->fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		say(why, len, "%s: connect: %s", path, strerror(errno));
+		snprintf(why, len, "%s: connect: %s", path, strerror(errno));
 		vm_qmp_close(q);
 		return -1;
 	}
@@ -193,7 +182,7 @@ int vm_qmp_open(struct vm_qmp *q, const char *path, int timeout_ms, char *why, s
 	v = json_object_get(json_object_get(json_object_get(g, "QMP"), "version"), "qemu");
 	if (!v) {
 		if (g)
-			say(why, len, "%s: no QMP greeting (is this QEMU's -qmp socket?)", path);
+			snprintf(why, len, "%s: no QMP greeting (is this QEMU's -qmp socket?)", path);
 		json_decref(g);
 		vm_qmp_close(q);
 		return -1;

@@ -568,6 +568,34 @@ static json_t *inflight_json(const struct vq_view *v, bool packed)
 	return o;
 }
 
+/* What a decoded ring (split or packed) says of its chains. */
+struct chains {
+	const char *ring_problem;
+	uint16_t from;
+	int wrap;                /* packed: the wrap counter at from; -1: split */
+	const char *by;          /* where from comes from */
+	const struct vq_chain *c;
+	size_t npending, nchains;
+	const struct vq_desc *descs;
+	size_t nproblems;
+	bool packed;
+};
+
+static void put_chains(json_t **o, const struct vq_view *v, const struct chains *k)
+{
+	if (k->ring_problem)
+		vm_json_put(o, "problem", json_string(k->ring_problem));
+	vm_json_put(o, "pending_from", json_integer(k->from));
+	if (k->wrap >= 0)
+		vm_json_put(o, "pending_wrap", json_integer(k->wrap));
+	vm_json_put(o, "pending_by", json_string(k->by));
+	vm_json_put(o, "pending", chains_json(v, k->c, k->npending, k->descs, k->packed));
+	/* A ring that could not be read has no chains (NULL). */
+	vm_json_put(o, "used_chains", chains_json(v, k->c ? k->c + k->npending : NULL,
+						  k->nchains - k->npending, k->descs, k->packed));
+	vm_json_put(o, "problems", json_integer((json_int_t)k->nproblems));
+}
+
 /* The ring's three areas, by the capture's user and guest addresses. */
 static bool area(const json_t *ring, const char *key, json_t **o, uint64_t *gpa)
 {
@@ -648,15 +676,9 @@ json_t *vq_view_json(const struct vq_view *v)
 			vm_json_put(&o, "used_event", json_integer(s.used_event));
 			vm_json_put(&o, "avail_event", json_integer(s.avail_event));
 		}
-		if (s.ring_problem)
-			vm_json_put(&o, "problem", json_string(s.ring_problem));
-		vm_json_put(&o, "pending_from", json_integer(s.from));
-		vm_json_put(&o, "pending_by", json_string(cfg.has_base ? "base" : "used_idx"));
-		vm_json_put(&o, "pending", chains_json(v, s.chains, s.npending, s.descs, false));
-		/* A ring that could not be read has no chains (NULL). */
-		vm_json_put(&o, "used_chains", chains_json(v, s.chains ? s.chains + s.npending : NULL,
-						    s.nchains - s.npending, s.descs, false));
-		vm_json_put(&o, "problems", json_integer((json_int_t)s.nproblems));
+		put_chains(&o, v, &(struct chains){ s.ring_problem, s.from, -1,
+			   cfg.has_base ? "base" : "used_idx", s.chains, s.npending, s.nchains,
+			   s.descs, s.nproblems, false });
 		vq_split_free(&s);
 	} else {
 		uint64_t b = json_is_integer(base) ? (uint64_t)json_integer_value(base) : 0;
@@ -676,15 +698,9 @@ json_t *vq_view_json(const struct vq_view *v)
 		vm_json_put(&o, "device_event", json_pack("{s:i, s:i}", "off_wrap",
 							  p.device_off_wrap, "flags",
 							  p.device_flags));
-		if (p.ring_problem)
-			vm_json_put(&o, "problem", json_string(p.ring_problem));
-		vm_json_put(&o, "pending_from", json_integer(p.from));
-		vm_json_put(&o, "pending_wrap", json_integer(p.wrap));
-		vm_json_put(&o, "pending_by", json_string(cfg.has_base ? "base" : "start"));
-		vm_json_put(&o, "pending", chains_json(v, p.chains, p.npending, p.descs, true));
-		vm_json_put(&o, "used_chains", chains_json(v, p.chains ? p.chains + p.npending : NULL,
-						    p.nchains - p.npending, p.descs, true));
-		vm_json_put(&o, "problems", json_integer((json_int_t)p.nproblems));
+		put_chains(&o, v, &(struct chains){ p.ring_problem, p.from, p.wrap,
+			   cfg.has_base ? "base" : "start", p.chains, p.npending, p.nchains,
+			   p.descs, p.nproblems, true });
 		vq_packed_free(&p);
 	}
 	return o;
