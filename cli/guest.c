@@ -28,8 +28,9 @@ int cli_guest_open(struct vmmap_ctx *ctx, char *const *pos, int npos, struct cli
 		return rc;
 	run = ctx->shell ? shell_capture_of(ctx->shell, g->tb.t) : NULL;
 	if (run && run->cap.gm.n) {
+		/* Live: the rings and features, not the whole document. */
 		g->live = &run->cap;
-		g->doc = vu_session_to_json(&run->cap.s, "running");
+		g->doc = json_pack("{s:o}", "capture", vu_session_ring_view(&run->cap.s));
 	} else if (run) {
 		g->doc = cli_capture_doc(run, run->cap.end);
 	} else if (g->tb.t->capture) {
@@ -53,7 +54,7 @@ int cli_guest_open(struct vmmap_ctx *ctx, char *const *pos, int npos, struct cli
 	g->features = strtoull(json_string_value(json_object_get(json_object_get(
 		g->cap, "features"), "acked")) ? json_string_value(json_object_get(
 		json_object_get(g->cap, "features"), "acked")) : "0", NULL, 16);
-	g->proxy = json_object_get(g->cap, "forward") != NULL;
+	g->proxy = g->live ? g->live->s.cfg.observer : json_object_get(g->cap, "forward") != NULL;
 	if (g->live) {
 		g->buffer_bytes = VQ_HEADER_BYTES;
 		return 0;

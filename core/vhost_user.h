@@ -547,5 +547,10 @@ int vu_session_violation(struct vu_session *s, size_t msg, uint32_t request,
  * violations and the warnings.  end says why the capture ended.
  */
 json_t *vu_session_to_json(const struct vu_session *s, const char *end);
+/* The capture section's "rings" array alone (as vu_session_to_json has it). */
+json_t *vu_session_rings_json(const struct vu_session *s);
+/* What vmmap vring reads of a live session: {"rings", "features":
+ * {"acked"}, "device"} (device null as a proxy), without the table. */
+json_t *vu_session_ring_view(const struct vu_session *s);
 
 #endif

@@ -152,13 +152,9 @@ static json_t *forward_json(const struct vu_session *s)
 	return o;
 }
 
-json_t *vu_session_to_json(const struct vu_session *s, const char *end)
+json_t *vu_session_rings_json(const struct vu_session *s)
 {
-	json_t *doc = vm_table_to_json(&s->table, 0);
-	json_t *rings = json_array(), *timeline = json_array();
-	json_t *violations = findings_json(s->violations, s->nviolations);
-	json_t *warnings = findings_json(s->warnings, s->nwarnings);
-	json_t *requests = json_object(), *cap;
+	json_t *rings = json_array();
 
 	for (int i = 0; rings && i < VU_MAX_VRINGS; i++) {
 		const struct vu_vring *v = &s->vring[i];
@@ -182,6 +178,27 @@ json_t *vu_session_to_json(const struct vu_session *s, const char *end)
 			rings = NULL;
 		}
 	}
+	return rings;
+}
+
+json_t *vu_session_ring_view(const struct vu_session *s)
+{
+	return json_pack("{s:o, s:{s:o}, s:o}", "rings", vu_session_rings_json(s), "features",
+			 "acked", s->has_acked_features ? vm_json_hex(s->acked_features)
+							: json_null(),
+			 "device", s->cfg.observer ? json_null()
+			 : json_string(vu_device_type_names[s->cfg.type < VU_DEV_NTYPES
+							    ? s->cfg.type : 0]));
+}
+
+json_t *vu_session_to_json(const struct vu_session *s, const char *end)
+{
+	json_t *doc = vm_table_to_json(&s->table, 0);
+	json_t *rings = vu_session_rings_json(s), *timeline = json_array();
+	json_t *violations = findings_json(s->violations, s->nviolations);
+	json_t *warnings = findings_json(s->warnings, s->nwarnings);
+	json_t *requests = json_object(), *cap;
+
 	for (size_t i = 0; timeline && i < s->nupdates; i++) {
 		const struct vu_update *u = &s->updates[i];
 
