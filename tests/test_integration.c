@@ -31,12 +31,15 @@
 
 static char dir[64], sock_path[128], out_path[128];
 
+/* buf (an array) := the scratch directory's file name. */
+#define IN_DIR(buf, name) snprintf(buf, sizeof(buf), "%s/" name, dir)
+
 static void setup(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/vmmap-integ-XXXXXX");
 	cr_assert_not_null(mkdtemp(dir));
-	snprintf(sock_path, sizeof(sock_path), "%s/vu.sock", dir);
-	snprintf(out_path, sizeof(out_path), "%s/capture.json", dir);
+	IN_DIR(sock_path, "vu.sock");
+	IN_DIR(out_path, "capture.json");
 }
 
 static void teardown(void)
@@ -156,10 +159,10 @@ static void qemu_case(int connect_mode, int mem_slots)
 
 	if (!have("qemu-system-x86_64"))
 		cr_skip_test("qemu-system-x86_64 is not installed (Debian: qemu-system-x86)");
-	snprintf(vlog, sizeof(vlog), "%s/vmmap.log", dir);
-	snprintf(qlog, sizeof(qlog), "%s/qemu.log", dir);
-	snprintf(rec, sizeof(rec), "%s/session.bin", dir);
-	snprintf(replayed, sizeof(replayed), "%s/replayed.json", dir);
+	IN_DIR(vlog, "vmmap.log");
+	IN_DIR(qlog, "qemu.log");
+	IN_DIR(rec, "session.bin");
+	IN_DIR(replayed, "replayed.json");
 	vargv[vargc++] = connect_mode ? "--connect" : "--listen";
 	vargv[vargc++] = sock_path;
 	if (!mem_slots)
@@ -236,8 +239,8 @@ static json_t *virtio_user_capture(const char *opts, const char *opt)
 	if (!have("dpdk-testpmd"))
 		cr_skip_test("dpdk-testpmd is not installed (Debian: dpdk-dev, "
 			     "librte-net-virtio23, librte-mempool-ring23)");
-	snprintf(vlog, sizeof(vlog), "%s/vmmap.log", dir);
-	snprintf(dlog, sizeof(dlog), "%s/testpmd.log", dir);
+	IN_DIR(vlog, "vmmap.log");
+	IN_DIR(dlog, "testpmd.log");
 	snprintf(vdev, sizeof(vdev), "net_virtio_user0,path=%s%s", sock_path, opts);
 	snprintf(prefix, sizeof(prefix), "vmmap%d", (int)getpid());
 	const char *dargv[] = { "dpdk-testpmd", "-l", "0-1", "--no-pci", "--no-huge", "-m", "256",
@@ -334,9 +337,9 @@ static pid_t start_qsd(char *qsd_sock, size_t len)
 	char disk[160], blockdev[256], exp[320], log[160];
 	pid_t pid;
 
-	snprintf(disk, sizeof(disk), "%s/disk.img", dir);
+	IN_DIR(disk, "disk.img");
 	snprintf(qsd_sock, len, "%s/qsd.sock", dir);
-	snprintf(log, sizeof(log), "%s/qsd.log", dir);
+	IN_DIR(log, "qsd.log");
 	snprintf(blockdev, sizeof(blockdev), "driver=file,node-name=file0,filename=%s", disk);
 	snprintf(exp, sizeof(exp), "type=vhost-user-blk,id=exp0,node-name=disk0,"
 		 "addr.type=unix,addr.path=%s,writable=on", qsd_sock);
@@ -397,10 +400,10 @@ Test(forward, qsd_blk_used_chains_are_its_reads)
 
 	if (!have("qemu-system-x86_64") || !have("qemu-storage-daemon"))
 		cr_skip_test("qemu-system-x86_64 or qemu-storage-daemon is not installed");
-	snprintf(vlog, sizeof(vlog), "%s/vmmap.log", dir);
-	snprintf(qlog, sizeof(qlog), "%s/qemu.log", dir);
-	snprintf(bios, sizeof(bios), "%s/bios.log", dir);
-	snprintf(disk, sizeof(disk), "%s/disk.img", dir);
+	IN_DIR(vlog, "vmmap.log");
+	IN_DIR(qlog, "qemu.log");
+	IN_DIR(bios, "bios.log");
+	IN_DIR(disk, "disk.img");
 	qsd = start_qsd(qsd_sock, sizeof(qsd_sock));
 	mbr[510] = 0x55;
 	mbr[511] = 0xaa;
@@ -447,6 +450,31 @@ Test(forward, qsd_blk_used_chains_are_its_reads)
 }
 
 /*
+ * Checkpoints of the capture vm (SIGUSR1, each writing out_path anew) until
+ * ring INDEX of one has key ("avail_idx", "pending", ...) above 0 or
+ * non-empty: a poll of guest memory, not a sleep.  That checkpoint's
+ * vring_json (EXTRA, INDEX), or NULL after seconds.
+ */
+static json_t *checkpoint_until(pid_t vm, int seconds, const char *extra, const char *index,
+				const char *key)
+{
+	for (double t0 = mono_s(); mono_s() - t0 < seconds;) {
+		json_t *d, *v;
+
+		unlink(out_path);
+		kill(vm, SIGUSR1);
+		if (!wait_file(out_path, NULL, 10))
+			continue;
+		d = vring_json(extra, index);
+		v = json_object_get(ring0(d), key);
+		if (json_is_array(v) ? json_array_size(v) > 0 : json_integer_value(v) > 0)
+			return d;
+		json_decref(d);
+	}
+	return NULL;
+}
+
+/*
  * The in-flight area as a proxy keeps it: QEMU vhost-user-blk <-> vmmap
  * --forward <-> vmmap as the blk backend (which offers INFLIGHT_SHMFD and
  * sets the area's headers as libvhost-user does; qemu-storage-daemon 7.2
@@ -463,12 +491,12 @@ Test(forward, inflight_area_kept_by_a_proxy)
 
 	if (!have("qemu-system-x86_64"))
 		cr_skip_test("qemu-system-x86_64 is not installed");
-	snprintf(back, sizeof(back), "%s/blk.sock", dir);
-	snprintf(blog, sizeof(blog), "%s/backend.log", dir);
-	snprintf(bout, sizeof(bout), "%s/backend.json", dir);
-	snprintf(vlog, sizeof(vlog), "%s/vmmap.log", dir);
-	snprintf(qlog, sizeof(qlog), "%s/qemu.log", dir);
-	snprintf(bios, sizeof(bios), "%s/bios.log", dir);
+	IN_DIR(back, "blk.sock");
+	IN_DIR(blog, "backend.log");
+	IN_DIR(bout, "backend.json");
+	IN_DIR(vlog, "vmmap.log");
+	IN_DIR(qlog, "qemu.log");
+	IN_DIR(bios, "bios.log");
 	b = spawn(blog, (const char *[]){ VMMAP_BIN, "capture", "--listen", back, "--type", "blk",
 					  "-o", bout, "--timeout", "100", NULL });
 	cr_assert(wait_file(back, NULL, 10), "the blk backend did not listen: %s", slurp(blog));
@@ -482,19 +510,7 @@ Test(forward, inflight_area_kept_by_a_proxy)
 		  "disk\nbios: %s\nvmmap: %s", slurp(bios), slurp(vlog));
 	/* Checkpoints until SeaBIOS's read is in the ring (a poll, not a
 	 * sleep); the snapshot asserted on is the one taken when QEMU leaves. */
-	for (double t0 = mono_s(); mono_s() - t0 < 60;) {
-		json_t *d;
-
-		unlink(out_path);
-		kill(vm, SIGUSR1);
-		if (!wait_file(out_path, NULL, 10))
-			continue;
-		d = vring_json("--device=blk", "0");
-		status = (int)json_array_size(json_object_get(ring0(d), "pending"));
-		json_decref(d);
-		if (status > 0)
-			break;
-	}
+	json_decref(checkpoint_until(vm, 60, "--device=blk", "0", "pending"));
 	terminate(qemu);
 	status = finish(vm);
 	terminate(b);
@@ -535,9 +551,9 @@ static void qsd_case(int connect_mode, bool pass_channel)
 	if (!have("qemu-system-x86_64") || !have("qemu-storage-daemon"))
 		cr_skip_test("qemu-system-x86_64 or qemu-storage-daemon is not installed "
 			     "(Debian: qemu-system-x86, qemu-system-common)");
-	snprintf(vlog, sizeof(vlog), "%s/vmmap.log", dir);
-	snprintf(qlog, sizeof(qlog), "%s/qemu.log", dir);
-	snprintf(bios, sizeof(bios), "%s/bios.log", dir);
+	IN_DIR(vlog, "vmmap.log");
+	IN_DIR(qlog, "qemu.log");
+	IN_DIR(bios, "bios.log");
 	qsd = start_qsd(qsd_sock, sizeof(qsd_sock));
 	snprintf(chardev, sizeof(chardev), "socket,id=c0,path=%s%s", sock_path,
 		 connect_mode ? ",server=on,wait=off" : ",reconnect=1");
@@ -617,9 +633,9 @@ Test(forward, qsd_killed)
 	if (!have("qemu-system-x86_64") || !have("qemu-storage-daemon"))
 		cr_skip_test("qemu-system-x86_64 or qemu-storage-daemon is not installed "
 			     "(Debian: qemu-system-x86, qemu-system-common)");
-	snprintf(vlog, sizeof(vlog), "%s/vmmap.log", dir);
-	snprintf(qlog, sizeof(qlog), "%s/qemu.log", dir);
-	snprintf(bios, sizeof(bios), "%s/bios.log", dir);
+	IN_DIR(vlog, "vmmap.log");
+	IN_DIR(qlog, "qemu.log");
+	IN_DIR(bios, "bios.log");
 	qsd = start_qsd(qsd_sock, sizeof(qsd_sock));
 	snprintf(chardev, sizeof(chardev), "socket,id=c0,path=%s", sock_path);
 	const char *vargv[] = { VMMAP_BIN, "capture", "-o", out_path, "--timeout", "120",
@@ -675,10 +691,10 @@ Test(dpdk, qemu_net_testpmd_forward)
 
 	if (!have("qemu-system-x86_64") || !have("dpdk-testpmd"))
 		cr_skip_test("qemu-system-x86_64 or dpdk-testpmd is not installed");
-	snprintf(dv, sizeof(dv), "%s/dv.sock", dir);
-	snprintf(vlog, sizeof(vlog), "%s/vmmap.log", dir);
-	snprintf(dlog, sizeof(dlog), "%s/testpmd.log", dir);
-	snprintf(qlog, sizeof(qlog), "%s/qemu.log", dir);
+	IN_DIR(dv, "dv.sock");
+	IN_DIR(vlog, "vmmap.log");
+	IN_DIR(dlog, "testpmd.log");
+	IN_DIR(qlog, "qemu.log");
 	snprintf(vdev, sizeof(vdev), "net_vhost0,iface=%s,client=0", dv);
 	snprintf(prefix, sizeof(prefix), "vmmapfw%d", (int)getpid());
 	snprintf(chardev, sizeof(chardev), "socket,id=c0,path=%s", sock_path);
@@ -707,8 +723,8 @@ Test(dpdk, qemu_net_testpmd_forward)
 	/* The table DPDK logged it mapped, imported, is the one vmmap
 	 * recorded: diff finds nothing (guest and user addresses, sizes,
 	 * offsets). */
-	snprintf(dj, sizeof(dj), "%s/dpdk.json", dir);
-	snprintf(ilog, sizeof(ilog), "%s/import.log", dir);
+	IN_DIR(dj, "dpdk.json");
+	IN_DIR(ilog, "import.log");
 	status = run_vmmap(ilog, (const char *[]){ VMMAP_BIN, "import", "dpdk-log", dlog, "-o",
 						   dj, NULL });
 	cr_assert_eq(status, 0, "%s", slurp(ilog));
@@ -1006,11 +1022,11 @@ Test(forward, qemu_backend_channel_relayed)
 
 	if (!have("qemu-system-x86_64"))
 		cr_skip_test("qemu-system-x86_64 is not installed (Debian: qemu-system-x86)");
-	snprintf(back, sizeof(back), "%s/back.sock", dir);
-	snprintf(blog, sizeof(blog), "%s/backend.log", dir);
-	snprintf(vlog, sizeof(vlog), "%s/vmmap.log", dir);
-	snprintf(qlog, sizeof(qlog), "%s/qemu.log", dir);
-	snprintf(bios, sizeof(bios), "%s/bios.log", dir);
+	IN_DIR(back, "back.sock");
+	IN_DIR(blog, "backend.log");
+	IN_DIR(vlog, "vmmap.log");
+	IN_DIR(qlog, "qemu.log");
+	IN_DIR(bios, "bios.log");
 	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
 	cr_assert_lt(strlen(back), sizeof(sa.sun_path));
 	memcpy(sa.sun_path, back, strlen(back) + 1);
@@ -1097,9 +1113,9 @@ static int type_case(const char *type, const char *const *dev, const char *secon
 	int n = 22, status;
 	pid_t vm, qemu;
 
-	snprintf(vlog, sizeof(vlog), "%s/vmmap.log", dir);
-	snprintf(qlog, sizeof(qlog), "%s/qemu.log", dir);
-	snprintf(bios, sizeof(bios), "%s/bios.log", dir);
+	IN_DIR(vlog, "vmmap.log");
+	IN_DIR(qlog, "qemu.log");
+	IN_DIR(bios, "bios.log");
 	snprintf(debugcon, sizeof(debugcon), "file:%s", bios);
 	snprintf(chardev, sizeof(chardev), "socket,id=c0,path=%s", sock_path);
 	for (; *dev && n < 38; dev++)
@@ -1143,7 +1159,7 @@ Test(integration, type_blk)
 	cr_assert(file_has(out_path, "\"violations\": []"), "%s", slurp(out_path));
 	char bios[160];
 
-	snprintf(bios, sizeof(bios), "%s/bios.log", dir);
+	IN_DIR(bios, "bios.log");
 	cr_assert(file_has(bios, "s=2097152"), "SeaBIOS sees 2097152 sectors: %s", slurp(bios));
 
 	/* The request queue: SeaBIOS's read of the boot sector waits in it
@@ -1193,7 +1209,7 @@ static void handshake_only(const char *type, const char *device, bool config)
 
 	if (!have("qemu-system-x86_64"))
 		cr_skip_test("qemu-system-x86_64 is not installed");
-	snprintf(vlog, sizeof(vlog), "%s/vmmap.log", dir);
+	IN_DIR(vlog, "vmmap.log");
 	cr_assert_eq(type_case(type, dev, "4", &alive), 1, "no table without a guest driver");
 	cr_assert(file_has(vlog, "; no table was sent, 0 violations"), "%s", slurp(vlog));
 	cr_assert(alive, "QEMU stopped\n%s", slurp(out_path));
@@ -1422,7 +1438,7 @@ static json_t *vring_json(const char *extra, const char *index)
 	json_t *doc;
 	int status;
 
-	snprintf(log, sizeof(log), "%s/vring.json", dir);
+	IN_DIR(log, "vring.json");
 	status = finish(spawn(log, argv));
 	cr_assert(status == 0 || status == 1, "vring exit %d: %s", status, slurp(log));
 	doc = json_load_file(log, 0, &e);
@@ -1450,7 +1466,6 @@ Test(integration, ipxe_tx_ring_holds_a_dhcp_request)
 				"--snapshot-bytes", "256", "--listen", sock_path, NULL };
 	const char *mac = "52:54:00:be:ef:01";
 	json_t *tx = NULL, *rx, *doc = NULL, *dhcp = NULL;
-	double t0;
 	pid_t vm, qemu;
 	struct stat st;
 
@@ -1464,20 +1479,9 @@ Test(integration, ipxe_tx_ring_holds_a_dhcp_request)
 		"-device", "virtio-net-pci,netdev=n0,mac=52:54:00:be:ef:01", "-boot", "n", NULL,
 	};
 	qemu = spawn(qlog, qargv);
-	t0 = mono_s();
-	while (mono_s() - t0 < 80) {
-		unlink(out_path);
-		kill(vm, SIGUSR1);
-		if (!wait_file(out_path, NULL, 10))
-			continue;
-		json_decref(doc);
-		doc = vring_json("--bytes=0", "1");
-		tx = ring0(doc);
-		if (json_integer_value(json_object_get(tx, "avail_idx")) > 0)
-			break;
-		tx = NULL;
-	}
-	cr_assert_not_null(tx, "the TX ring's avail idx never moved\nvmmap: %s\nqemu: %s",
+	doc = checkpoint_until(vm, 80, "--bytes=0", "1", "avail_idx");
+	tx = ring0(doc);
+	cr_assert_not_null(doc, "the TX ring's avail idx never moved\nvmmap: %s\nqemu: %s",
 			   slurp(vlog), slurp(qlog));
 	cr_assert_eq(stat(out_path, &st), 0);
 	cr_assert_eq(st.st_mode & 0777, 0600, "buffer bytes in it: mode %o", st.st_mode & 0777);
@@ -1548,7 +1552,7 @@ static void import_beside_capture(const char *const *margv, json_t **imp, json_t
 	int n = 8, status;
 
 	vm = listening_capture(vargv, vlog, qlog, chardev);
-	snprintf(qmp_sock, sizeof(qmp_sock), "%s/qmp.sock", dir);
+	IN_DIR(qmp_sock, "qmp.sock");
 	snprintf(qmp, sizeof(qmp), "unix:%s,server=on,wait=off", qmp_sock);
 	for (; *margv && n < 38; margv++)
 		qargv[n++] = *margv;
@@ -1562,7 +1566,7 @@ static void import_beside_capture(const char *const *margv, json_t **imp, json_t
 	status = finish(vm);
 	cr_assert_eq(status, 0, "capture exit %d: %s\nqemu: %s", status, slurp(vlog), slurp(qlog));
 	snprintf(imp_path, 160, "%s/import.json", dir);
-	snprintf(ilog, sizeof(ilog), "%s/import.log", dir);
+	IN_DIR(ilog, "import.log");
 	status = run_vmmap(ilog, (const char *[]){ VMMAP_BIN, "import", "qemu", qmp_sock, "-o",
 						   imp_path, NULL });
 	stop(qemu);
@@ -1639,7 +1643,7 @@ Test(integration, import_finds_the_ram_a_backend_never_got)
 	cr_assert_null(strstr(b, "0x100000000 "), "the capture lacks the ram DIMM: %s", b);
 	free(a);
 	free(b);
-	snprintf(log, sizeof(log), "%s/diff.log", dir);
+	IN_DIR(log, "diff.log");
 	status = run_vmmap(log, (const char *[]){ VMMAP_BIN, "diff", "--layout", ip, out_path,
 						  NULL });
 	cr_assert_eq(status, 1, "%s", slurp(log));

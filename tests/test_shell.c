@@ -597,49 +597,61 @@ static void wait_for(const char *path, const char *want)
 	cr_assert_fail("%s never showed \"%s\": %s", path, want, read_or_null(path));
 }
 
-/* Under a pipe: the table changes between two commands, served while the
- * shell waits for its next line. */
-Test(shell, live_capture_between_commands_in_batch)
+/* vmmap shell reading a pipe (*in: its write end), its standard output
+ * and error going to outp and errp. */
+static pid_t piped_shell(const char *outp, const char *errp, int *in)
 {
-	char sock[128], outp[128], errp[128], line[256];
-	int in[2], fd, st;
+	int p[2];
 	pid_t pid;
 
-	snprintf(sock, sizeof(sock), "%s/vu.sock", dir);
-	snprintf(outp, sizeof(outp), "%s/out", dir);
-	snprintf(errp, sizeof(errp), "%s/err", dir);
-	cr_assert_eq(pipe(in), 0);
+	cr_assert_eq(pipe(p), 0);
 	pid = fork();
 	if (pid == 0) {
 		int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		int e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
-		dup2(in[0], 0);
+		dup2(p[0], 0);
 		dup2(o, 1);
 		dup2(e, 2);
-		close(in[1]);
+		close(p[1]);
 		execl(VMMAP_BIN, "vmmap", "shell", (char *)NULL);
 		_exit(127);
 	}
-	close(in[0]);
+	close(p[0]);
+	*in = p[1];
+	return pid;
+}
+
+/* Under a pipe: the table changes between two commands, served while the
+ * shell waits for its next line. */
+Test(shell, live_capture_between_commands_in_batch)
+{
+	char sock[128], outp[128], errp[128], line[256];
+	int in_fd, fd, st;
+	pid_t pid;
+
+	snprintf(sock, sizeof(sock), "%s/vu.sock", dir);
+	snprintf(outp, sizeof(outp), "%s/out", dir);
+	snprintf(errp, sizeof(errp), "%s/err", dir);
+	pid = piped_shell(outp, errp, &in_fd);
 	snprintf(line, sizeof(line), "capture --listen %s as vm\n", sock);
-	say(in[1], line);
+	say(in_fd, line);
 	fd = connect_retry(sock);
 	handshake(fd, REPLY_ACK | MEM_SLOTS);
 	region_msg(fd, 37, 0x9, 0x0, 0xa0000, 0x7f0000000000, 0, 1);
 	cr_assert_eq(read_reply(fd, 37, 8), 0, "the shell answers while it waits for input");
-	say(in[1], "show vm\ntables\n");
+	say(in_fd, "show vm\ntables\n");
 	wait_for(outp, "(live)"); /* both lines ran before the next region */
 	region_msg(fd, 37, 0x9, 0xc0000, 0x7f40000, 0x7f00000c0000, 0xc0000, 1);
 	cr_assert_eq(read_reply(fd, 37, 8), 0);
-	say(in[1], "translate vm 0xc1000\n");
+	say(in_fd, "translate vm 0xc1000\n");
 	usleep(100000);
 	close(fd);
 	usleep(100000);
-	say(in[1], "tables\nsave ");
+	say(in_fd, "tables\nsave ");
 	snprintf(line, sizeof(line), "%s/saved.json\n", dir);
-	say(in[1], line);
-	close(in[1]);
+	say(in_fd, line);
+	close(in_fd);
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
 	cr_assert(WIFEXITED(st));
 	cr_assert_eq(WEXITSTATUS(st), 0, "stderr: %s", read_or_null(errp));
@@ -687,7 +699,7 @@ Test(shell, live_guest_memory_rings_and_a_memfd_that_shrinks)
 {
 	char sock[128], outp[128], errp[128], saved[128], line[256], cmd[512];
 	const uint64_t U = 0x7f0000000000, MB = 1 << 20;
-	int in[2], fd, mfd, st;
+	int in_fd, fd, mfd, st;
 	uint8_t *m;
 	pid_t pid;
 
@@ -709,22 +721,9 @@ Test(shell, live_guest_memory_rings_and_a_memfd_that_shrinks)
 	put16(m, 0x11000 + 6, 2);
 	put16(m, 0x11000 + 2, 2);                /* avail idx 2 */
 	memcpy(m + 0x20000, "hello guest mem!", 16);
-	cr_assert_eq(pipe(in), 0);
-	pid = fork();
-	if (pid == 0) {
-		int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-		dup2(in[0], 0);
-		dup2(o, 1);
-		dup2(e, 2);
-		close(in[1]);
-		execl(VMMAP_BIN, "vmmap", "shell", (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
+	pid = piped_shell(outp, errp, &in_fd);
 	snprintf(line, sizeof(line), "capture --listen %s --snapshot-bytes 16 as vm\n", sock);
-	say(in[1], line);
+	say(in_fd, line);
 	fd = connect_retry(sock);
 	handshake(fd, REPLY_ACK | MEM_SLOTS);
 	{
@@ -750,15 +749,15 @@ Test(shell, live_guest_memory_rings_and_a_memfd_that_shrinks)
 	snprintf(cmd, sizeof(cmd), "tables\nvring vm 0 --bytes 16\nmem vm 0x20000 21\n"
 		 "mem vm --from uaddr 0x%llx 4\nsave %s\ntables\n",
 		 (unsigned long long)(U + 0x20000), saved);
-	say(in[1], cmd);
+	say(in_fd, cmd);
 	wait_for(errp, "saved 1 region");
 	/* The frontend's memfd shrinks to 64 KiB: the ring and the buffers
 	 * are past its end now. */
 	cr_assert_eq(ftruncate(mfd, 0x10000), 0);
-	say(in[1], "mem vm 0x20000 16\nvring vm 0\ntables\n");
+	say(in_fd, "mem vm 0x20000 16\nvring vm 0\ntables\n");
 	wait_for(outp, "shrank");
 	close(fd);
-	close(in[1]);
+	close(in_fd);
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
 	cr_assert(WIFEXITED(st), "vmmap survived the shrunk memfd (signal %d)",
 		  WIFSIGNALED(st) ? WTERMSIG(st) : 0);
