@@ -135,24 +135,11 @@ int cli_guest_inflight(struct cli_guest *g, unsigned index, bool packed, uint8_t
 	}
 	json_array_foreach(a, i, o) {
 		const char *h = json_string_value(json_object_get(o, "bytes"));
-		size_t n = h ? strlen(h) / 2 : 0;
-		struct vq_tape t;
-		json_t *mem;
-		char why[160];
 
-		if (json_integer_value(json_object_get(o, "index")) != (json_int_t)index || !n)
+		if (json_integer_value(json_object_get(o, "index")) != (json_int_t)index || !h)
 			continue;
-		/* The same hex reader as the memory's, at address 0. */
-		mem = json_pack("[{s:s, s:s}]", "guest_phys_addr", "0x0", "bytes", h);
-		if (!mem || vq_tape_load(&t, mem, why, sizeof(why))) {
-			json_decref(mem);
+		if (vq_hex_decode(h, buf, len))
 			return -EINVAL;
-		}
-		json_decref(mem);
-		*buf = t.runs[0].bytes;
-		*len = t.runs[0].len;
-		t.runs[0].bytes = NULL;
-		vq_tape_free(&t);
 		*queue_size = (uint16_t)json_integer_value(json_object_get(o, "queue_size"));
 		return 0;
 	}

@@ -153,6 +153,31 @@ static int unhex(char c)
 	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
+int vq_hex_decode(const char *hex, uint8_t **out, size_t *len)
+{
+	size_t n = strlen(hex) / 2;
+	uint8_t *b;
+
+	*out = NULL;
+	*len = 0;
+	if (!n || strlen(hex) % 2)
+		return -EINVAL;
+	if (!(b = malloc(n)))
+		return -ENOMEM;
+	for (size_t k = 0; k < n; k++) {
+		int hi = unhex(hex[2 * k]), lo = unhex(hex[2 * k + 1]);
+
+		if (hi < 0 || lo < 0) {
+			free(b);
+			return -EINVAL;
+		}
+		b[k] = (uint8_t)(hi << 4 | lo);
+	}
+	*out = b;
+	*len = n;
+	return 0;
+}
+
 static bool parse_hex64(const char *s, uint64_t *v)
 {
 	char *end;
@@ -179,6 +204,7 @@ int vq_tape_load(struct vq_tape *t, const json_t *memory, char *why, size_t whyl
 		size_t n = h ? strlen(h) : 0;
 		uint64_t gpa;
 		uint8_t *b;
+		int rc;
 
 		if (!parse_hex64(json_string_value(json_object_get(o, "guest_phys_addr")),
 				 &gpa) || !h || !n || n % 2) {
@@ -190,22 +216,12 @@ int vq_tape_load(struct vq_tape *t, const json_t *memory, char *why, size_t whyl
 			snprintf(why, whylen, "memory[%zu]: its bytes run past 2^64-1", i);
 			goto bad;
 		}
-		if (!(b = malloc(n / 2))) {
-			snprintf(why, whylen, "out of memory");
+		if ((rc = vq_hex_decode(h, &b, &n))) {
+			snprintf(why, whylen, rc == -ENOMEM ? "out of memory" : "memory[%zu]: "
+				 "\"bytes\" holds a character that is no lowercase hex digit", i);
 			goto bad;
 		}
-		for (size_t k = 0; k < n / 2; k++) {
-			int hi = unhex(h[2 * k]), lo = unhex(h[2 * k + 1]);
-
-			if (hi < 0 || lo < 0) {
-				free(b);
-				snprintf(why, whylen, "memory[%zu]: \"bytes\" holds a character that "
-					 "is no lowercase hex digit", i);
-				goto bad;
-			}
-			b[k] = (uint8_t)(hi << 4 | lo);
-		}
-		if (tape_add(t, gpa, b, n / 2)) {
+		if (tape_add(t, gpa, b, n)) {
 			free(b);
 			snprintf(why, whylen, "out of memory");
 			goto bad;

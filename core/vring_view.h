@@ -49,8 +49,10 @@ void vq_tape_free(struct vq_tape *t);
 json_t *vq_tape_json(const struct vq_tape *t);
 int vq_tape_load(struct vq_tape *t, const json_t *memory, char *why, size_t whylen);
 
-/* Bytes as a string of lowercase hex digits. */
+/* Bytes as a string of lowercase hex digits, and back (malloc'ed into
+ * *out): 0, -EINVAL (empty, odd, or another character), -ENOMEM. */
 json_t *vq_hex_json(const uint8_t *b, size_t n);
+int vq_hex_decode(const char *hex, uint8_t **out, size_t *len);
 
 /* The device whose headers are decoded. */
 enum vq_device { VQ_DEV_NONE, VQ_DEV_NET, VQ_DEV_BLK };
